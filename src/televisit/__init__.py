@@ -1,0 +1,1 @@
+"""Televisit: self-hosted telemedicine video visits."""

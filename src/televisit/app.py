@@ -1,0 +1,67 @@
+"""create_app(settings): the ASGI application with its lifespan, middleware and routers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+
+from televisit.appointments.endpoints import router as appointments_router
+from televisit.auth.endpoints import router as auth_router
+from televisit.auth.passwords import Passwords
+from televisit.core.clock import Clock, SystemClock
+from televisit.core.config import Settings
+from televisit.core.db import create_engine, create_sessionmaker
+from televisit.core.errors import install_error_handlers
+from televisit.core.limits import BodySizeLimitMiddleware
+from televisit.core.logging import RequestLoggingMiddleware, configure_logging, instrument_engine
+from televisit.ops.endpoints import router as ops_router
+from televisit.users.endpoints import router as users_router
+
+API_PREFIX = "/api/v1"
+
+
+def api_router() -> APIRouter:
+    router = APIRouter(prefix=API_PREFIX)
+    router.include_router(auth_router)
+    router.include_router(users_router)
+    router.include_router(appointments_router)
+    return router
+
+
+def create_app(settings: Settings, *, clock: Clock | None = None, configure_logs: bool = True) -> FastAPI:
+    if configure_logs:
+        configure_logging(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(settings)
+        instrument_engine(engine, settings)
+        app.state.engine = engine
+        app.state.sessionmaker = create_sessionmaker(engine)
+        app.state.draining = False
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+    app = FastAPI(
+        title="Televisit API",
+        version="1.0.0",
+        description="Appointments, 1:1 video visits and chat between a doctor and a patient.",
+        lifespan=lifespan,
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=f"{API_PREFIX}/docs",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.clock = clock or SystemClock()
+    app.state.passwords = Passwords(settings)
+    install_error_handlers(app)
+    app.include_router(api_router())
+    app.include_router(ops_router)
+    # Outermost last: logging sees everything, including 413s.
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestLoggingMiddleware, settings=settings)
+    return app

@@ -1,0 +1,1 @@
+"""Visits booked by a doctor with a patient."""

@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
+from pydantic import AwareDatetime
+
+from televisit.appointments import service
+from televisit.appointments.models import AppointmentStatus
+from televisit.appointments.schemas import (
+    AppointmentCancel,
+    AppointmentCreate,
+    AppointmentList,
+    AppointmentPublic,
+)
+from televisit.core.deps import CurrentUser, DoctorUser, NowDep, SessionDep, SettingsDep
+from televisit.core.pagination import Cursor, Limit
+from televisit.core.schemas import errors
+
+router = APIRouter(prefix="/appointments", tags=["appointments"])
+
+
+@router.post(
+    "",
+    operation_id="appointments-create",
+    status_code=status.HTTP_201_CREATED,
+    responses=errors(401, 403, 404, 409, 422),
+)
+async def create_appointment(
+    body: AppointmentCreate, doctor: DoctorUser, session: SessionDep, settings: SettingsDep, now: NowDep
+) -> AppointmentPublic:
+    """Book a visit with a patient (doctors only)."""
+    appointment = await service.book(
+        session, settings=settings, doctor=doctor, patient_id=body.patient_id,
+        starts_at=body.starts_at, duration_minutes=body.duration_minutes, reason=body.reason, now=now,
+    )
+    return AppointmentPublic.model_validate(appointment)
+
+
+@router.get("", operation_id="appointments-list", responses=errors(400, 401, 422))
+async def list_appointments(
+    user: CurrentUser,
+    session: SessionDep,
+    now: NowDep,
+    status_: Annotated[AppointmentStatus | None, Query(alias="status")] = None,
+    starts_from: Annotated[AwareDatetime | None, Query(alias="from")] = None,
+    starts_to: Annotated[AwareDatetime | None, Query(alias="to")] = None,
+    cursor: Cursor = None,
+    limit: Limit = 50,
+) -> AppointmentList:
+    """Your own visits, ordered by start time; `from` inclusive, `to` exclusive."""
+    rows, next_cursor = await service.list_for_user(
+        session, user=user, status=status_, starts_from=starts_from, starts_to=starts_to,
+        cursor=cursor, limit=limit, now=now,
+    )
+    return AppointmentList(
+        items=[AppointmentPublic.model_validate(a) for a in rows], next_cursor=next_cursor
+    )
+
+
+@router.get("/{appointment_id}", operation_id="appointments-get", responses=errors(401, 404, 422))
+async def get_appointment(
+    appointment_id: uuid.UUID, user: CurrentUser, session: SessionDep, now: NowDep
+) -> AppointmentPublic:
+    appointment = await service.get_for_user(
+        session, user=user, appointment_id=appointment_id, now=now
+    )
+    return AppointmentPublic.model_validate(appointment)
+
+
+@router.post(
+    "/{appointment_id}/cancel",
+    operation_id="appointments-cancel",
+    responses=errors(401, 404, 409, 422),
+)
+async def cancel_appointment(
+    appointment_id: uuid.UUID,
+    user: CurrentUser,
+    session: SessionDep,
+    now: NowDep,
+    body: AppointmentCancel | None = None,
+) -> AppointmentPublic:
+    """Cancel a scheduled visit (its doctor or its patient)."""
+    appointment = await service.cancel(
+        session, user=user, appointment_id=appointment_id, reason=body.reason if body else None, now=now
+    )
+    return AppointmentPublic.model_validate(appointment)

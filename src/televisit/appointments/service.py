@@ -1,0 +1,154 @@
+"""Booking and cancelling rules. Every read is scoped to the caller: others' visits are 404."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from televisit.appointments.models import Appointment, AppointmentStatus
+from televisit.appointments.repository import AppointmentRepository
+from televisit.audit.service import record
+from televisit.core.config import Settings
+from televisit.core.errors import BadRequest, Conflict, NotFound, Unprocessable
+from televisit.core.pagination import decode_cursor, encode_cursor
+from televisit.users.models import Role, User
+from televisit.users.repository import UserRepository
+
+
+class AppointmentNotFound(NotFound):
+    code = "appointment_not_found"
+    message = "No such appointment."
+
+
+def _validate_slot(settings: Settings, *, starts_at: datetime, duration: int, now: datetime) -> None:
+    problems = []
+    if starts_at <= now:
+        problems.append({"loc": ["body", "starts_at"], "msg": "must be in the future"})
+    elif starts_at > now + timedelta(days=settings.appointment_max_days_ahead):
+        problems.append({"loc": ["body", "starts_at"],
+                         "msg": f"must be within {settings.appointment_max_days_ahead} days"})
+    if not settings.appointment_min_minutes <= duration <= settings.appointment_max_minutes:
+        problems.append({"loc": ["body", "duration_minutes"],
+                         "msg": f"must be between {settings.appointment_min_minutes} and "
+                                f"{settings.appointment_max_minutes} minutes"})
+    if problems:
+        raise Unprocessable("The appointment time is not valid.", code="invalid_slot", details=problems)
+
+
+async def book(
+    session: AsyncSession,
+    *,
+    settings: Settings,
+    doctor: User,
+    patient_id: uuid.UUID,
+    starts_at: datetime,
+    duration_minutes: int,
+    reason: str | None,
+    now: datetime,
+) -> Appointment:
+    _validate_slot(settings, starts_at=starts_at, duration=duration_minutes, now=now)
+    patient = await UserRepository(session).get(patient_id)
+    if patient is None or patient.role != Role.patient or not patient.is_active:
+        raise NotFound("No such patient.", code="patient_not_found")
+    repo = AppointmentRepository(session)
+    ends_at = starts_at + timedelta(minutes=duration_minutes)
+    people = [doctor.id, patient.id]
+    await repo.lock_users(people)
+    await repo.mark_missed(now=now)
+    if await repo.has_overlap(user_ids=people, starts_at=starts_at, ends_at=ends_at):
+        raise Conflict("The doctor or the patient already has a visit at that time.",
+                       code="appointment_overlap")
+    appointment = await repo.add(
+        Appointment(
+            doctor_id=doctor.id, patient_id=patient.id, starts_at=starts_at,
+            duration_minutes=duration_minutes, ends_at=ends_at, reason=reason or None,
+            status=AppointmentStatus.scheduled, created_at=now, updated_at=now,
+        )
+    )
+    await record(session, action="appointment.booked", subject_type="appointment",
+                 subject_id=appointment.id, actor_id=doctor.id, now=now)
+    return appointment
+
+
+async def get_for_user(
+    session: AsyncSession, *, user: User, appointment_id: uuid.UUID, now: datetime,
+    for_update: bool = False,
+) -> Appointment:
+    repo = AppointmentRepository(session)
+    await repo.mark_missed(now=now)
+    appointment = await repo.get_for_user(appointment_id, user.id, for_update=for_update)
+    if appointment is None:
+        raise AppointmentNotFound()
+    return appointment
+
+
+async def list_for_user(
+    session: AsyncSession,
+    *,
+    user: User,
+    status: AppointmentStatus | None,
+    starts_from: datetime | None,
+    starts_to: datetime | None,
+    cursor: str | None,
+    limit: int,
+    now: datetime,
+) -> tuple[list[Appointment], str | None]:
+    if starts_from and starts_to and starts_from >= starts_to:
+        raise BadRequest("`from` must be before `to`.", code="invalid_range")
+    after = None
+    if cursor:
+        raw_at, raw_id = decode_cursor(cursor, 2)
+        try:
+            after = (datetime.fromisoformat(raw_at), uuid.UUID(raw_id))
+        except ValueError:
+            raise BadRequest("The cursor is not valid.", code="invalid_cursor") from None
+        if after[0].tzinfo is None:
+            raise BadRequest("The cursor is not valid.", code="invalid_cursor")
+    repo = AppointmentRepository(session)
+    await repo.mark_missed(now=now)
+    rows = await repo.list_for_user(
+        user.id, status=status, starts_from=starts_from, starts_to=starts_to, after=after,
+        limit=limit + 1,
+    )
+    next_cursor = None
+    if len(rows) > limit:
+        last = rows[limit - 1]
+        next_cursor = encode_cursor(last.starts_at.isoformat(), last.id)
+    return rows[:limit], next_cursor
+
+
+async def cancel(
+    session: AsyncSession, *, user: User, appointment_id: uuid.UUID, reason: str | None, now: datetime
+) -> Appointment:
+    appointment = await get_for_user(
+        session, user=user, appointment_id=appointment_id, now=now, for_update=True
+    )
+    if appointment.status == AppointmentStatus.cancelled:
+        raise Conflict("The appointment is already cancelled.", code="appointment_already_cancelled")
+    if appointment.status == AppointmentStatus.in_progress:
+        raise Conflict("The visit is in progress; end the call instead.", code="appointment_in_progress")
+    if appointment.status != AppointmentStatus.scheduled:
+        raise Conflict(f"A {appointment.status} appointment cannot be cancelled.",
+                       code="appointment_not_cancellable")
+    appointment.status = AppointmentStatus.cancelled
+    appointment.cancelled_at = now
+    appointment.cancelled_by_id = user.id
+    appointment.cancel_reason = reason or None
+    appointment.updated_at = now
+    await session.flush()
+    await record(session, action="appointment.cancelled", subject_type="appointment",
+                 subject_id=appointment.id, actor_id=user.id, now=now)
+    return appointment
+
+
+def ensure_startable(appointment: Appointment, *, settings: Settings, now: datetime) -> None:
+    """A call may start from shortly before the visit until its end, unless cancelled or over."""
+    if appointment.status not in (AppointmentStatus.scheduled, AppointmentStatus.in_progress):
+        raise Conflict(f"A {appointment.status} appointment cannot be started.",
+                       code="appointment_not_startable")
+    if now < appointment.starts_at - timedelta(minutes=settings.call_early_minutes):
+        raise Conflict("It is too early to start this visit.", code="appointment_too_early")
+    if now >= appointment.ends_at:
+        raise Conflict("This visit is over.", code="appointment_not_startable")

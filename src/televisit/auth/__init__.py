@@ -1,0 +1,1 @@
+"""Sign-in, sessions (bearer tokens), logout and login throttling."""

@@ -1,0 +1,131 @@
+"""Sign-in rules: throttling, token issue, idle and absolute expiry, revocation."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import math
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from televisit.auth.models import AuthSession
+from televisit.auth.passwords import Passwords
+from televisit.auth.repository import AuthSessionRepository, LoginFailureRepository
+from televisit.core.config import Settings
+from televisit.core.errors import Throttled, Unauthorized
+from televisit.users.models import User
+from televisit.users.repository import UserRepository
+
+class InvalidCredentials(Unauthorized):
+    code = "invalid_credentials"
+    message = "The email or password is not correct."
+    commit = True  # keep the recorded failure although the request fails
+
+
+# Refresh last_seen_at at most this often, so every request does not write.
+SEEN_RESOLUTION = timedelta(seconds=30)
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token: str
+    session: AuthSession
+    user: User
+
+
+@dataclass(frozen=True)
+class Authenticated:
+    user: User
+    session: AuthSession
+
+
+def token_digest(secret_key: str, token: str) -> str:
+    return hmac.new(secret_key.encode(), token.encode(), hashlib.sha256).hexdigest()
+
+
+async def _check_throttle(
+    failures: LoginFailureRepository, *, settings: Settings, email: str, client_ip: str, now: datetime
+) -> None:
+    since = now - timedelta(seconds=settings.login_window)
+    checks = (
+        ({"email": email, "client_ip": client_ip}, settings.login_max_failures_per_account_ip),
+        ({"email": email}, settings.login_max_failures_per_account),
+        ({"client_ip": client_ip}, settings.login_max_failures_per_ip),
+    )
+    for filters, limit in checks:
+        count, oldest = await failures.window(since=since, **filters)
+        if count >= limit and oldest is not None:
+            wait = (oldest + timedelta(seconds=settings.login_window) - now).total_seconds()
+            raise Throttled(math.ceil(wait), "Too many failed sign-in attempts. Try again later.")
+
+
+async def login(
+    session: AsyncSession,
+    *,
+    settings: Settings,
+    passwords: Passwords,
+    email: str,
+    password: str,
+    client_ip: str,
+    user_agent: str | None,
+    now: datetime,
+) -> IssuedToken:
+    """Return a new token, or raise a generic 401 after recording the failure."""
+    email = email.lower()
+    failures = LoginFailureRepository(session)
+    await _check_throttle(failures, settings=settings, email=email, client_ip=client_ip, now=now)
+    user = await UserRepository(session).get_by_email(email)
+    ok = await passwords.verify(user.password_hash if user else None, password)
+    if not ok or user is None or not user.is_active:
+        await failures.add(email=email, client_ip=client_ip, at=now)
+        raise InvalidCredentials()
+    await failures.clear(email=email, client_ip=client_ip)
+    if passwords.needs_rehash(user.password_hash):
+        user.password_hash = await passwords.hash(password)
+    token = secrets.token_urlsafe(32)
+    auth_session = await AuthSessionRepository(session).add(
+        AuthSession(
+            user_id=user.id,
+            token_digest=token_digest(settings.secret_key, token),
+            created_at=now,
+            last_seen_at=now,
+            expires_at=now + timedelta(seconds=settings.session_absolute_lifetime),
+            client_ip=client_ip[:64],
+            user_agent=(user_agent or "")[:256] or None,
+        )
+    )
+    return IssuedToken(token=token, session=auth_session, user=user)
+
+
+async def authenticate(
+    session: AsyncSession, *, settings: Settings, token: str, now: datetime
+) -> Authenticated:
+    """Resolve a bearer token to its live session, or raise 401."""
+    if not token or len(token) > 256:
+        raise Unauthorized("The access token is not valid.", code="invalid_token")
+    repo = AuthSessionRepository(session)
+    auth_session = await repo.get_by_digest(token_digest(settings.secret_key, token))
+    if auth_session is None or auth_session.revoked_at is not None:
+        raise Unauthorized("The access token is not valid.", code="invalid_token")
+    idle_deadline = auth_session.last_seen_at + timedelta(seconds=settings.session_idle_timeout)
+    if now >= auth_session.expires_at or now >= idle_deadline:
+        raise Unauthorized("Your session has expired. Sign in again.", code="session_expired")
+    user = await UserRepository(session).get(auth_session.user_id)
+    if user is None or not user.is_active:
+        raise Unauthorized("The access token is not valid.", code="invalid_token")
+    if now - auth_session.last_seen_at >= SEEN_RESOLUTION:
+        auth_session.last_seen_at = now
+    return Authenticated(user=user, session=auth_session)
+
+
+async def logout(session: AsyncSession, *, auth_session: AuthSession, now: datetime) -> None:
+    await AuthSessionRepository(session).revoke(auth_session.id, at=now)
+
+
+def expires_in(settings: Settings, auth_session: AuthSession, now: datetime) -> int:
+    """Seconds until the token dies if used no more (the idle deadline, capped by the absolute one)."""
+    idle = auth_session.last_seen_at + timedelta(seconds=settings.session_idle_timeout)
+    return max(0, int((min(idle, auth_session.expires_at) - now).total_seconds()))

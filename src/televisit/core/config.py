@@ -1,0 +1,89 @@
+"""One settings object, read from ``TELEVISIT_*`` environment variables and validated at start."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_SECRET = "dev-insecure-change-me"  # noqa: S105 - refused outside development
+
+
+class ConfigError(ValueError):
+    """Raised when the settings cannot run safely (e.g. a default secret in production)."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TELEVISIT_", extra="ignore")
+
+    env: Literal["development", "production"] = "development"
+    database_url: str = "sqlite+aiosqlite:///./televisit.db"
+    secret_key: str = DEFAULT_SECRET
+    log_format: Literal["console", "json"] | None = None
+    log_level: str = "INFO"
+    log_sql: bool | None = None
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+
+    # Sessions: a token dies after this long unused, and in any case after the absolute lifetime.
+    session_idle_timeout: int = Field(default=30 * 60, ge=60)
+    session_absolute_lifetime: int = Field(default=12 * 3600, ge=300)
+
+    # Login throttling: sliding windows, so nobody is ever locked out for longer than the window.
+    login_window: int = Field(default=15 * 60, ge=1)
+    login_max_failures_per_account_ip: int = Field(default=5, ge=1)
+    login_max_failures_per_account: int = Field(default=50, ge=1)
+    login_max_failures_per_ip: int = Field(default=30, ge=1)
+
+    # argon2id cost; lower only in tests.
+    password_time_cost: int = Field(default=3, ge=1)
+    password_memory_cost: int = Field(default=64 * 1024, ge=8)
+    password_parallelism: int = Field(default=2, ge=1)
+    password_min_length: int = Field(default=10, ge=8)
+
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+
+    appointment_min_minutes: int = 5
+    appointment_max_minutes: int = 240
+    appointment_max_days_ahead: int = 366
+    # How early before ``starts_at`` a call may be started.
+    call_early_minutes: int = 15
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_production(self) -> Settings:
+        if self.env == "production":
+            if self.secret_key == DEFAULT_SECRET or len(self.secret_key) < 32:
+                raise ConfigError(
+                    "TELEVISIT_SECRET_KEY must be set to a random value of at least 32 characters "
+                    "in production (for example: python -c 'import secrets; "
+                    "print(secrets.token_urlsafe(48))')"
+                )
+        return self
+
+    @cached_property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def effective_log_format(self) -> str:
+        if self.log_format:
+            return self.log_format
+        return "json" if self.env == "production" else "console"
+
+    @property
+    def effective_log_sql(self) -> bool:
+        return self.env == "development" if self.log_sql is None else self.log_sql
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings from the environment, turning validation failures into a clear ConfigError."""
+    from pydantic import ValidationError
+
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        msgs = [str(e.get("ctx", {}).get("error", e["msg"])) for e in exc.errors()]
+        raise ConfigError("; ".join(msgs)) from None

@@ -1,0 +1,9 @@
+"""Imports every domain's models so Base.metadata is complete (for Alembic and tests)."""
+
+from televisit.appointments.models import Appointment
+from televisit.audit.models import AuditEvent
+from televisit.auth.models import AuthSession, LoginFailure
+from televisit.core.db import Base
+from televisit.users.models import User
+
+__all__ = ["Appointment", "AuditEvent", "AuthSession", "Base", "LoginFailure", "User"]

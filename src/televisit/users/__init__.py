@@ -1,0 +1,1 @@
+"""People: doctors, patients and admins."""

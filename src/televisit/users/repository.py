@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from televisit.users.models import Role, User
+
+
+class UserRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def get(self, user_id: uuid.UUID) -> User | None:
+        return await self.session.get(User, user_id)
+
+    async def get_by_email(self, email: str) -> User | None:
+        stmt = select(User).where(User.email == email.lower())
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def add(self, user: User) -> User:
+        self.session.add(user)
+        await self.session.flush()
+        return user
+
+    async def search_patients(
+        self, *, query: str | None, after: tuple[str, uuid.UUID] | None, limit: int
+    ) -> list[User]:
+        stmt = select(User).where(User.role == Role.patient, User.is_active.is_(True))
+        if query:
+            like = "%" + query.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            stmt = stmt.where(
+                or_(func.lower(User.full_name).like(like, escape="\\"), User.email.like(like, escape="\\"))
+            )
+        if after is not None:
+            name, last_id = after
+            stmt = stmt.where(
+                or_(User.full_name > name, (User.full_name == name) & (User.id > last_id))
+            )
+        stmt = stmt.order_by(User.full_name, User.id).limit(limit)
+        return list((await self.session.execute(stmt)).scalars())
