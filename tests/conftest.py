@@ -2,4 +2,7 @@ pytest_plugins = [
     "tests.fixtures.databases",
     "tests.fixtures.app",
     "tests.fixtures.factories",
+    "tests.fixtures.live",
+    "tests.fixtures.cluster",
+    "tests.fixtures.coturn",
 ]

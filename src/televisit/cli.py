@@ -49,6 +49,7 @@ def serve(
     import uvicorn
 
     from televisit.app import create_app
+    from televisit.ops.server import DrainingServer
 
     settings = _settings()
     if settings.env == "development":
@@ -56,15 +57,21 @@ def serve(
     host = host or settings.host
     port = port or settings.port
     typer.echo(f"Televisit is running at http://{host}:{port}/  (API docs: /api/v1/docs)")
-    uvicorn.run(
-        create_app(settings),
+    application = create_app(settings)
+    config = uvicorn.Config(
+        application,
         host=host,
         port=port,
         log_config=None,
         access_log=False,
         proxy_headers=True,
         server_header=False,
+        ws="websockets-sansio",
+        # uvicorn refuses larger frames itself (1009); the app checks again.
+        ws_max_size=settings.ws_max_frame_bytes,
+        timeout_graceful_shutdown=max(1, int(settings.drain_grace)),
     )
+    DrainingServer(config, application, settings.drain_grace).run()
 
 
 DEMO_PASSWORD = "televisit-demo-visit"  # noqa: S105 - printed for the demo on purpose
@@ -122,7 +129,7 @@ def demo() -> None:
         raise typer.Exit(2)
     _migrate(settings)
     asyncio.run(_demo(settings))
-    typer.echo("Demo accounts (password for all: %s):" % DEMO_PASSWORD)
+    typer.echo(f"Demo accounts (password for all: {DEMO_PASSWORD}):")
     for email, name, role in DEMO_PEOPLE:
         typer.echo(f"  {role.value:8} {email:32} {name}")
 

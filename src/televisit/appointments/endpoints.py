@@ -4,7 +4,6 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Query, status
-from pydantic import AwareDatetime
 
 from televisit.appointments import service
 from televisit.appointments.models import AppointmentStatus
@@ -16,7 +15,7 @@ from televisit.appointments.schemas import (
 )
 from televisit.core.deps import CurrentUser, DoctorUser, NowDep, SessionDep, SettingsDep
 from televisit.core.pagination import Cursor, Limit
-from televisit.core.schemas import errors
+from televisit.core.schemas import IsoDateTime, errors
 
 router = APIRouter(prefix="/appointments", tags=["appointments"])
 
@@ -44,8 +43,8 @@ async def list_appointments(
     session: SessionDep,
     now: NowDep,
     status_: Annotated[AppointmentStatus | None, Query(alias="status")] = None,
-    starts_from: Annotated[AwareDatetime | None, Query(alias="from")] = None,
-    starts_to: Annotated[AwareDatetime | None, Query(alias="to")] = None,
+    starts_from: Annotated[IsoDateTime | None, Query(alias="from")] = None,
+    starts_to: Annotated[IsoDateTime | None, Query(alias="to")] = None,
     cursor: Cursor = None,
     limit: Limit = 50,
 ) -> AppointmentList:

@@ -46,6 +46,8 @@ class Appointment(UUIDPrimaryKey, Base):
     cancel_reason: Mapped[str | None] = mapped_column(Text, default=None)
     # The live or last video room of this appointment (rooms arrive with the calls feature).
     room_id: Mapped[uuid.UUID | None] = mapped_column(default=None)
+    # The seq of the newest chat message; incremented under the row lock to keep seq gap-free.
+    last_message_seq: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     doctor: Mapped[User] = relationship(foreign_keys=[doctor_id], lazy="raise")
     patient: Mapped[User] = relationship(foreign_keys=[patient_id], lazy="raise")

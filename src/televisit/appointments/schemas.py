@@ -4,19 +4,29 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+)
 
 from televisit.appointments.models import AppointmentStatus
+from televisit.core.schemas import IsoDateTime
+from televisit.core.text import printable
 from televisit.users.schemas import PersonRef
 
-Reason = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)]
+Reason = Annotated[
+    str, StringConstraints(strip_whitespace=True, max_length=500), AfterValidator(printable)
+]
 
 
 class AppointmentCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     patient_id: uuid.UUID
-    starts_at: AwareDatetime = Field(description="When the visit starts; an offset is required.")
+    starts_at: IsoDateTime = Field(description="When the visit starts; an offset is required.")
     duration_minutes: int = Field(ge=1, le=24 * 60, description="Bounded by settings (default 5-240).")
     reason: Reason | None = None
 

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from televisit.appointments.models import Appointment, AppointmentStatus
 from televisit.appointments.repository import AppointmentRepository
+from televisit.appointments.schemas import AppointmentPublic
 from televisit.audit.service import record
 from televisit.core.config import Settings
 from televisit.core.errors import BadRequest, Conflict, NotFound, Unprocessable
 from televisit.core.pagination import decode_cursor, encode_cursor
+from televisit.realtime.channels import user_channel
+from televisit.realtime.events import queue_event
 from televisit.users.models import Role, User
 from televisit.users.repository import UserRepository
 
@@ -97,15 +100,7 @@ async def list_for_user(
 ) -> tuple[list[Appointment], str | None]:
     if starts_from and starts_to and starts_from >= starts_to:
         raise BadRequest("`from` must be before `to`.", code="invalid_range")
-    after = None
-    if cursor:
-        raw_at, raw_id = decode_cursor(cursor, 2)
-        try:
-            after = (datetime.fromisoformat(raw_at), uuid.UUID(raw_id))
-        except ValueError:
-            raise BadRequest("The cursor is not valid.", code="invalid_cursor") from None
-        if after[0].tzinfo is None:
-            raise BadRequest("The cursor is not valid.", code="invalid_cursor")
+    after = _decode_after(cursor) if cursor else None
     repo = AppointmentRepository(session)
     await repo.mark_missed(now=now)
     rows = await repo.list_for_user(
@@ -117,6 +112,18 @@ async def list_for_user(
         last = rows[limit - 1]
         next_cursor = encode_cursor(last.starts_at.isoformat(), last.id)
     return rows[:limit], next_cursor
+
+
+def _decode_after(cursor: str) -> tuple[datetime, uuid.UUID]:
+    """The (starts_at, id) to resume after; anything a client altered is a 400, not a DB error."""
+    raw_at, raw_id = decode_cursor(cursor, 2)
+    try:
+        at = datetime.fromisoformat(raw_at)
+        if at.tzinfo is None:
+            raise ValueError(raw_at)
+        return at.astimezone(UTC), uuid.UUID(raw_id)
+    except (ValueError, OverflowError):
+        raise BadRequest("The cursor is not valid.", code="invalid_cursor") from None
 
 
 async def cancel(
@@ -140,12 +147,25 @@ async def cancel(
     await session.flush()
     await record(session, action="appointment.cancelled", subject_type="appointment",
                  subject_id=appointment.id, actor_id=user.id, now=now)
+    announce(session, appointment)
     return appointment
 
 
+def announce(session: AsyncSession, appointment: Appointment) -> None:
+    """Tell both people's devices, after the commit, that the appointment changed."""
+    event = {"type": "appointment.updated",
+             "appointment": AppointmentPublic.model_validate(appointment).model_dump(mode="json")}
+    for person in (appointment.doctor_id, appointment.patient_id):
+        queue_event(session, user_channel(person), event)
+
+
 def ensure_startable(appointment: Appointment, *, settings: Settings, now: datetime) -> None:
-    """A call may start from shortly before the visit until its end, unless cancelled or over."""
-    if appointment.status not in (AppointmentStatus.scheduled, AppointmentStatus.in_progress):
+    """A call may start from shortly before the visit until its end, unless cancelled or over.
+
+    A completed visit can be called again inside its slot: an accidental hang-up is not the end.
+    """
+    startable = (AppointmentStatus.scheduled, AppointmentStatus.in_progress, AppointmentStatus.completed)
+    if appointment.status not in startable:
         raise Conflict(f"A {appointment.status} appointment cannot be started.",
                        code="appointment_not_startable")
     if now < appointment.starts_at - timedelta(minutes=settings.call_early_minutes):

@@ -49,7 +49,8 @@ async def login(
 ) -> TokenPublic:
     """Exchange email and password for a new bearer token."""
     issued = await service.login(
-        session, settings=settings, passwords=passwords, email=body.email, password=body.password,
+        session, session_factory=request.app.state.sessionmaker, settings=settings,
+        passwords=passwords, email=body.email, password=body.password,
         client_ip=ip, user_agent=request.headers.get("user-agent"), now=now,
     )
     return TokenPublic(

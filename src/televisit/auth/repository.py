@@ -38,15 +38,23 @@ class LoginFailureRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def add(self, *, email: str, client_ip: str, at: datetime) -> None:
-        self.session.add(LoginFailure(email=email, client_ip=client_ip, occurred_at=at))
+    async def add(self, *, email: str, client_ip: str, at: datetime) -> uuid.UUID:
+        failure = LoginFailure(email=email, client_ip=client_ip, occurred_at=at)
+        self.session.add(failure)
         await self.session.flush()
+        return failure.id
+
+    async def remove(self, failure_id: uuid.UUID) -> None:
+        await self.session.execute(delete(LoginFailure).where(LoginFailure.id == failure_id))
 
     async def window(self, *, since: datetime, email: str | None = None, client_ip: str | None = None
                      ) -> tuple[int, datetime | None]:
-        """How many failures match since ``since``, and when the oldest of them happened."""
+        """How many failures match after ``since``, and when the oldest of them happened.
+
+        Strictly after: a failure stops counting exactly one window later, as Retry-After promised.
+        """
         stmt = select(func.count(), func.min(LoginFailure.occurred_at)).where(
-            LoginFailure.occurred_at >= since
+            LoginFailure.occurred_at > since
         )
         if email is not None:
             stmt = stmt.where(LoginFailure.email == email)

@@ -6,23 +6,27 @@ import hashlib
 import hmac
 import math
 import secrets
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from televisit.auth.models import AuthSession
 from televisit.auth.passwords import Passwords
 from televisit.auth.repository import AuthSessionRepository, LoginFailureRepository
 from televisit.core.config import Settings
 from televisit.core.errors import Throttled, Unauthorized
+from televisit.core.text import strip_controls
+from televisit.realtime.channels import user_channel
+from televisit.realtime.events import queue_event
 from televisit.users.models import User
 from televisit.users.repository import UserRepository
+
 
 class InvalidCredentials(Unauthorized):
     code = "invalid_credentials"
     message = "The email or password is not correct."
-    commit = True  # keep the recorded failure although the request fails
 
 
 # Refresh last_seen_at at most this often, so every request does not write.
@@ -56,15 +60,40 @@ async def _check_throttle(
         ({"client_ip": client_ip}, settings.login_max_failures_per_ip),
     )
     for filters, limit in checks:
+        # The count includes the caller's own reserved attempt, hence `>`.
         count, oldest = await failures.window(since=since, **filters)
-        if count >= limit and oldest is not None:
+        if count > limit and oldest is not None:
             wait = (oldest + timedelta(seconds=settings.login_window) - now).total_seconds()
             raise Throttled(math.ceil(wait), "Too many failed sign-in attempts. Try again later.")
+
+
+async def _reserve_attempt(
+    factory: async_sessionmaker[AsyncSession], *, settings: Settings, email: str, client_ip: str,
+    now: datetime,
+) -> uuid.UUID:
+    """Record this attempt as a failure in its own, committed transaction, then count.
+
+    Counting after a committed insert means concurrent guesses see each other, so no burst
+    gets more tries than the limit. A throttled attempt is removed again (it is not counted);
+    a successful one is removed by the caller.
+    """
+    async with factory() as session:
+        failures = LoginFailureRepository(session)
+        attempt_id = await failures.add(email=email, client_ip=client_ip, at=now)
+        await session.commit()
+        try:
+            await _check_throttle(failures, settings=settings, email=email, client_ip=client_ip, now=now)
+        except Throttled:
+            await failures.remove(attempt_id)
+            await session.commit()
+            raise
+    return attempt_id
 
 
 async def login(
     session: AsyncSession,
     *,
+    session_factory: async_sessionmaker[AsyncSession],
     settings: Settings,
     passwords: Passwords,
     email: str,
@@ -73,15 +102,17 @@ async def login(
     user_agent: str | None,
     now: datetime,
 ) -> IssuedToken:
-    """Return a new token, or raise a generic 401 after recording the failure."""
+    """Return a new token, or raise a generic 401 (the attempt stays recorded as a failure)."""
     email = email.lower()
-    failures = LoginFailureRepository(session)
-    await _check_throttle(failures, settings=settings, email=email, client_ip=client_ip, now=now)
+    attempt_id = await _reserve_attempt(
+        session_factory, settings=settings, email=email, client_ip=client_ip, now=now
+    )
     user = await UserRepository(session).get_by_email(email)
     ok = await passwords.verify(user.password_hash if user else None, password)
     if not ok or user is None or not user.is_active:
-        await failures.add(email=email, client_ip=client_ip, at=now)
         raise InvalidCredentials()
+    failures = LoginFailureRepository(session)
+    await failures.remove(attempt_id)
     await failures.clear(email=email, client_ip=client_ip)
     if passwords.needs_rehash(user.password_hash):
         user.password_hash = await passwords.hash(password)
@@ -94,7 +125,7 @@ async def login(
             last_seen_at=now,
             expires_at=now + timedelta(seconds=settings.session_absolute_lifetime),
             client_ip=client_ip[:64],
-            user_agent=(user_agent or "")[:256] or None,
+            user_agent=strip_controls(user_agent or "")[:256] or None,
         )
     )
     return IssuedToken(token=token, session=auth_session, user=user)
@@ -122,7 +153,16 @@ async def authenticate(
 
 
 async def logout(session: AsyncSession, *, auth_session: AuthSession, now: datetime) -> None:
+    """Revoke the token; its open WebSockets (on any instance) are closed after the commit."""
     await AuthSessionRepository(session).revoke(auth_session.id, at=now)
+    queue_event(session, user_channel(auth_session.user_id),
+                {"type": "_logout", "session_id": str(auth_session.id)})
+
+
+async def prune(session: AsyncSession, *, settings: Settings, now: datetime) -> None:
+    """Forget expired sessions and failures older than the throttling window."""
+    await AuthSessionRepository(session).delete_expired(before=now)
+    await LoginFailureRepository(session).prune(before=now - timedelta(seconds=settings.login_window))
 
 
 def expires_in(settings: Settings, auth_session: AuthSession, now: datetime) -> int:

@@ -52,6 +52,38 @@ class Settings(BaseSettings):
     # How early before ``starts_at`` a call may be started.
     call_early_minutes: int = 15
 
+    # Broker: Redis pub/sub when set (several instances), in-process otherwise.
+    redis_url: str | None = None
+
+    # Rooms follow Twilio's rules; all in seconds.
+    room_unused_timeout: int = Field(default=300, ge=1)
+    room_empty_timeout: int = Field(default=300, ge=1)
+    room_max_duration: int = Field(default=4 * 3600, ge=60)
+    room_sweep_interval: float = Field(default=1.0, gt=0)
+    # Off only in tests that drive the timers by hand with a fake clock.
+    room_timers_enabled: bool = True
+
+    # ICE: STUN URLs, and TURN URLs with the coturn `use-auth-secret` shared secret.
+    stun_urls: list[str] = Field(default_factory=list)
+    turn_urls: list[str] = Field(default_factory=list)
+    turn_secret: str | None = None
+    turn_credential_ttl: int = Field(default=3600, ge=60)
+
+    # WebSocket: browsers must come from these origins (the app's own origin is always allowed;
+    # clients that send no Origin, like native apps, are allowed and still need a token).
+    allowed_origins: list[str] = Field(default_factory=list)
+    ws_auth_timeout: float = Field(default=5.0, gt=0)
+    ws_max_frame_bytes: int = Field(default=64 * 1024, ge=1024)
+    ws_rate_per_second: float = Field(default=50.0, gt=0)
+    ws_rate_burst: int = Field(default=200, ge=1)
+    ws_send_queue: int = Field(default=1000, ge=10)
+    # Seconds an instance waits after SIGTERM (not ready, clients told to move) before it exits.
+    drain_grace: float = Field(default=10.0, ge=0)
+    instance_heartbeat: float = Field(default=5.0, gt=0)
+
+    # Chat
+    chat_max_length: int = Field(default=4000, ge=1, le=65536)
+
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:
         if self.env == "production":

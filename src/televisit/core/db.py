@@ -14,6 +14,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 from televisit.core.config import Settings
+from televisit.realtime.events import Publisher, drop_pending, take_pending
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -76,8 +77,13 @@ def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]
 
 
 @asynccontextmanager
-async def session_scope(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
-    """One transaction: committed when the block ends cleanly, rolled back on any error."""
+async def session_scope(
+    factory: async_sessionmaker[AsyncSession], publish: Publisher | None = None
+) -> AsyncIterator[AsyncSession]:
+    """One transaction: committed when the block ends cleanly, rolled back on any error.
+
+    Events the services queued are handed to ``publish`` only after the commit succeeded.
+    """
     async with factory() as session:
         try:
             yield session
@@ -87,4 +93,8 @@ async def session_scope(factory: async_sessionmaker[AsyncSession]) -> AsyncItera
                 await session.commit()
             else:
                 await session.rollback()
+            drop_pending(session)
             raise
+        events = take_pending(session)
+        if events and publish is not None:
+            await publish(events)

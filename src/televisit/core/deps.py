@@ -32,7 +32,7 @@ def get_now(request: Request) -> datetime:
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    async with session_scope(request.app.state.sessionmaker) as session:
+    async with session_scope(request.app.state.sessionmaker, request.app.state.publish) as session:
         yield session
 
 
@@ -76,7 +76,7 @@ async def get_current_user(auth: AuthDep) -> User:
 CurrentUser = Annotated[User, Depends(get_current_user)]
 
 
-def require_role(*roles: Role):  # noqa: ANN201 - returns a dependency
+def require_role(*roles: Role):
     async def check(user: CurrentUser) -> User:
         if user.role not in roles:
             raise Forbidden()

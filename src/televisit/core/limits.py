@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from televisit.core.errors import error_body
+from televisit.core.errors import send_error
 
 
 class BodySizeLimitMiddleware:
@@ -55,17 +53,9 @@ class BodySizeLimitMiddleware:
         await self.app(scope, replay, send)
 
     async def _reject(self, send: Send) -> None:
-        payload = json.dumps(
-            error_body(
-                "payload_too_large",
-                f"The request body is larger than {self.max_bytes} bytes.",
-                {"max_bytes": self.max_bytes},
-            )
-        ).encode()
-        await send({
-            "type": "http.response.start",
-            "status": 413,
-            "headers": [(b"content-type", b"application/json"),
-                        (b"content-length", str(len(payload)).encode()), (b"connection", b"close")],
-        })
-        await send({"type": "http.response.body", "body": payload})
+        await send_error(
+            send, 413, "payload_too_large",
+            f"The request body is larger than {self.max_bytes} bytes.",
+            {"max_bytes": self.max_bytes},
+            headers={"connection": "close"},
+        )

@@ -3,7 +3,12 @@
 from televisit.appointments.models import Appointment
 from televisit.audit.models import AuditEvent
 from televisit.auth.models import AuthSession, LoginFailure
+from televisit.chat.models import Message
 from televisit.core.db import Base
+from televisit.rooms.models import Instance, Room, RoomParticipant
 from televisit.users.models import User
 
-__all__ = ["Appointment", "AuditEvent", "AuthSession", "Base", "LoginFailure", "User"]
+__all__ = [
+    "Appointment", "AuditEvent", "AuthSession", "Base", "Instance", "LoginFailure", "Message",
+    "Room", "RoomParticipant", "User",
+]

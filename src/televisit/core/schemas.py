@@ -2,9 +2,33 @@
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Annotated, Any
 
-from pydantic import BaseModel
+from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator
+
+_ISO_DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[T ]")
+
+
+def _iso_text(value: object) -> object:
+    """Refuse bare numbers: pydantic would read them as Unix timestamps, guessing s or ms."""
+    if isinstance(value, datetime) or (isinstance(value, str) and _ISO_DATE_TIME.match(value)):
+        return value
+    raise ValueError("must be an ISO 8601 date and time with an offset, e.g. 2030-03-04T10:00:00+01:00")
+
+
+def _in_utc(value: datetime) -> datetime:
+    """Convert here, so a time with no UTC equivalent (year 1 or 9999) is a 422, not a DB error."""
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("is out of the supported range") from None
+
+
+# An instant from a client: ISO 8601 text with an offset, normalised to UTC.
+IsoDateTime = Annotated[AwareDatetime, BeforeValidator(_iso_text), AfterValidator(_in_utc)]
 
 
 class ErrorInfo(BaseModel):
@@ -28,7 +52,53 @@ _DESCRIPTIONS = {
     429: "Throttled; see Retry-After",
 }
 
+ERROR_BODY_REF = "#/components/schemas/ErrorBody"
+
 
 def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses` for the given error statuses, all with the contract's error body."""
     return {c: {"model": ErrorBody, "description": _DESCRIPTIONS[c]} for c in codes}
+
+
+def common_errors(operation: dict[str, Any]) -> set[int]:
+    """The error statuses any operation of this shape can answer, whatever its route declares:
+    a JSON body can be malformed (400), too large (413) or invalid (422); parameters can be
+    invalid (422); a secured operation can be refused a dead or missing token (401)."""
+    codes: set[int] = set()
+    if "requestBody" in operation:
+        codes |= {400, 413, 422}
+    if operation.get("parameters"):
+        codes.add(422)
+    if operation.get("security"):
+        codes.add(401)
+    return codes
+
+
+def add_common_errors(document: dict[str, Any]) -> dict[str, Any]:
+    """Declare the common error responses on every operation of an OpenAPI document, in place."""
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    if "ErrorBody" not in schemas:
+        generated = ErrorBody.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas.update(generated.pop("$defs", {}))
+        schemas["ErrorBody"] = generated
+    error_content = {"application/json": {"schema": {"$ref": ERROR_BODY_REF}}}
+    for path_item in document.get("paths", {}).values():
+        for operation in path_item.values():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            responses = operation["responses"]
+            for code in common_errors(operation):
+                responses.setdefault(
+                    str(code), {"description": _DESCRIPTIONS[code], "content": error_content}
+                )
+            operation["responses"] = dict(sorted(responses.items()))
+    return document
+
+
+def document_common_errors(generate: Callable[[], dict[str, Any]]) -> Callable[[], dict[str, Any]]:
+    """Wrap FastAPI's `app.openapi` so its document declares the common errors (idempotent)."""
+
+    def openapi() -> dict[str, Any]:
+        return add_common_errors(generate())
+
+    return openapi

@@ -3,11 +3,16 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
+from televisit.core.text import single_line
 from televisit.users.models import Role
 
-FullName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+FullName = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+    AfterValidator(single_line),
+]
 # Length bounds only; the policy (minimum length, common passwords) lives in auth.passwords.
 Password = Annotated[str, Field(min_length=1, max_length=256)]
 

@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from televisit.auth.passwords import Passwords
-from televisit.core.errors import Conflict
+from televisit.core.errors import BadRequest, Conflict, Unprocessable
 from televisit.core.pagination import decode_cursor, encode_cursor
 from televisit.users.models import Role, User
 from televisit.users.repository import UserRepository
@@ -50,9 +50,17 @@ async def create_user(
 async def search_patients(
     session: AsyncSession, *, query: str | None, cursor: str | None, limit: int
 ) -> tuple[list[User], str | None]:
+    # PostgreSQL refuses NUL in text; no name or email holds one, so it is bad input, not a 500.
+    if query and "\x00" in query:
+        raise Unprocessable(
+            "The query must not contain NUL characters.",
+            details=[{"loc": ["query", "query"], "msg": "must not contain NUL characters"}],
+        )
     after = None
     if cursor:
         name, raw_id = decode_cursor(cursor, 2)
+        if "\x00" in name:
+            raise BadRequest("The cursor is not valid.", code="invalid_cursor")
         after = (name, _parse_uuid(raw_id))
     rows = await UserRepository(session).search_patients(
         query=(query or "").strip() or None, after=after, limit=limit + 1
@@ -62,8 +70,6 @@ async def search_patients(
 
 
 def _parse_uuid(raw: str) -> uuid.UUID:
-    from televisit.core.errors import BadRequest
-
     try:
         return uuid.UUID(raw)
     except ValueError:

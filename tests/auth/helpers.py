@@ -1,0 +1,88 @@
+"""What the account and session tests share: the routes, the error body, and database counts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+from sqlalchemy import func, select
+
+from televisit.auth.models import AuthSession, LoginFailure
+from televisit.core.db import session_scope
+from televisit.users.models import User
+
+REGISTER = "/api/v1/auth/register"
+LOGIN = "/api/v1/auth/login"
+LOGOUT = "/api/v1/auth/logout"
+ME = "/api/v1/me"
+ADMIN_USERS = "/api/v1/admin/users"
+PATIENTS = "/api/v1/patients"
+
+# Not in zxcvbn's common list, free of any test email or name.
+STRONG_PASSWORD = "amber-quartz-meadow-1987"
+USER_KEYS = {"id", "email", "full_name", "role"}
+
+
+def assert_error(response: httpx.Response, status: int, code: str | None = None) -> dict[str, Any]:
+    """The status, and exactly the contract's body ``{"error": {"code", "message", "details"}}``."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    body = response.json()
+    assert set(body) == {"error"}, body
+    assert set(body["error"]) == {"code", "message", "details"}, body
+    assert isinstance(body["error"]["code"], str) and body["error"]["code"]
+    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
+    if code is not None:
+        assert body["error"]["code"] == code, body
+    return body["error"]
+
+
+def assert_unauthorized(response: httpx.Response, code: str | None = None) -> dict[str, Any]:
+    """A 401 that tells the client which scheme to use, as RFC 6750 asks."""
+    error = assert_error(response, 401, code)
+    assert response.headers.get("www-authenticate") == "Bearer"
+    return error
+
+
+def assert_not_leaked(response: httpx.Response, *secrets: str) -> None:
+    """Neither the given secrets nor any password hash appear in the response."""
+    for secret in secrets:
+        assert secret not in response.text
+    assert "$argon2" not in response.text
+    assert "password_hash" not in response.text
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def login(client: httpx.AsyncClient, email: str, password: str) -> httpx.Response:
+    return await client.post(LOGIN, json={"email": email, "password": password})
+
+
+async def new_token(client: httpx.AsyncClient, email: str, password: str) -> str:
+    response = await login(client, email, password)
+    assert response.status_code == 200, response.text
+    return response.json()["access_token"]
+
+
+async def count(app: FastAPI, model: type, **where: Any) -> int:
+    """Rows of ``model`` matching the equality filters, read straight from the database."""
+    stmt = select(func.count()).select_from(model)
+    for name, value in where.items():
+        stmt = stmt.where(getattr(model, name) == value)
+    async with session_scope(app.state.sessionmaker) as session:
+        return (await session.execute(stmt)).scalar_one()
+
+
+async def count_users(app: FastAPI, **where: Any) -> int:
+    return await count(app, User, **where)
+
+
+async def count_sessions(app: FastAPI, **where: Any) -> int:
+    return await count(app, AuthSession, **where)
+
+
+async def count_failures(app: FastAPI, **where: Any) -> int:
+    return await count(app, LoginFailure, **where)

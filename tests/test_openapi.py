@@ -1,0 +1,117 @@
+"""openapi.json at the repository root is the contract: it must be what the app generates,
+with readable operation ids and the contract's error body on every declared error."""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from televisit.cli import app as cli
+
+CONTRACT = Path(__file__).resolve().parents[1] / "openapi.json"
+REGENERATE = ".venv/bin/televisit openapi > openapi.json"
+OPERATION_ID = re.compile(r"^[a-z]+(-[a-z]+)+$")
+ERROR_BODY = {"$ref": "#/components/schemas/ErrorBody"}
+METHODS = {"get", "put", "post", "delete", "patch", "options", "head", "trace"}
+
+
+@pytest.fixture(scope="module")
+def generated() -> dict[str, Any]:
+    """The document exactly as `televisit openapi` prints it."""
+    result = CliRunner().invoke(cli, ["openapi"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    return [
+        (method.upper(), path, operation)
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+        if method in METHODS
+    ]
+
+
+def test_committed_contract_matches_the_app(generated):
+    assert CONTRACT.exists(), f"openapi.json is missing; generate it with: {REGENERATE}"
+    committed = json.loads(CONTRACT.read_text())
+    if committed != generated:
+        diff = difflib.unified_diff(
+            json.dumps(committed, indent=2, sort_keys=True).splitlines(),
+            json.dumps(generated, indent=2, sort_keys=True).splitlines(),
+            "openapi.json (committed)", "televisit openapi (the app)", lineterm="", n=2,
+        )
+        shown = "\n".join(list(diff)[:80])
+        pytest.fail(
+            f"openapi.json differs from the app's document. If the API change is intended, "
+            f"regenerate it with `{REGENERATE}` and commit it.\n{shown}",
+            pytrace=False,
+        )
+
+
+def test_every_operation_has_a_readable_unique_id(generated):
+    ids = [op.get("operationId") for _, _, op in operations(generated)]
+    unreadable = [
+        f"{method} {path}: {op.get('operationId')!r}"
+        for method, path, op in operations(generated)
+        if not OPERATION_ID.match(op.get("operationId") or "")
+    ]
+    assert not unreadable, "operationIds must look like `appointments-create`:\n" + "\n".join(unreadable)
+    assert len(ids) == len(set(ids)), f"duplicate operationIds: {ids}"
+
+
+def test_every_declared_4xx_uses_the_error_body(generated):
+    wrong = []
+    for method, path, op in operations(generated):
+        for status, response in op.get("responses", {}).items():
+            if not status.startswith("4"):
+                continue
+            schema = response.get("content", {}).get("application/json", {}).get("schema")
+            if schema != ERROR_BODY:
+                wrong.append(f"{method} {path} {status}: {schema}")
+    assert not wrong, "4xx responses must use ErrorBody (core.schemas.errors):\n" + "\n".join(wrong)
+    assert "HTTPValidationError" not in generated["components"]["schemas"]
+
+
+def test_error_body_matches_the_contract(generated):
+    schemas = generated["components"]["schemas"]
+    assert schemas["ErrorBody"]["required"] == ["error"]
+    assert set(schemas["ErrorInfo"]["required"]) == {"code", "message"}
+    assert set(schemas["ErrorInfo"]["properties"]) == {"code", "message", "details"}
+
+
+def test_common_errors_are_declared(generated):
+    """What any operation of its shape can answer is in the document, so clients handle it."""
+    missing = []
+    for method, path, op in operations(generated):
+        declared = set(op["responses"])
+        expected = set()
+        if "requestBody" in op:
+            expected |= {"400", "413", "422"}
+        if op.get("parameters"):
+            expected.add("422")
+        if op.get("security"):
+            expected.add("401")
+        if expected - declared:
+            missing.append(f"{method} {path}: {sorted(expected - declared)}")
+    assert not missing, "\n".join(missing)
+
+
+def test_api_lives_under_api_v1(generated):
+    outside = [path for path in generated["paths"] if not path.startswith("/api/v1/")]
+    assert set(outside) <= {"/livez", "/readyz", "/metrics"}, outside
+
+
+def test_no_token_goes_in_a_url(generated):
+    for method, path, op in operations(generated):
+        for parameter in op.get("parameters", []):
+            if parameter["in"] in {"query", "path"}:
+                assert not re.search(r"token|password|secret", parameter["name"], re.I), (
+                    f"{method} {path} takes {parameter['name']!r} in the URL"
+                )
