@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -10,6 +13,7 @@ from fastapi import APIRouter, FastAPI
 from televisit.appointments.endpoints import router as appointments_router
 from televisit.auth.endpoints import router as auth_router
 from televisit.auth.passwords import Passwords
+from televisit.chat.endpoints import router as chat_router
 from televisit.core.clock import Clock, SystemClock
 from televisit.core.config import Settings
 from televisit.core.db import create_engine, create_sessionmaker
@@ -17,6 +21,14 @@ from televisit.core.errors import install_error_handlers
 from televisit.core.limits import BodySizeLimitMiddleware
 from televisit.core.logging import RequestLoggingMiddleware, configure_logging, instrument_engine
 from televisit.ops.endpoints import router as ops_router
+from televisit.ops.housekeeping import Housekeeping
+from televisit.realtime.broker import create_broker
+from televisit.realtime.publisher import make_publisher
+from televisit.rooms.endpoints import router as rooms_router
+from televisit.rooms.timers import RoomTimers
+from televisit.signaling.endpoints import router as ws_router
+from televisit.signaling.hub import Hub
+from televisit.signaling.service import Handlers
 from televisit.users.endpoints import router as users_router
 
 API_PREFIX = "/api/v1"
@@ -27,6 +39,9 @@ def api_router() -> APIRouter:
     router.include_router(auth_router)
     router.include_router(users_router)
     router.include_router(appointments_router)
+    router.include_router(rooms_router)
+    router.include_router(chat_router)
+    router.include_router(ws_router)
     return router
 
 
@@ -41,9 +56,24 @@ def create_app(settings: Settings, *, clock: Clock | None = None, configure_logs
         app.state.engine = engine
         app.state.sessionmaker = create_sessionmaker(engine)
         app.state.draining = False
+        broker = create_broker(settings.redis_url)
+        await broker.start()
+        app.state.broker = broker
+        app.state.publish = make_publisher(broker)
+        app.state.instance_id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        app.state.hub = Hub(broker)
+        app.state.ws_handlers = Handlers(app, app.state.hub)
+        app.state.room_timers = RoomTimers(app)
+        app.state.housekeeping = Housekeeping(app, interval=600)
+        if settings.room_timers_enabled:
+            app.state.room_timers.start()
+            app.state.housekeeping.start()
         try:
             yield
         finally:
+            await app.state.housekeeping.stop()
+            await app.state.room_timers.stop()
+            await broker.stop()
             await engine.dispose()
 
     app = FastAPI(

@@ -25,7 +25,7 @@ async def readyz(request: Request) -> JSONResponse:
             async with state.engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
         checks["database"] = "ok"
-    except Exception as exc:  # noqa: BLE001 - any failure means not ready
+    except Exception as exc:
         checks["database"] = f"error: {type(exc).__name__}"
     checks["draining"] = "yes" if state.draining else "no"
     ready = checks["database"] == "ok" and not state.draining

@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response, status
+
+from televisit.chat import service
+from televisit.chat.schemas import MessageCreate, MessageList, MessagePublic
+from televisit.core.deps import CurrentUser, NowDep, SessionDep, SettingsDep
+from televisit.core.schemas import errors
+
+router = APIRouter(prefix="/appointments/{appointment_id}/messages", tags=["chat"])
+
+
+@router.get("", operation_id="messages-list", responses=errors(401, 404, 422))
+async def list_messages(
+    appointment_id: uuid.UUID,
+    user: CurrentUser,
+    session: SessionDep,
+    now: NowDep,
+    after_seq: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> MessageList:
+    """Chat history of an appointment, ascending `seq`, after `after_seq`."""
+    rows, next_cursor = await service.history(
+        session, user=user, appointment_id=appointment_id, after_seq=after_seq, limit=limit, now=now
+    )
+    return MessageList(items=[MessagePublic.model_validate(m) for m in rows], next_cursor=next_cursor)
+
+
+@router.post(
+    "",
+    operation_id="messages-create",
+    status_code=status.HTTP_201_CREATED,
+    responses={200: {"model": MessagePublic, "description": "Already stored under this client_msg_id"},
+               **errors(401, 404, 422)},
+)
+async def send_message(
+    appointment_id: uuid.UUID,
+    body: MessageCreate,
+    user: CurrentUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    now: NowDep,
+    response: Response,
+) -> MessagePublic:
+    """Send a message; the same `client_msg_id` again returns the stored one with 200."""
+    message, created = await service.send(
+        session, user=user, appointment_id=appointment_id, client_msg_id=body.client_msg_id,
+        body=body.body, max_length=settings.chat_max_length, now=now,
+    )
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    return MessagePublic.model_validate(message)

@@ -1,0 +1,76 @@
+"""Chat rules: stored before acknowledged, gap-free seq, idempotent by client_msg_id."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from televisit.appointments import service as appointments
+from televisit.appointments.models import Appointment
+from televisit.chat.models import Message
+from televisit.chat.repository import MessageRepository
+from televisit.chat.schemas import MessagePublic
+from televisit.core.errors import Unprocessable
+from televisit.realtime.channels import user_channel
+from televisit.realtime.events import queue_event
+from televisit.users.models import User
+
+
+def _check_body(body: str, max_length: int) -> str:
+    if not body.strip():
+        raise Unprocessable("The message is empty.", code="empty_message")
+    if len(body) > max_length:
+        raise Unprocessable(f"The message is longer than {max_length} characters.",
+                            code="message_too_long", details={"max_length": max_length})
+    return body
+
+
+async def send(
+    session: AsyncSession,
+    *,
+    user: User,
+    appointment_id: uuid.UUID,
+    client_msg_id: str,
+    body: str,
+    max_length: int,
+    now: datetime,
+) -> tuple[Message, bool]:
+    """Store a message (or find the one already stored under client_msg_id); True if new."""
+    body = _check_body(body, max_length)
+    # Locking the appointment row serializes senders, so the duplicate check below is exact.
+    appointment = await appointments.get_for_user(
+        session, user=user, appointment_id=appointment_id, now=now, for_update=True
+    )
+    repo = MessageRepository(session)
+    existing = await repo.by_client_id(
+        appointment_id=appointment.id, sender_id=user.id, client_msg_id=client_msg_id
+    )
+    if existing is not None:
+        return existing, False
+    seq = await repo.next_seq(appointment.id)
+    message = await repo.add(
+        Message(appointment_id=appointment.id, seq=seq, sender_id=user.id,
+                client_msg_id=client_msg_id, body=body, created_at=now)
+    )
+    _announce(session, appointment, message)
+    return message, True
+
+
+def _announce(session: AsyncSession, appointment: Appointment, message: Message) -> None:
+    event = {"type": "chat.message", "message": MessagePublic.model_validate(message).model_dump(mode="json")}
+    for person in (appointment.doctor_id, appointment.patient_id):
+        queue_event(session, user_channel(person), event)
+
+
+async def history(
+    session: AsyncSession, *, user: User, appointment_id: uuid.UUID, after_seq: int, limit: int,
+    now: datetime,
+) -> tuple[list[Message], str | None]:
+    appointment = await appointments.get_for_user(
+        session, user=user, appointment_id=appointment_id, now=now
+    )
+    rows = await MessageRepository(session).after(appointment.id, after_seq=after_seq, limit=limit + 1)
+    next_cursor = str(rows[limit - 1].seq) if len(rows) > limit else None
+    return rows[:limit], next_cursor

@@ -1,0 +1,129 @@
+"""Redis pub/sub broker: one subscriber connection per instance, fanned out locally."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+
+import redis.asyncio as aioredis
+import structlog
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import RedisError
+
+from televisit.realtime.broker import Broker, Event, Handler, Subscription
+from televisit.realtime.memory import _Local
+
+log = structlog.get_logger("televisit.broker")
+
+
+class _RedisSubscription(Subscription):
+    def __init__(self, broker: RedisBroker, channel: str, handler: Handler) -> None:
+        self._broker, self._channel, self._handler = broker, channel, handler
+        self._closed = False
+
+    async def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            await self._broker._unsubscribe(self._channel, self._handler)
+
+
+class RedisBroker(Broker):
+    def __init__(self, url: str) -> None:
+        self._client = aioredis.Redis.from_url(
+            url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=15,
+            # A pooled connection that died while Redis restarted fails once; retry on a new one.
+            retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 2),
+        )
+        self._pubsub = self._client.pubsub(ignore_subscribe_messages=True)
+        self.local = _Local()
+        self._reader: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+        # The subscriber connection lost (or never got) some subscriptions: rebuild it.
+        self._stale = False
+
+    async def start(self) -> None:
+        self._reader = asyncio.create_task(self._read_loop(), name="redis-broker-reader")
+
+    async def stop(self) -> None:
+        if self._reader:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+        with contextlib.suppress(RedisError, OSError):
+            await self._pubsub.aclose()
+        await self._client.aclose()
+
+    async def publish(self, channel: str, event: Event) -> None:
+        await self._client.publish(channel, json.dumps(event, separators=(",", ":")))
+
+    async def subscribe(self, channel: str, handler: Handler) -> Subscription:
+        async with self._lock:
+            if self.local.add(channel, handler):
+                try:
+                    await self._pubsub.subscribe(channel)
+                except (RedisError, OSError):
+                    # The reader re-subscribes every channel once Redis is back.
+                    log.warning("redis_subscribe_failed", channel=channel)
+                    self._stale = True
+        return _RedisSubscription(self, channel, handler)
+
+    async def _unsubscribe(self, channel: str, handler: Handler) -> None:
+        async with self._lock:
+            if self.local.remove(channel, handler):
+                with contextlib.suppress(RedisError, OSError):
+                    await self._pubsub.unsubscribe(channel)
+
+    async def ping(self) -> bool:
+        try:
+            return bool(await self._client.ping())
+        except (RedisError, OSError):
+            return False
+
+    async def _read_loop(self) -> None:
+        backoff = 0.1
+        while True:
+            try:
+                if self._stale or (not self._pubsub.subscribed and self.local.handlers
+                                   and not self._lock.locked()):
+                    # After an error, or channels wanted but none subscribed (Redis was down
+                    # when they were asked for): a fresh connection subscribed to all of them.
+                    await self._resubscribe()
+                if not self._pubsub.subscribed:
+                    await asyncio.sleep(0.05)
+                    continue
+                message = await self._pubsub.get_message(timeout=1.0)
+                backoff = 0.1
+            except (RedisError, OSError) as exc:
+                log.warning("redis_pubsub_error", error=str(exc), retry_in=backoff)
+                self._stale = True  # retried (with backoff) until Redis answers again
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 2.0)
+                continue
+            if message and message.get("type") == "message":
+                self._dispatch(message)
+
+    def _dispatch(self, message: dict) -> None:
+        channel = message["channel"]
+        channel = channel.decode() if isinstance(channel, bytes) else channel
+        try:
+            event = json.loads(message["data"])
+        except ValueError:
+            log.warning("redis_bad_event", channel=channel)
+            return
+        self.local.dispatch(channel, event)
+
+    async def _resubscribe(self) -> None:
+        """Replace the subscriber connection with one subscribed to every channel wanted here.
+
+        Raises when Redis is still unreachable; the reader then backs off and calls it again.
+        """
+        async with self._lock:
+            channels = list(self.local.handlers)
+            with contextlib.suppress(RedisError, OSError):
+                await self._pubsub.aclose()
+            self._pubsub = self._client.pubsub(ignore_subscribe_messages=True)
+            if channels:
+                await self._pubsub.subscribe(*channels)
+            self._stale = False

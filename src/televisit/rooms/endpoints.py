@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, Response, status
+
+from televisit.core.deps import CurrentUser, NowDep, SessionDep, SettingsDep
+from televisit.core.schemas import errors
+from televisit.rooms import service
+from televisit.rooms.ice import ice_servers
+from televisit.rooms.schemas import CallPublic, IceServer, RoomPublic
+
+router = APIRouter(tags=["rooms"])
+
+
+@router.post(
+    "/appointments/{appointment_id}/call",
+    operation_id="appointments-call",
+    status_code=status.HTTP_201_CREATED,
+    responses={200: {"model": CallPublic, "description": "The call was already live"},
+               **errors(401, 404, 409, 422)},
+)
+async def start_call(
+    appointment_id: uuid.UUID,
+    user: CurrentUser,
+    session: SessionDep,
+    settings: SettingsDep,
+    now: NowDep,
+    response: Response,
+) -> CallPublic:
+    """Start the visit's call (or get the live one); the other side gets `call.incoming`."""
+    room, created = await service.start_call(
+        session, settings=settings, user=user, appointment_id=appointment_id, now=now
+    )
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    return CallPublic(
+        room=RoomPublic.model_validate(room),
+        ice_servers=[IceServer(**s) for s in ice_servers(settings, user_id=user.id, now=now)],
+    )
+
+
+@router.get("/rooms/{room_id}", operation_id="rooms-get", responses=errors(401, 404, 422))
+async def get_room(room_id: uuid.UUID, user: CurrentUser, session: SessionDep, now: NowDep) -> RoomPublic:
+    room = await service.get_room(session, user=user, room_id=room_id, now=now)
+    return RoomPublic.model_validate(room)
+
+
+@router.post("/rooms/{room_id}/end", operation_id="rooms-end", responses=errors(401, 404, 409, 422))
+async def end_room(room_id: uuid.UUID, user: CurrentUser, session: SessionDep, now: NowDep) -> RoomPublic:
+    """End the call for both participants (before an answer, this cancels the ringing)."""
+    room = await service.end_room(session, user=user, room_id=room_id, now=now)
+    return RoomPublic.model_validate(room)

@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from televisit.rooms.models import RoomStatus
+
+
+class ParticipantPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    user_id: uuid.UUID
+    role: str
+    joined_at: datetime
+    left_at: datetime | None
+
+
+class RoomPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    appointment_id: uuid.UUID
+    status: RoomStatus
+    created_at: datetime
+    ended_at: datetime | None
+    end_reason: str | None
+    participants: list[ParticipantPublic]
+
+
+class IceServer(BaseModel):
+    urls: list[str]
+    username: str | None = None
+    credential: str | None = None
+
+
+class CallPublic(BaseModel):
+    room: RoomPublic
+    ice_servers: list[IceServer] = Field(description="RTCIceServer list, TURN credentials time-limited.")
+
+
+def room_dict(room: Any) -> dict[str, Any]:
+    return RoomPublic.model_validate(room).model_dump(mode="json")

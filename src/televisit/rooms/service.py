@@ -1,0 +1,255 @@
+"""Room rules (Twilio's): two identities, unused/empty timeouts, maximum duration, end once."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from televisit.appointments import service as appointments
+from televisit.appointments.models import Appointment, AppointmentStatus
+from televisit.appointments.repository import AppointmentRepository
+from televisit.core.config import Settings
+from televisit.core.errors import Conflict, NotFound
+from televisit.realtime.channels import room_channel, user_channel
+from televisit.realtime.events import queue_event
+from televisit.rooms.models import Room, RoomParticipant, RoomStatus
+from televisit.rooms.repository import RoomRepository
+from televisit.rooms.schemas import ParticipantPublic, room_dict
+from televisit.users.models import User
+
+
+class RoomNotFound(NotFound):
+    code = "room_not_found"
+    message = "No such room."
+
+
+class RoomEnded(Conflict):
+    code = "room_ended"
+    message = "This call has ended."
+
+
+@dataclass(frozen=True)
+class Joined:
+    room: Room
+    appointment: Appointment
+    participant: RoomParticipant
+    replaced_connection: str | None
+
+
+def other_party(appointment: Appointment, user_id: uuid.UUID) -> uuid.UUID:
+    return appointment.patient_id if user_id == appointment.doctor_id else appointment.doctor_id
+
+
+
+async def start_call(
+    session: AsyncSession, *, settings: Settings, user: User, appointment_id: uuid.UUID, now: datetime
+) -> tuple[Room, bool]:
+    """Return the appointment's live room, creating it (and ringing the other side) if needed."""
+    appointment = await appointments.get_for_user(
+        session, user=user, appointment_id=appointment_id, now=now, for_update=True
+    )
+    repo = RoomRepository(session)
+    live = await repo.live_for_appointment(appointment.id)
+    if live is not None:
+        return live, False
+    appointments.ensure_startable(appointment, settings=settings, now=now)
+    try:
+        async with session.begin_nested():
+            room = await repo.add(Room(appointment_id=appointment.id, status=RoomStatus.in_progress,
+                                       created_by_id=user.id, created_at=now))
+    except IntegrityError:  # another request started it a moment ago
+        live = await repo.live_for_appointment(appointment.id)
+        if live is None:
+            raise
+        return live, False
+    appointment.status = AppointmentStatus.in_progress
+    appointment.room_id = room.id
+    appointment.updated_at = now
+    await session.flush()
+    room = await repo.get(room.id)  # type: ignore[assignment]
+    callee = other_party(appointment, user.id)
+    queue_event(session, user_channel(callee), {
+        "type": "call.incoming", "room_id": str(room.id), "appointment_id": str(appointment.id),
+        "from": {"id": str(user.id), "full_name": user.full_name, "role": str(user.role)},
+    })
+    appointments.announce(session, appointment)
+    return room, True
+
+
+async def _room_for_user(session: AsyncSession, *, user: User, room_id: uuid.UUID, now: datetime,
+                         for_update: bool = False) -> tuple[Room, Appointment]:
+    room = await RoomRepository(session).get(room_id, for_update=for_update)
+    if room is None:
+        raise RoomNotFound()
+    appointment = await AppointmentRepository(session).get_for_user(room.appointment_id, user.id)
+    if appointment is None:  # not one of the room's two identities: it does not exist for them
+        raise RoomNotFound()
+    return room, appointment
+
+
+async def get_room(session: AsyncSession, *, user: User, room_id: uuid.UUID, now: datetime) -> Room:
+    room, _ = await _room_for_user(session, user=user, room_id=room_id, now=now)
+    return room
+
+
+async def end_room(
+    session: AsyncSession, *, user: User | None, room_id: uuid.UUID, now: datetime,
+    status: RoomStatus = RoomStatus.completed, reason: str = "ended",
+) -> Room:
+    """End a live room for both sides. With ``user`` None it is the timer ending it."""
+    repo = RoomRepository(session)
+    if user is not None:
+        room, appointment = await _room_for_user(session, user=user, room_id=room_id, now=now,
+                                                 for_update=True)
+        if room.status != RoomStatus.in_progress:
+            raise RoomEnded()
+    else:
+        room = await repo.get(room_id, for_update=True)  # type: ignore[assignment]
+        appointment = await AppointmentRepository(session).get(room.appointment_id)  # type: ignore[assignment]
+    if not await repo.finish(room.id, status=status, reason=reason, now=now):
+        raise RoomEnded()
+    room = await repo.get(room.id)  # type: ignore[assignment]
+    joined = {p.user_id for p in room.participants}
+    if appointment.status == AppointmentStatus.in_progress and appointment.room_id == room.id:
+        # The visit took place only if both people were in the room; a call nobody answered
+        # (declined, hung up while ringing, unused) leaves it to be held (or missed, once over).
+        held = {appointment.doctor_id, appointment.patient_id} <= joined
+        appointment.status = AppointmentStatus.completed if held else AppointmentStatus.scheduled
+        appointment.updated_at = now
+        await session.flush()
+    ended = {"type": "room.ended", "room_id": str(room.id), "reason": reason, "status": str(room.status)}
+    queue_event(session, room_channel(room.id), ended)
+    if room.created_by_id is not None and reason != "declined":
+        callee = other_party(appointment, room.created_by_id)
+        if callee not in joined:  # it was still ringing there
+            queue_event(session, user_channel(callee), {
+                "type": "call.cancelled", "room_id": str(room.id),
+                "appointment_id": str(appointment.id), "reason": reason})
+    for person in (appointment.doctor_id, appointment.patient_id):
+        queue_event(session, user_channel(person), ended)
+    appointments.announce(session, appointment)
+    return room
+
+
+async def decline(session: AsyncSession, *, user: User, room_id: uuid.UUID, now: datetime) -> Room:
+    """The callee refuses the call: the caller hears `call.declined` and the room ends."""
+    room, appointment = await _room_for_user(session, user=user, room_id=room_id, now=now)
+    if room.status != RoomStatus.in_progress:
+        raise RoomEnded()
+    if room.created_by_id == user.id:
+        raise Conflict("You cannot decline your own call; end it instead.", code="not_callee")
+    mine = await RoomRepository(session).participant(room.id, user.id)
+    if mine is not None and mine.left_at is None:
+        # Answered on another device a moment ago: a late decline must not end the live call.
+        raise Conflict("You already answered this call on another device.", code="call_already_answered")
+    queue_event(session, user_channel(other_party(appointment, user.id)), {
+        "type": "call.declined", "room_id": str(room.id), "appointment_id": str(appointment.id),
+        "by": str(user.id),
+    })
+    return await end_room(session, user=user, room_id=room.id, now=now, reason="declined")
+
+
+async def join(
+    session: AsyncSession, *, user: User, room_id: uuid.UUID, connection_id: str, instance_id: str,
+    now: datetime,
+) -> Joined:
+    room, appointment = await _room_for_user(session, user=user, room_id=room_id, now=now,
+                                             for_update=True)
+    if room.status != RoomStatus.in_progress:
+        raise RoomEnded()
+    repo = RoomRepository(session)
+    participant = await repo.participant(room.id, user.id)
+    replaced = None
+    if participant is None:
+        participant = RoomParticipant(room_id=room.id, user_id=user.id, role=str(user.role),
+                                      joined_at=now)
+        session.add(participant)
+    else:
+        if participant.left_at is None and participant.connection_id != connection_id:
+            replaced = participant.connection_id
+        participant.joined_at = now
+        participant.left_at = None
+    participant.connection_id = connection_id
+    participant.instance_id = instance_id
+    room.empty_since = None
+    room.first_joined_at = room.first_joined_at or now
+    await session.flush()
+    if room.created_by_id != user.id:
+        # The callee answered: stop the ringing on their other devices.
+        queue_event(session, user_channel(user.id), {
+            "type": "call.answered", "room_id": str(room.id), "connection_id": connection_id})
+    if replaced:
+        queue_event(session, room_channel(room.id), {
+            "type": "_replaced", "room_id": str(room.id), "user_id": str(user.id),
+            "connection_id": replaced})
+    queue_event(session, room_channel(room.id), {
+        "type": "participant.joined", "room_id": str(room.id),
+        "participant": ParticipantPublic.model_validate(participant).model_dump(mode="json"),
+        "connection_id": connection_id,
+    })
+    room = await repo.get(room.id)  # type: ignore[assignment]
+    return Joined(room=room, appointment=appointment, participant=participant, replaced_connection=replaced)
+
+
+async def leave(
+    session: AsyncSession, *, user_id: uuid.UUID, room_id: uuid.UUID, connection_id: str, now: datetime
+) -> bool:
+    """Mark the identity gone if this connection still holds it; start the empty timer."""
+    repo = RoomRepository(session)
+    room = await repo.get(room_id, for_update=True)
+    participant = await repo.participant(room_id, user_id)
+    if room is None or participant is None or participant.connection_id != connection_id:
+        return False
+    participant.left_at = now
+    participant.connection_id = None
+    await session.flush()
+    if room.status == RoomStatus.in_progress and await repo.present_count(room.id) == 0:
+        room.empty_since = now
+        await session.flush()
+    queue_event(session, room_channel(room.id), {
+        "type": "participant.left", "room_id": str(room.id),
+        "participant": ParticipantPublic.model_validate(participant).model_dump(mode="json"),
+    })
+    return True
+
+
+def participants_of(room: Room) -> list[dict]:
+    return room_dict(room)["participants"]
+
+
+async def sweep(session: AsyncSession, *, settings: Settings, now: datetime) -> list[uuid.UUID]:
+    """End every room whose deadline passed. Safe on many instances: each room ends once."""
+    repo = RoomRepository(session)
+    due = await repo.due(now=now, unused=settings.room_unused_timeout,
+                         empty=settings.room_empty_timeout, max_duration=settings.room_max_duration)
+    ended = []
+    for room_id in due:
+        room = await repo.get(room_id)
+        if room is None or room.status != RoomStatus.in_progress:
+            continue
+        if room.first_joined_at is None:
+            status, reason = RoomStatus.failed, "unused-timeout"
+        elif room.created_at <= now - timedelta(seconds=settings.room_max_duration):
+            status, reason = RoomStatus.completed, "max-duration"
+        else:
+            status, reason = RoomStatus.completed, "empty-timeout"
+        try:
+            await end_room(session, user=None, room_id=room_id, now=now, status=status, reason=reason)
+        except RoomEnded:
+            continue
+        ended.append(room_id)
+    return ended
+
+
+async def release_orphans(session: AsyncSession, *, now: datetime, stale_after: int) -> int:
+    """Participants held by instances that stopped beating leave, so empty timers can run."""
+    repo = RoomRepository(session)
+    orphans = await repo.orphaned_participants(stale_before=now - timedelta(seconds=stale_after))
+    for participant in orphans:
+        await leave(session, user_id=participant.user_id, room_id=participant.room_id,
+                    connection_id=participant.connection_id or "", now=now)
+    return len(orphans)

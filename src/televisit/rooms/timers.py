@@ -1,0 +1,66 @@
+"""The per-instance loop that ends rooms on time and keeps this instance's heartbeat.
+
+Deadlines live in the database, so any instance may end a room; the conditional update in
+`RoomRepository.finish` makes sure only one does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import datetime
+
+import structlog
+from fastapi import FastAPI
+
+from televisit.core.db import session_scope
+from televisit.rooms import service
+from televisit.rooms.repository import RoomRepository
+
+log = structlog.get_logger("televisit.rooms")
+
+
+class RoomTimers:
+    def __init__(self, app: FastAPI) -> None:
+        self.app = app
+        self._task: asyncio.Task[None] | None = None
+        self._last_beat: datetime | None = None
+
+    async def run_once(self) -> list:
+        state = self.app.state
+        settings = state.settings
+        now = state.clock.now()
+        # Beat by the same clock the staleness check reads (a fake one in tests), or a jump of
+        # that clock would make this very instance look dead and release its own participants.
+        last = self._last_beat
+        if last is None or not 0 <= (now - last).total_seconds() < settings.instance_heartbeat:
+            async with session_scope(state.sessionmaker, state.publish) as session:
+                await RoomRepository(session).heartbeat(state.instance_id, now=now)
+            self._last_beat = now
+        async with session_scope(state.sessionmaker, state.publish) as session:
+            await service.release_orphans(session, now=now,
+                                          stale_after=int(settings.instance_heartbeat * 4) + 1)
+        async with session_scope(state.sessionmaker, state.publish) as session:
+            return await service.sweep(session, settings=settings, now=now)
+
+    async def _loop(self) -> None:
+        interval = self.app.state.settings.room_sweep_interval
+        while True:
+            try:
+                ended = await self.run_once()
+                if ended:
+                    log.info("rooms_timed_out", count=len(ended))
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("room_timers_failed")
+            await asyncio.sleep(interval)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name="room-timers")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task

@@ -1,0 +1,1 @@
+"""The WebSocket: authentication, typed frames, room presence, signal relay, chat delivery."""

@@ -1,0 +1,165 @@
+from __future__ import annotations
+
+import asyncio
+from urllib.parse import urlsplit
+
+import structlog
+from fastapi import APIRouter, WebSocket
+from starlette.websockets import WebSocketDisconnect
+
+from televisit.core.config import Settings
+from televisit.core.errors import AppError
+from televisit.signaling import schemas as f
+from televisit.signaling.connection import Connection, ConnState
+
+router = APIRouter(tags=["realtime"])
+log = structlog.get_logger("televisit.ws")
+
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_FORBIDDEN_ORIGIN = 4403
+CLOSE_TOO_BIG = 1009
+CLOSE_POLICY = 1008
+CLOSE_RESTART = 1012
+
+
+def origin_allowed(websocket: WebSocket, settings: Settings) -> bool:
+    """Browsers must come from our own origin or an allowed one; clients without Origin pass."""
+    origin = websocket.headers.get("origin")
+    if origin is None:
+        return True
+    if origin in settings.allowed_origins:
+        return True
+    host = websocket.headers.get("host", "")
+    return urlsplit(origin).netloc.lower() == host.lower() and host != ""
+
+
+def _error(exc: f.FrameError | AppError, ref: object = None) -> dict:
+    if isinstance(exc, f.FrameError):
+        return {"type": "error", "code": exc.code, "message": exc.message, "ref": exc.ref,
+                "details": exc.details}
+    return {"type": "error", "code": exc.code, "message": exc.message, "ref": ref,
+            "details": exc.details}
+
+
+async def _receive_frame(websocket: WebSocket, conn: Connection, max_bytes: int) -> str | bytes | None:
+    """The next frame (text, or bytes for a binary one); None when the socket closed or was
+    closed for an oversized frame."""
+    message = await websocket.receive()
+    if message["type"] == "websocket.disconnect":
+        return None
+    data: str | bytes | None = message.get("text")
+    if data is None:
+        data = message.get("bytes") or b""
+        oversized = len(data) > max_bytes
+    else:  # UTF-8 takes up to 4 bytes a character: encode only when it could matter
+        oversized = len(data) > max_bytes or (len(data) * 4 > max_bytes and len(data.encode()) > max_bytes)
+    if oversized:
+        conn.send({"type": "error", "code": "frame_too_large",
+                   "message": f"Frames are limited to {max_bytes} bytes.", "ref": None})
+        conn.close(CLOSE_TOO_BIG, "frame too large")
+        return None
+    return data
+
+
+def _binary_error() -> f.FrameError:
+    return f.FrameError("binary_not_supported", "Send JSON text frames.")
+
+
+async def _authenticate(websocket: WebSocket, conn: Connection) -> bool:
+    app = websocket.app
+    settings: Settings = app.state.settings
+    try:
+        async with asyncio.timeout(settings.ws_auth_timeout):
+            text = await _receive_frame(websocket, conn, settings.ws_max_frame_bytes)
+    except TimeoutError:
+        conn.send({"type": "error", "code": "auth_timeout",
+                   "message": "Send {type: auth, token} first.", "ref": None})
+        conn.close(CLOSE_UNAUTHENTICATED, "authentication timeout")
+        return False
+    if text is None:
+        return False
+    try:
+        if isinstance(text, bytes):
+            raise _binary_error()
+        frame = f.decode(text)
+        if not isinstance(frame, f.AuthFrame):
+            raise f.FrameError("not_authenticated", "The first frame must be {type: auth, token}.",
+                               getattr(frame, "ref", None))
+        await app.state.ws_handlers.authenticate(conn, frame.token)
+    except (f.FrameError, AppError) as exc:
+        conn.send(_error(exc))
+        conn.close(CLOSE_UNAUTHENTICATED, "not authenticated")
+        return False
+    conn.move(ConnState.READY)
+    await app.state.hub.add_user_connection(conn)
+    conn.send({"type": "ready", "ref": frame.ref, "user_id": str(conn.user_id),
+               "connection_id": conn.id})
+    return True
+
+
+async def _serve(websocket: WebSocket, conn: Connection) -> None:
+    app = websocket.app
+    settings: Settings = app.state.settings
+    handlers = app.state.ws_handlers
+    while conn.state == ConnState.READY:
+        text = await _receive_frame(websocket, conn, settings.ws_max_frame_bytes)
+        if text is None:
+            return
+        if not conn.limiter.take():  # every frame counts, refused ones too
+            conn.send({"type": "error", "code": "rate_limited", "message": "Too many frames.", "ref": None})
+            conn.close(CLOSE_POLICY, "flood")
+            return
+        ref = None
+        try:
+            if isinstance(text, bytes):
+                raise _binary_error()
+            frame = f.decode(text)
+            ref = frame.ref
+            await handlers.dispatch(conn, frame)
+        except (f.FrameError, AppError) as exc:
+            conn.send(_error(exc, ref))
+        except Exception:
+            log.exception("ws_frame_failed", connection_id=conn.id)
+            conn.send({"type": "error", "code": "internal_error",
+                       "message": "Something went wrong on our side.", "ref": ref})
+
+
+@router.websocket("/ws")
+async def websocket_endpoint(websocket: WebSocket) -> None:
+    app = websocket.app
+    settings: Settings = app.state.settings
+    if not origin_allowed(websocket, settings):
+        await websocket.close(code=CLOSE_FORBIDDEN_ORIGIN)
+        return
+    await websocket.accept()
+    conn = Connection(websocket, queue_size=settings.ws_send_queue, rate=settings.ws_rate_per_second,
+                      burst=settings.ws_rate_burst)
+    conn.start_writer()
+    if app.state.draining:
+        conn.send({"type": "server.draining"})
+        conn.close(CLOSE_RESTART, "draining")
+        await conn.flushed(2)
+        return
+    try:
+        if await _authenticate(websocket, conn):
+            await _serve(websocket, conn)
+    except WebSocketDisconnect:
+        pass
+    finally:
+        await _cleanup(websocket, conn)
+
+
+async def _cleanup(websocket: WebSocket, conn: Connection) -> None:
+    app = websocket.app
+    rooms = await app.state.hub.remove_connection(conn)
+    for room_id in rooms:
+        try:
+            await app.state.ws_handlers.record_leave(conn, room_id)
+        except Exception:
+            log.exception("ws_leave_failed", room_id=str(room_id))
+    if conn.state != ConnState.CLOSED:
+        if conn.state == ConnState.READY or conn.state == ConnState.AWAITING_AUTH:
+            conn.close(1000, "")
+        await conn.flushed(2)
+        await conn.stop_writer()
+        conn.move(ConnState.CLOSED)

@@ -1,0 +1,157 @@
+"""This instance's sockets, by user and by room, fed from the broker's `user:` and `room:` channels."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import defaultdict
+from typing import Any
+
+import structlog
+
+from televisit.realtime.broker import Broker, Event, Subscription
+from televisit.realtime.channels import room_channel, user_channel
+from televisit.signaling.connection import Connection
+
+log = structlog.get_logger("televisit.ws")
+
+# Broker events that carry routing hints the client must not see.
+_PRIVATE_KEYS = ("from_connection", "connection_id")
+
+
+def _public(event: Event) -> Event:
+    return {k: v for k, v in event.items() if k not in _PRIVATE_KEYS}
+
+
+class Hub:
+    def __init__(self, broker: Broker) -> None:
+        self.broker = broker
+        self.connections: dict[str, Connection] = {}
+        self.by_user: dict[uuid.UUID, set[Connection]] = defaultdict(set)
+        self.by_room: dict[uuid.UUID, set[Connection]] = defaultdict(set)
+        self._subs: dict[str, Subscription] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # -- registry ---------------------------------------------------------------------------
+    async def add_user_connection(self, conn: Connection) -> None:
+        if conn.user_id is None:
+            raise RuntimeError("only authenticated connections are registered")
+        self.connections[conn.id] = conn
+        first = not self.by_user[conn.user_id]
+        self.by_user[conn.user_id].add(conn)
+        if first:
+            await self._subscribe(user_channel(conn.user_id), self._on_user_event)
+
+    async def remove_connection(self, conn: Connection) -> list[uuid.UUID]:
+        """Forget a socket; returns the rooms it was in (the caller records the leave)."""
+        self.connections.pop(conn.id, None)
+        rooms = list(conn.rooms)
+        for room_id in rooms:
+            await self.leave_room(conn, room_id)
+        if conn.user_id is not None:
+            users = self.by_user.get(conn.user_id)
+            if users is not None:
+                users.discard(conn)
+                if not users:
+                    del self.by_user[conn.user_id]
+                    await self._unsubscribe(user_channel(conn.user_id))
+        return rooms
+
+    async def enter_room(self, conn: Connection, room_id: uuid.UUID) -> None:
+        conn.rooms.add(room_id)
+        first = not self.by_room[room_id]
+        self.by_room[room_id].add(conn)
+        if first:
+            await self._subscribe(room_channel(room_id), self._on_room_event)
+
+    async def leave_room(self, conn: Connection, room_id: uuid.UUID) -> None:
+        conn.rooms.discard(room_id)
+        members = self.by_room.get(room_id)
+        if members is None:
+            return
+        members.discard(conn)
+        if not members:
+            del self.by_room[room_id]
+            await self._unsubscribe(room_channel(room_id))
+
+    async def _subscribe(self, channel: str, handler: Any) -> None:
+        if channel not in self._subs:
+            self._subs[channel] = await self.broker.subscribe(channel, handler)
+
+    async def _unsubscribe(self, channel: str) -> None:
+        sub = self._subs.pop(channel, None)
+        if sub is not None:
+            await sub.close()
+
+    # -- delivery ---------------------------------------------------------------------------
+    def _on_user_event(self, channel: str, event: Event) -> None:
+        user_id = uuid.UUID(channel.split(":", 1)[1])
+        kind = event.get("type")
+        for conn in list(self.by_user.get(user_id, ())):
+            if kind == "_logout":
+                if str(conn.session_id) == event.get("session_id"):
+                    conn.send({"type": "session.ended", "reason": "logged-out"})
+                    conn.close(4401, "logged out")
+                continue
+            if kind == "call.answered":
+                if conn.id != event.get("connection_id"):
+                    conn.send({"type": "call.answered", "room_id": event["room_id"]})
+                continue
+            if kind == "room.ended":
+                self._room_ended(conn, event)
+                continue
+            conn.send(_public(event))
+
+    def _on_room_event(self, channel: str, event: Event) -> None:
+        room_id = uuid.UUID(channel.split(":", 1)[1])
+        kind = event.get("type")
+        members = list(self.by_room.get(room_id, ()))
+        if kind == "_replaced":
+            for conn in members:
+                if conn.id == event.get("connection_id"):
+                    self._drop_from_room(conn, room_id)
+                    conn.send({"type": "room.replaced", "room_id": str(room_id),
+                               "reason": "duplicate-identity"})
+            return
+        sender_user = event.get("from")
+        for conn in members:
+            if kind in ("signal", "media.state") and str(conn.user_id) == sender_user:
+                continue  # relayed to the other participant only
+            if kind in ("participant.joined", "participant.left") and conn.id == event.get("connection_id"):
+                continue
+            if kind == "room.ended":
+                self._room_ended(conn, event)
+                continue
+            conn.send(_public(event))
+
+    def _room_ended(self, conn: Connection, event: Event) -> None:
+        """`room.ended` comes on the room channel and on the user channel: tell each socket once."""
+        room_id = uuid.UUID(event["room_id"])
+        self._drop_from_room(conn, room_id)
+        if room_id in conn.ended_rooms:
+            return
+        if len(conn.ended_rooms) >= 64:  # a long-lived socket: forget the oldest calls
+            conn.ended_rooms.clear()
+        conn.ended_rooms.add(room_id)
+        conn.send(_public(event))
+
+    def _drop_from_room(self, conn: Connection, room_id: uuid.UUID) -> None:
+        conn.rooms.discard(room_id)
+        members = self.by_room.get(room_id)
+        if members is None:
+            return
+        members.discard(conn)
+        if not members:
+            del self.by_room[room_id]
+            task = asyncio.get_running_loop().create_task(self._release_room(room_id))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _release_room(self, room_id: uuid.UUID) -> None:
+        """Unsubscribe later (handlers cannot await), unless someone entered the room meanwhile."""
+        if not self.by_room.get(room_id):
+            await self._unsubscribe(room_channel(room_id))
+
+    def broadcast(self, frame: dict[str, Any]) -> None:
+        for conn in list(self.connections.values()):
+            conn.send(frame)

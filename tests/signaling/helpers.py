@@ -1,0 +1,112 @@
+"""What the rooms, chat and signaling tests share: a visit, a call, sockets and a delivery barrier."""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+
+from televisit.realtime.channels import user_channel
+from tests.fixtures.factories import Factory, Person
+from tests.fixtures.live import WSClient
+
+_marks = itertools.count(1)
+
+
+@dataclass
+class Visit:
+    doctor: Person
+    patient: Person
+    appointment: dict[str, Any]
+
+    @property
+    def id(self) -> str:
+        return self.appointment["id"]
+
+
+async def make_visit(factory: Factory, *, starts_in: timedelta = timedelta(minutes=5),
+                     duration_minutes: int = 30) -> Visit:
+    """A doctor, a patient and their appointment, startable now (call_early_minutes is 15)."""
+    doctor, patient = await factory.doctor(), await factory.patient()
+    appointment = await factory.appointment(doctor, patient, starts_in=starts_in,
+                                            duration_minutes=duration_minutes)
+    return Visit(doctor, patient, appointment)
+
+
+def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
+    """The contract's error body: {"error": {"code", "message", "details"}} with that status."""
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "details"}, body
+    assert body["error"]["code"] == code, body
+    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
+    return body["error"]
+
+
+async def start_call(client: httpx.AsyncClient, visit: Visit, by: Person, status: int = 201) -> dict:
+    response = await client.post(f"/api/v1/appointments/{visit.id}/call", headers=by.headers)
+    assert response.status_code == status, response.text
+    return response.json()["room"]
+
+
+async def get_room(client: httpx.AsyncClient, room_id: str, by: Person) -> dict:
+    response = await client.get(f"/api/v1/rooms/{room_id}", headers=by.headers)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def get_appointment(client: httpx.AsyncClient, visit: Visit, by: Person) -> dict:
+    response = await client.get(f"/api/v1/appointments/{visit.id}", headers=by.headers)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def connect(url: str, person: Person, **kwargs: Any) -> WSClient:
+    assert person.token
+    return await WSClient.connect(url, person.token, **kwargs)
+
+
+async def join(ws: WSClient, room_id: str) -> dict:
+    ref = f"join-{next(_marks)}"
+    await ws.send({"type": "room.join", "room_id": room_id, "ref": ref})
+    return await ws.expect("room.joined", ref=ref)
+
+
+async def roundtrip(ws: WSClient) -> None:
+    """ping → pong: the server handled every frame this socket sent before (one at a time)."""
+    ref = f"ping-{next(_marks)}"
+    await ws.send({"type": "ping", "ref": ref})
+    await ws.expect("pong", ref=ref)
+
+
+async def settle(ws: WSClient, app: FastAPI, user_id: uuid.UUID | str) -> list[dict[str, Any]]:
+    """Every frame the socket got so far, with nothing still on its way.
+
+    A marker published on the user's channel after the events under test (already published:
+    REST replies and timer runs publish before they return) reaches the socket after them, on
+    the in-process broker and over Redis alike (one subscriber connection per instance).
+    """
+    n = next(_marks)
+    await app.state.broker.publish(user_channel(user_id), {"type": "test.mark", "n": n})
+    await ws.expect("test.mark", n=n)
+    return [frame for frame in ws.seen if frame.get("type") != "test.mark"]
+
+
+def of_type(frames: list[dict[str, Any]], type_: str, **match: Any) -> list[dict[str, Any]]:
+    return [f for f in frames if f.get("type") == type_ and all(f.get(k) == v for k, v in match.items())]
+
+
+def abort(ws: WSClient) -> None:
+    """Drop the TCP connection without a closing handshake, as a lost network would."""
+    ws.ws.transport.abort()
+
+
+async def end_call(client: httpx.AsyncClient, room_id: str, by: Person) -> dict:
+    response = await client.post(f"/api/v1/rooms/{room_id}/end", headers=by.headers)
+    assert response.status_code == 200, response.text
+    return response.json()
