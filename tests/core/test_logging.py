@@ -6,6 +6,7 @@ import io
 import json
 import logging
 import re
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -225,3 +226,31 @@ async def test_error_responses_carry_the_request_id(client):
     response = await client.get("/api/v1/nope", headers={"X-Request-ID": "trace-404"})
     assert response.status_code == 404
     assert response.headers["x-request-id"] == "trace-404"
+
+
+@pytest.mark.parametrize("settings_overrides", [CONSOLE_SQL])
+async def test_websocket_frames_are_logged_like_requests_with_their_sql(factory, live, logs):
+    from tests.fixtures.live import WSClient
+
+    doctor, patient = await factory.doctor(), await factory.patient()
+    appt = await factory.appointment(doctor, patient)
+    ws = await WSClient.connect(live.ws_url, doctor.token)
+    try:
+        await ws.send({"type": "chat.send", "appointment_id": appt["id"], "client_msg_id": "m-1",
+                       "body": "Please bring your glucose log"})
+        await ws.expect("chat.ack")
+        await ws.send({"type": "chat.send", "appointment_id": str(uuid.uuid4()),
+                       "client_msg_id": "m-2", "body": "x"})
+        await ws.expect("error")
+    finally:
+        await ws.close()
+    frames = console_lines(logs, "ws_frame")
+    sent = [f for f in frames if f.get("frame") == "chat.send"]
+    assert len(sent) == 2, frames
+    ok, refused = sent
+    assert ok["user_id"] == str(doctor.id)
+    assert int(ok["sql_count"]) > 0 and "error" not in ok
+    assert refused["error"] == "appointment_not_found"
+    sql = [line for line in console_lines(logs, "sql") if line.get("request_id") == ok["request_id"]]
+    assert any("INSERT INTO messages" in line.get("statement", "") for line in sql)
+    assert doctor.token not in logs.getvalue()

@@ -148,6 +148,16 @@ def ws_frame_context(connection_id: str, user_id: object, frame_type: str) -> It
         _current.reset(token)
 
 
+def frame_logged(frame_type: str) -> bool:
+    """Relay frames (signals, media state, pings) are the hot path: logged only at DEBUG."""
+    if frame_type in _HOT_FRAMES:
+        return ws_log.isEnabledFor(logging.DEBUG)
+    return True
+
+
+_HOT_FRAMES = frozenset({"signal", "media.state", "ping"})
+
+
 def instrument_engine(engine: AsyncEngine, settings: Settings) -> None:
     """Time every SQL statement and count it against the request that ran it."""
     log_each = settings.effective_log_sql

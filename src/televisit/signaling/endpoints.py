@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 from urllib.parse import urlsplit
 
 import structlog
@@ -9,6 +10,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from televisit.core.config import Settings
 from televisit.core.errors import AppError
+from televisit.core.logging import frame_logged, ws_frame_context
 from televisit.signaling import schemas as f
 from televisit.signaling.connection import Connection, ConnState
 
@@ -109,19 +111,36 @@ async def _serve(websocket: WebSocket, conn: Connection) -> None:
             conn.send({"type": "error", "code": "rate_limited", "message": "Too many frames.", "ref": None})
             conn.close(CLOSE_POLICY, "flood")
             return
-        ref = None
-        try:
-            if isinstance(text, bytes):
-                raise _binary_error()
-            frame = f.decode(text)
-            ref = frame.ref
-            await handlers.dispatch(conn, frame)
-        except (f.FrameError, AppError) as exc:
-            conn.send(_error(exc, ref))
-        except Exception:
-            log.exception("ws_frame_failed", connection_id=conn.id)
-            conn.send({"type": "error", "code": "internal_error",
-                       "message": "Something went wrong on our side.", "ref": ref})
+        await _handle(conn, handlers, text)
+
+
+async def _handle(conn: Connection, handlers: Any, text: str | bytes) -> None:
+    """Decode and dispatch one frame; every failure becomes an error frame, never a crash."""
+    try:
+        if isinstance(text, bytes):
+            raise _binary_error()
+        frame = f.decode(text)
+    except f.FrameError as exc:
+        conn.send(_error(exc))
+        return
+    if frame_logged(frame.type):
+        with ws_frame_context(conn.id, conn.user_id, frame.type) as outcome:
+            await _dispatch(conn, handlers, frame, outcome)
+    else:
+        await _dispatch(conn, handlers, frame, {})
+
+
+async def _dispatch(conn: Connection, handlers: Any, frame: Any, outcome: dict[str, Any]) -> None:
+    try:
+        await handlers.dispatch(conn, frame)
+    except (f.FrameError, AppError) as exc:
+        outcome["error"] = exc.code
+        conn.send(_error(exc, frame.ref))
+    except Exception:
+        outcome["error"] = "internal_error"
+        log.exception("ws_frame_failed", connection_id=conn.id)
+        conn.send({"type": "error", "code": "internal_error",
+                   "message": "Something went wrong on our side.", "ref": frame.ref})
 
 
 @router.websocket("/ws")

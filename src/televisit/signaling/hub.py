@@ -31,6 +31,11 @@ class Hub:
         self.by_room: dict[uuid.UUID, set[Connection]] = defaultdict(set)
         self._subs: dict[str, Subscription] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        # Joins in progress: the room channel is subscribed before the join commits and its
+        # events are held for the joining socket, delivered only if the join succeeds. So
+        # nothing another instance publishes right after our commit slips past, and a refused
+        # joiner never sees anything.
+        self._pending: dict[uuid.UUID, dict[str, tuple[Connection, list[Event]]]] = defaultdict(dict)
 
     # -- registry ---------------------------------------------------------------------------
     async def add_user_connection(self, conn: Connection) -> None:
@@ -72,7 +77,26 @@ class Hub:
         members.discard(conn)
         if not members:
             del self.by_room[room_id]
-            await self._unsubscribe(room_channel(room_id))
+            await self._release_room(room_id)
+
+    async def watch_room(self, conn: Connection, room_id: uuid.UUID) -> None:
+        """Before a join: subscribe, and hold the room's events for this socket."""
+        self._pending[room_id][conn.id] = (conn, [])
+        await self._subscribe(room_channel(room_id), self._on_room_event)
+
+    def flush_pending(self, conn: Connection, room_id: uuid.UUID) -> None:
+        """After a successful join (and `room.joined`): deliver what arrived meanwhile."""
+        _conn, held = self._pending.get(room_id, {}).pop(conn.id, (conn, []))
+        for event in held:
+            self._deliver_room_event(conn, room_id, event)
+
+    async def unwatch_room(self, conn: Connection, room_id: uuid.UUID) -> None:
+        waiting = self._pending.get(room_id)
+        if waiting is not None:
+            waiting.pop(conn.id, None)
+            if not waiting:
+                del self._pending[room_id]
+        await self._release_room(room_id)
 
     async def _subscribe(self, channel: str, handler: Any) -> None:
         if channel not in self._subs:
@@ -104,25 +128,27 @@ class Hub:
 
     def _on_room_event(self, channel: str, event: Event) -> None:
         room_id = uuid.UUID(channel.split(":", 1)[1])
+        for conn in list(self.by_room.get(room_id, ())):
+            self._deliver_room_event(conn, room_id, event)
+        for _conn, buffered in self._pending.get(room_id, {}).values():
+            buffered.append(event)
+
+    def _deliver_room_event(self, conn: Connection, room_id: uuid.UUID, event: Event) -> None:
         kind = event.get("type")
-        members = list(self.by_room.get(room_id, ()))
         if kind == "_replaced":
-            for conn in members:
-                if conn.id == event.get("connection_id"):
-                    self._drop_from_room(conn, room_id)
-                    conn.send({"type": "room.replaced", "room_id": str(room_id),
-                               "reason": "duplicate-identity"})
+            if conn.id == event.get("connection_id"):
+                self._drop_from_room(conn, room_id)
+                conn.send({"type": "room.replaced", "room_id": str(room_id),
+                           "reason": "duplicate-identity"})
             return
-        sender_user = event.get("from")
-        for conn in members:
-            if kind in ("signal", "media.state") and str(conn.user_id) == sender_user:
-                continue  # relayed to the other participant only
-            if kind in ("participant.joined", "participant.left") and conn.id == event.get("connection_id"):
-                continue
-            if kind == "room.ended":
-                self._room_ended(conn, event)
-                continue
-            conn.send(_public(event))
+        if kind in ("signal", "media.state") and str(conn.user_id) == event.get("from"):
+            return  # relayed to the other participant only
+        if kind in ("participant.joined", "participant.left") and conn.id == event.get("connection_id"):
+            return
+        if kind == "room.ended":
+            self._room_ended(conn, event)
+            return
+        conn.send(_public(event))
 
     def _room_ended(self, conn: Connection, event: Event) -> None:
         """`room.ended` comes on the room channel and on the user channel: tell each socket once."""
@@ -149,7 +175,7 @@ class Hub:
 
     async def _release_room(self, room_id: uuid.UUID) -> None:
         """Unsubscribe later (handlers cannot await), unless someone entered the room meanwhile."""
-        if not self.by_room.get(room_id):
+        if not self.by_room.get(room_id) and not self._pending.get(room_id):
             await self._unsubscribe(room_channel(room_id))
 
     def broadcast(self, frame: dict[str, Any]) -> None:

@@ -62,14 +62,20 @@ class Handlers:
 
     async def on_room_join(self, conn: Connection, frame: f.RoomJoin) -> None:
         now = self._now()
-        async with self._session() as session:
-            user = await self._user(session, conn)
-            joined = await rooms_service.join(session, user=user, room_id=frame.room_id,
-                                              connection_id=conn.id,
-                                              instance_id=self.app.state.instance_id, now=now)
-            room = room_dict(joined.room)
-        await self.hub.enter_room(conn, frame.room_id)
+        await self.hub.watch_room(conn, frame.room_id)
+        try:
+            async with self._session() as session:
+                user = await self._user(session, conn)
+                joined = await rooms_service.join(session, user=user, room_id=frame.room_id,
+                                                  connection_id=conn.id,
+                                                  instance_id=self.app.state.instance_id, now=now)
+                room = room_dict(joined.room)
+            await self.hub.enter_room(conn, frame.room_id)
+        except BaseException:
+            await self.hub.unwatch_room(conn, frame.room_id)
+            raise
         if frame.room_id in conn.ended_rooms:  # it ended between our commit and entering
+            await self.hub.unwatch_room(conn, frame.room_id)
             await self.hub.leave_room(conn, frame.room_id)
             raise rooms_service.RoomEnded()
         conn.send({
@@ -79,6 +85,8 @@ class Handlers:
             # The doctor is the impolite peer and makes the first offer; the patient yields.
             "polite": user.role == Role.patient,
         })
+        self.hub.flush_pending(conn, frame.room_id)
+        await self.hub.unwatch_room(conn, frame.room_id)
 
     async def on_room_leave(self, conn: Connection, frame: f.RoomLeave) -> None:
         if frame.room_id not in conn.rooms:
