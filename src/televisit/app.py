@@ -21,7 +21,7 @@ from televisit.core.errors import install_error_handlers
 from televisit.core.limits import BodySizeLimitMiddleware
 from televisit.core.logging import RequestLoggingMiddleware, configure_logging, instrument_engine
 from televisit.ops.endpoints import router as ops_router
-from televisit.ops.housekeeping import Housekeeping
+from televisit.ops.housekeeping import housekeeping
 from televisit.realtime.broker import create_broker
 from televisit.realtime.publisher import make_publisher
 from televisit.rooms.endpoints import router as rooms_router
@@ -64,7 +64,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None, configure_logs
         app.state.hub = Hub(broker)
         app.state.ws_handlers = Handlers(app, app.state.hub)
         app.state.room_timers = RoomTimers(app)
-        app.state.housekeeping = Housekeeping(app, interval=600)
+        app.state.housekeeping = housekeeping(app, interval=600)
         if settings.room_timers_enabled:
             app.state.room_timers.start()
             app.state.housekeeping.start()

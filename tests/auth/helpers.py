@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from televisit.auth.models import AuthSession, LoginFailure
 from televisit.core.db import session_scope
 from televisit.users.models import User
+from tests.fixtures.assertions import assert_error
 
 REGISTER = "/api/v1/auth/register"
 LOGIN = "/api/v1/auth/login"
@@ -23,19 +24,6 @@ PATIENTS = "/api/v1/patients"
 STRONG_PASSWORD = "amber-quartz-meadow-1987"
 USER_KEYS = {"id", "email", "full_name", "role"}
 
-
-def assert_error(response: httpx.Response, status: int, code: str | None = None) -> dict[str, Any]:
-    """The status, and exactly the contract's body ``{"error": {"code", "message", "details"}}``."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/json")
-    body = response.json()
-    assert set(body) == {"error"}, body
-    assert set(body["error"]) == {"code", "message", "details"}, body
-    assert isinstance(body["error"]["code"], str) and body["error"]["code"]
-    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
-    if code is not None:
-        assert body["error"]["code"] == code, body
-    return body["error"]
 
 
 def assert_unauthorized(response: httpx.Response, code: str | None = None) -> dict[str, Any]:

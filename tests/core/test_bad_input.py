@@ -7,31 +7,18 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import func, select
 
 from televisit.core.db import session_scope
 from televisit.users.models import User
+from tests.fixtures.assertions import assert_error
 from tests.fixtures.factories import PASSWORD
 
 REGISTER = "/api/v1/auth/register"
 APPOINTMENTS = "/api/v1/appointments"
 SECRET = "Correct-Horse-Battery-Staple-9431"
 
-
-def assert_error(response: httpx.Response, status: int, code: str | None = None) -> dict[str, Any]:
-    """The response has the status and exactly the contract's error body."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/json")
-    body = response.json()
-    assert set(body) == {"error"}, body
-    assert set(body["error"]) == {"code", "message", "details"}, body
-    assert isinstance(body["error"]["code"], str) and body["error"]["code"]
-    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
-    if code is not None:
-        assert body["error"]["code"] == code, body
-    return body["error"]
 
 
 async def count_users(app) -> int:

@@ -6,14 +6,13 @@ Deadlines live in the database, so any instance may end a room; the conditional 
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from datetime import datetime
 
 import structlog
 from fastapi import FastAPI
 
 from televisit.core.db import session_scope
+from televisit.core.periodic import Periodic
 from televisit.rooms import service
 from televisit.rooms.repository import RoomRepository
 
@@ -23,7 +22,7 @@ log = structlog.get_logger("televisit.rooms")
 class RoomTimers:
     def __init__(self, app: FastAPI) -> None:
         self.app = app
-        self._task: asyncio.Task[None] | None = None
+        self._periodic: Periodic | None = None
         self._last_beat: datetime | None = None
 
     async def run_once(self) -> list:
@@ -43,24 +42,15 @@ class RoomTimers:
         async with session_scope(state.sessionmaker, state.publish) as session:
             return await service.sweep(session, settings=settings, now=now)
 
-    async def _loop(self) -> None:
-        interval = self.app.state.settings.room_sweep_interval
-        while True:
-            try:
-                ended = await self.run_once()
-                if ended:
-                    log.info("rooms_timed_out", count=len(ended))
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("room_timers_failed")
-            await asyncio.sleep(interval)
+    async def _tick(self) -> None:
+        ended = await self.run_once()
+        if ended:
+            log.info("rooms_timed_out", count=len(ended))
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name="room-timers")
+        self._periodic = Periodic("room-timers", self._tick, self.app.state.settings.room_sweep_interval)
+        self._periodic.start()
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        if self._periodic is not None:
+            await self._periodic.stop()

@@ -70,13 +70,7 @@ class Hub:
             await self._subscribe(room_channel(room_id), self._on_room_event)
 
     async def leave_room(self, conn: Connection, room_id: uuid.UUID) -> None:
-        conn.rooms.discard(room_id)
-        members = self.by_room.get(room_id)
-        if members is None:
-            return
-        members.discard(conn)
-        if not members:
-            del self.by_room[room_id]
+        if self._forget_member(conn, room_id):
             await self._release_room(room_id)
 
     async def watch_room(self, conn: Connection, room_id: uuid.UUID) -> None:
@@ -161,14 +155,20 @@ class Hub:
         conn.ended_rooms.add(room_id)
         conn.send(_public(event))
 
-    def _drop_from_room(self, conn: Connection, room_id: uuid.UUID) -> None:
+    def _forget_member(self, conn: Connection, room_id: uuid.UUID) -> bool:
+        """Take the socket out of the room; True when the room has no local member left."""
         conn.rooms.discard(room_id)
         members = self.by_room.get(room_id)
         if members is None:
-            return
+            return False
         members.discard(conn)
-        if not members:
-            del self.by_room[room_id]
+        if members:
+            return False
+        del self.by_room[room_id]
+        return True
+
+    def _drop_from_room(self, conn: Connection, room_id: uuid.UUID) -> None:
+        if self._forget_member(conn, room_id):
             task = asyncio.get_running_loop().create_task(self._release_room(room_id))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
