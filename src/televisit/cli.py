@@ -69,6 +69,8 @@ def serve(
         ws="websockets-sansio",
         # uvicorn refuses larger frames itself (1009); the app checks again.
         ws_max_size=settings.ws_max_frame_bytes,
+        # Signaling frames are small; compression doubled memory per socket and cost CPU.
+        ws_per_message_deflate=False,
         timeout_graceful_shutdown=max(1, int(settings.drain_grace)),
     )
     DrainingServer(config, application, settings.drain_grace).run()

@@ -151,11 +151,13 @@ def ws_frame_context(connection_id: str, user_id: object, frame_type: str) -> It
 def frame_logged(frame_type: str) -> bool:
     """Relay frames (signals, media state, pings) are the hot path: logged only at DEBUG."""
     if frame_type in _HOT_FRAMES:
-        return ws_log.isEnabledFor(logging.DEBUG)
+        # The stdlib logger: structlog's lazy proxy rebuilds a logger on every call.
+        return _ws_stdlib_log.isEnabledFor(logging.DEBUG)
     return True
 
 
 _HOT_FRAMES = frozenset({"signal", "media.state", "ping"})
+_ws_stdlib_log = logging.getLogger("televisit.ws")
 
 
 def instrument_engine(engine: AsyncEngine, settings: Settings) -> None:

@@ -21,7 +21,11 @@ class Subscription(abc.ABC):
 
 
 class Broker(abc.ABC):
-    """Publish/subscribe between app instances. Handlers must be quick and must not block."""
+    """Publish/subscribe between app instances.
+
+    Handlers must be quick, must not block, and must not mutate the event (the in-process
+    broker hands every handler the publisher's own dict).
+    """
 
     @abc.abstractmethod
     async def start(self) -> None: ...
