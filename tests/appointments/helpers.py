@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 
+from tests.fixtures.assertions import assert_error  # noqa: F401 - re-exported for the tests
 from tests.fixtures.factories import Person
 
 URL = "/api/v1/appointments"
@@ -15,17 +16,6 @@ APPOINTMENT_KEYS = {
     "created_at", "cancelled_at", "room_id",
 }
 
-
-def assert_error(response: httpx.Response, status: int, code: str | None = None) -> dict[str, Any]:
-    """The contract's error body with the right status (and code, when the contract names one)."""
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert set(body) == {"error"}, body
-    assert set(body["error"]) == {"code", "message", "details"}, body
-    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
-    if code is not None:
-        assert body["error"]["code"] == code, body
-    return body["error"]
 
 
 def assert_utc(value: str) -> datetime:

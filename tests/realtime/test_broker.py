@@ -10,14 +10,12 @@ from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
 
 from televisit.realtime.broker import Broker, create_broker
 from televisit.realtime.memory import MemoryBroker
 from televisit.realtime.publisher import make_publisher
 from televisit.realtime.redis import RedisBroker
-from tests.fixtures.cluster import REDIS_URL, wait_for
-from tests.fixtures.services import service_missing
+from tests.fixtures.cluster import reachable_redis, wait_for
 
 
 class Inbox:
@@ -63,16 +61,6 @@ async def make(request: pytest.FixtureRequest) -> AsyncIterator[Callable[[], Any
 
         yield new
 
-
-async def reachable_redis() -> str:
-    client = aioredis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
-    try:
-        await client.ping()
-    except (RedisError, OSError) as exc:
-        service_missing("Redis", exc)
-    finally:
-        await client.aclose()
-    return REDIS_URL
 
 
 async def subscribed(broker: Broker, *channels: str) -> None:

@@ -12,6 +12,7 @@ import httpx
 from fastapi import FastAPI
 
 from televisit.realtime.channels import user_channel
+from tests.fixtures.assertions import assert_error  # noqa: F401 - re-exported for the tests
 from tests.fixtures.factories import Factory, Person
 from tests.fixtures.live import WSClient
 
@@ -37,15 +38,6 @@ async def make_visit(factory: Factory, *, starts_in: timedelta = timedelta(minut
                                             duration_minutes=duration_minutes)
     return Visit(doctor, patient, appointment)
 
-
-def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    """The contract's error body: {"error": {"code", "message", "details"}} with that status."""
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "details"}, body
-    assert body["error"]["code"] == code, body
-    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
-    return body["error"]
 
 
 async def start_call(client: httpx.AsyncClient, visit: Visit, by: Person, status: int = 201) -> dict:

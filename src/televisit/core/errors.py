@@ -92,11 +92,6 @@ class Throttled(AppError):
         )
 
 
-class PayloadTooLarge(AppError):
-    status_code = 413
-    code = "payload_too_large"
-    message = "The request body is too large."
-
 
 HTTP_CODES = {
     400: "bad_request",

@@ -118,10 +118,6 @@ def bind_user(user_id: uuid.UUID | str) -> None:
         stats.user_id = str(user_id)
 
 
-def current_request_id() -> str | None:
-    stats = _current.get()
-    return stats.request_id if stats else None
-
 
 ws_log = structlog.get_logger("televisit.ws")
 

@@ -18,7 +18,7 @@ from televisit.realtime.channels import room_channel, user_channel
 from televisit.realtime.events import queue_event
 from televisit.rooms.models import Room, RoomParticipant, RoomStatus
 from televisit.rooms.repository import RoomRepository
-from televisit.rooms.schemas import ParticipantPublic, room_dict
+from televisit.rooms.schemas import ParticipantPublic
 from televisit.users.models import User
 
 
@@ -216,9 +216,6 @@ async def leave(
     })
     return True
 
-
-def participants_of(room: Room) -> list[dict]:
-    return room_dict(room)["participants"]
 
 
 async def sweep(session: AsyncSession, *, settings: Settings, now: datetime) -> list[uuid.UUID]:

@@ -178,6 +178,3 @@ class Hub:
         if not self.by_room.get(room_id) and not self._pending.get(room_id):
             await self._unsubscribe(room_channel(room_id))
 
-    def broadcast(self, frame: dict[str, Any]) -> None:
-        for conn in list(self.connections.values()):
-            conn.send(frame)
