@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from televisit.appointments.models import Appointment, AppointmentStatus
+from televisit.core.db import lock_rows
 from televisit.users.models import User
 
 ACTIVE = (AppointmentStatus.scheduled, AppointmentStatus.in_progress)
@@ -16,9 +17,6 @@ ACTIVE = (AppointmentStatus.scheduled, AppointmentStatus.in_progress)
 class AppointmentRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
-
-    def _on_sqlite(self) -> bool:
-        return self.session.get_bind().dialect.name == "sqlite"
 
     def _base(self):
         return select(Appointment).options(
@@ -41,17 +39,8 @@ class AppointmentRepository:
             Appointment.id == appointment_id,
             or_(Appointment.doctor_id == user_id, Appointment.patient_id == user_id),
         )
-        if for_update and self._on_sqlite():
-            # SQLite ignores FOR UPDATE; a no-op write takes its write lock before the read.
-            touch = (
-                update(Appointment)
-                .where(Appointment.id == appointment_id)
-                .values(updated_at=Appointment.updated_at)
-                .execution_options(synchronize_session=False)
-            )
-            await self.session.execute(touch)
-        elif for_update:
-            stmt = stmt.with_for_update(of=Appointment)
+        if for_update:
+            await lock_rows(self.session, Appointment.updated_at, [appointment_id])
         return (await self.session.execute(stmt)).scalar_one_or_none()
 
     async def list_for_user(
@@ -94,18 +83,8 @@ class AppointmentRepository:
         return bool((await self.session.execute(stmt)).scalar())
 
     async def lock_users(self, user_ids: list[uuid.UUID]) -> None:
-        """Serialize bookings that involve the same people, so the overlap check after it is sound.
-
-        PostgreSQL locks the users' rows. SQLite has no row locks, and its driver opens a write
-        transaction only at the first write, so a check-then-insert would race; a no-op write
-        to the same rows takes SQLite's single write lock before the check instead.
-        """
-        if self._on_sqlite():
-            touch = update(User).where(User.id.in_(user_ids)).values(updated_at=User.updated_at)
-            await self.session.execute(touch.execution_options(synchronize_session=False))
-            return
-        stmt = select(User.id).where(User.id.in_(user_ids)).order_by(User.id).with_for_update()
-        await self.session.execute(stmt)
+        """Serialize bookings that involve the same people, so the overlap check after it is sound."""
+        await lock_rows(self.session, User.updated_at, user_ids)
 
     async def mark_missed(self, *, now: datetime) -> None:
         stmt = (

@@ -8,9 +8,9 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, MetaData, event
+from sqlalchemy import DateTime, MetaData, event, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, InstrumentedAttribute, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 from televisit.core.config import Settings
@@ -70,6 +70,21 @@ def create_engine(settings: Settings) -> AsyncEngine:
     if settings.is_sqlite:
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     return engine
+
+
+async def lock_rows(session: AsyncSession, touch: InstrumentedAttribute[Any], ids: list[uuid.UUID]) -> None:
+    """Lock rows of ``touch``'s table until the transaction ends, on both backends.
+
+    PostgreSQL: `SELECT ... FOR UPDATE`, in id order so two lockers cannot deadlock. SQLite has
+    no row locks, and its driver opens a write transaction only at the first write: a no-op
+    write (``touch = touch``) takes its single write lock before the reads that depend on it.
+    """
+    model = touch.class_
+    if session.get_bind().dialect.name == "sqlite":
+        stmt = update(model).where(model.id.in_(ids)).values({touch: touch})
+        await session.execute(stmt.execution_options(synchronize_session=False))
+        return
+    await session.execute(select(model.id).where(model.id.in_(ids)).order_by(model.id).with_for_update())
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

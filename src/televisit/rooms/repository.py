@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from televisit.core.db import lock_rows
 from televisit.rooms.models import Instance, Room, RoomParticipant, RoomStatus
 
 
@@ -14,9 +15,9 @@ class RoomRepository:
         self.session = session
 
     async def get(self, room_id: uuid.UUID, *, for_update: bool = False) -> Room | None:
-        stmt = select(Room).where(Room.id == room_id).execution_options(populate_existing=True)
         if for_update:
-            stmt = stmt.with_for_update()
+            await lock_rows(self.session, Room.status, [room_id])
+        stmt = select(Room).where(Room.id == room_id).execution_options(populate_existing=True)
         return (await self.session.execute(stmt)).scalar_one_or_none()
 
     async def live_for_appointment(self, appointment_id: uuid.UUID) -> Room | None:
