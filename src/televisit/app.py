@@ -22,6 +22,8 @@ from televisit.core.limits import BodySizeLimitMiddleware
 from televisit.core.logging import RequestLoggingMiddleware, configure_logging, instrument_engine
 from televisit.ops.endpoints import router as ops_router
 from televisit.ops.housekeeping import housekeeping
+from televisit.ops.metrics import Metrics
+from televisit.ops.metrics import router as metrics_router
 from televisit.realtime.broker import create_broker
 from televisit.realtime.publisher import make_publisher
 from televisit.rooms.endpoints import router as rooms_router
@@ -59,9 +61,10 @@ def create_app(settings: Settings, *, clock: Clock | None = None, configure_logs
         broker = create_broker(settings.redis_url)
         await broker.start()
         app.state.broker = broker
-        app.state.publish = make_publisher(broker)
+        app.state.publish = app.state.metrics.counting(make_publisher(broker))
         app.state.instance_id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         app.state.hub = Hub(broker)
+        app.state.metrics.websockets_open.set_function(lambda: len(app.state.hub.connections))
         app.state.ws_handlers = Handlers(app, app.state.hub)
         app.state.room_timers = RoomTimers(app)
         app.state.housekeeping = housekeeping(app, interval=600)
@@ -88,10 +91,13 @@ def create_app(settings: Settings, *, clock: Clock | None = None, configure_logs
     app.state.settings = settings
     app.state.clock = clock or SystemClock()
     app.state.passwords = Passwords(settings)
+    app.state.metrics = Metrics()
     install_error_handlers(app)
     app.include_router(api_router())
     app.include_router(ops_router)
+    app.include_router(metrics_router)
     # Outermost last: logging sees everything, including 413s.
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(RequestLoggingMiddleware, settings=settings)
+    app.add_middleware(RequestLoggingMiddleware, settings=settings,
+                       observe=app.state.metrics.observe_request)
     return app

@@ -15,7 +15,7 @@ import re
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import IO, Any
@@ -201,8 +201,10 @@ def _safe_params(params: Any) -> Any:
 class RequestLoggingMiddleware:
     """Pure ASGI so it sees every request, including ones the error handlers answer."""
 
-    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+    def __init__(self, app: ASGIApp, settings: Settings,
+                 observe: Callable[[str, str | None, int, float], None] | None = None) -> None:
         self.app = app
+        self.observe = observe  # the request-latency metric, fed from the same timing as the log
         self.verbose = settings.effective_log_format == "console"
         self._templates: dict[int, str] = {}
 
@@ -247,17 +249,19 @@ class RequestLoggingMiddleware:
             await send_error(logging_send, 500, *INTERNAL_ERROR)
         finally:
             elapsed_ms = ((finished or time.perf_counter()) - start) * 1000
-            self._log(scope, headers, bytes(body), status, elapsed_ms, stats)
+            route = self._template(scope, scope.get("route"))
+            self._log(scope, headers, bytes(body), route, status, elapsed_ms, stats)
+            if self.observe is not None:
+                self.observe(scope["method"], route, status, elapsed_ms / 1000)
             structlog.contextvars.unbind_contextvars("request_id")
             _current.reset(token)
 
-    def _log(self, scope: Scope, headers: dict[str, str], body: bytes, status: int,
+    def _log(self, scope: Scope, headers: dict[str, str], body: bytes, route: str | None, status: int,
              elapsed_ms: float, stats: RequestStats) -> None:
-        route = scope.get("route")
         fields: dict[str, Any] = {
             "method": scope["method"],
             "path": scope["path"],
-            "route": self._template(scope, route),
+            "route": route,
             "status": status,
             "duration_ms": round(elapsed_ms, 2),
             "user_id": stats.user_id,

@@ -29,6 +29,7 @@ class Handlers:
         self.app = app
         self.hub = hub
         self.settings = app.state.settings
+        self.signals_relayed = app.state.metrics.signals
 
     def _now(self):
         return self.app.state.clock.now()
@@ -106,6 +107,7 @@ class Handlers:
 
     async def on_signal(self, conn: Connection, frame: f.Signal) -> None:
         self._require_room(conn, frame.room_id, frame.ref)
+        self.signals_relayed.inc()
         await self.app.state.broker.publish(room_channel(frame.room_id), {
             "type": "signal", "room_id": str(frame.room_id), "from": str(conn.user_id),
             "data": frame.data,
