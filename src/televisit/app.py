@@ -28,10 +28,11 @@ from televisit.realtime.broker import create_broker
 from televisit.realtime.publisher import make_publisher
 from televisit.rooms.endpoints import router as rooms_router
 from televisit.rooms.timers import RoomTimers
-from televisit.signaling.endpoints import router as ws_router
+from televisit.signaling.endpoints import DirectWebSocket
 from televisit.signaling.hub import Hub
 from televisit.signaling.service import Handlers
 from televisit.users.endpoints import router as users_router
+from televisit.web import mount_spa
 
 API_PREFIX = "/api/v1"
 
@@ -43,7 +44,6 @@ def api_router() -> APIRouter:
     router.include_router(appointments_router)
     router.include_router(rooms_router)
     router.include_router(chat_router)
-    router.include_router(ws_router)
     return router
 
 
@@ -96,8 +96,10 @@ def create_app(settings: Settings, *, clock: Clock | None = None, configure_logs
     app.include_router(api_router())
     app.include_router(ops_router)
     app.include_router(metrics_router)
+    mount_spa(app)  # last: the SPA's catch-all never shadows an API route
     # Outermost last: logging sees everything, including 413s.
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestLoggingMiddleware, settings=settings,
                        observe=app.state.metrics.observe_request)
+    app.add_middleware(DirectWebSocket, path=f"{API_PREFIX}/ws")
     return app

@@ -68,7 +68,6 @@ async def test_frames_are_written_in_order_then_the_close():
     socket = FakeSocket()
     c = conn(socket)
     c.move(S.READY)
-    c.start_writer()
     for i in range(5):
         c.send({"type": "pong", "ref": i})
     c.close(4401, "bye")
@@ -85,7 +84,6 @@ async def test_a_client_that_does_not_read_is_closed_as_too_slow():
     socket = FakeSocket(block=True)
     c = conn(socket, queue_size=10)
     c.move(S.READY)
-    c.start_writer()
     for i in range(12):  # one taken by the blocked writer, ten queued, one too many
         c.send({"type": "x", "i": i})
         await asyncio.sleep(0)
@@ -99,7 +97,6 @@ async def test_send_paced_waits_for_room_instead_of_overflowing():
     socket = FakeSocket(block=True)
     c = conn(socket, queue_size=10)
     c.move(S.READY)
-    c.start_writer()
 
     async def replay() -> None:
         for i in range(50):
@@ -122,7 +119,6 @@ async def test_send_paced_gives_up_on_a_reader_that_never_reads():
     socket = FakeSocket(block=True)
     c = conn(socket, queue_size=10)
     c.move(S.READY)
-    c.start_writer()
     for i in range(20):
         await c.send_paced({"i": i}, timeout=0.1)
     assert c.state is S.CLOSING

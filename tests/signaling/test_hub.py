@@ -1,5 +1,6 @@
 """A join in progress: room events are held for the joiner and given only if the join succeeds."""
 
+import asyncio
 import json
 import uuid
 
@@ -10,17 +11,24 @@ from televisit.signaling.hub import Hub
 
 
 def _conn(user_id: uuid.UUID) -> Connection:
-    conn = Connection(websocket=None, queue_size=100, rate=100, burst=100)  # type: ignore[arg-type]
-    conn.user_id = user_id
+    conn = Connection(websocket=Recorder(), queue_size=100, rate=100, burst=100)  # type: ignore[arg-type]
+    conn.authenticated(user_id, uuid.uuid4(), "patient")
     return conn
 
 
-def _sent(conn: Connection) -> list[dict]:
-    frames = []
-    while not conn._out.empty():
-        kind, payload = conn._out.get_nowait()
-        if kind == "text":
-            frames.append(json.loads(payload))
+class Recorder:
+    def __init__(self) -> None:
+        self.frames: list[dict] = []
+
+    async def send_text(self, text: str) -> None:
+        self.frames.append(json.loads(text))
+
+
+async def _sent(conn: Connection) -> list[dict]:
+    """What the socket was sent so far (the writer runs as soon as we yield)."""
+    for _ in range(3):
+        await asyncio.sleep(0)
+    frames, conn.ws.frames = conn.ws.frames, []
     return frames
 
 
@@ -33,14 +41,14 @@ async def test_events_during_a_join_reach_the_joiner_after_it_joined():
     # The other side offers right after our join committed, before we entered the room.
     await broker.publish(room_channel(room), {"type": "signal", "room_id": str(room),
                                               "from": str(doctor), "data": {"n": 1}})
-    assert _sent(joiner) == []
+    assert await _sent(joiner) == []
     await hub.enter_room(joiner, room)
     hub.flush_pending(joiner, room)
     await hub.unwatch_room(joiner, room)
-    assert [f["data"] for f in _sent(joiner)] == [{"n": 1}]
+    assert [f["data"] for f in await _sent(joiner)] == [{"n": 1}]
     await broker.publish(room_channel(room), {"type": "signal", "room_id": str(room),
                                               "from": str(doctor), "data": {"n": 2}})
-    assert [f["data"] for f in _sent(joiner)] == [{"n": 2}]
+    assert [f["data"] for f in await _sent(joiner)] == [{"n": 2}]
 
 
 async def test_a_refused_joiner_never_sees_the_rooms_events_and_the_channel_is_released():
@@ -54,5 +62,5 @@ async def test_a_refused_joiner_never_sees_the_rooms_events_and_the_channel_is_r
     await hub.unwatch_room(outsider, room)  # the join was refused
     await broker.publish(room_channel(room), {"type": "signal", "room_id": str(room),
                                               "from": str(doctor), "data": {"secret": True}})
-    assert _sent(outsider) == []
+    assert await _sent(outsider) == []
     assert room_channel(room) not in broker.local.handlers

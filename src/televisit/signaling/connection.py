@@ -1,8 +1,13 @@
-"""One WebSocket connection: explicit state, an outbound queue, a rate limit."""
+"""One WebSocket connection: explicit state, an outbound queue, a rate limit.
+
+Thousands of mostly idle sockets are the normal load, so an idle connection holds no task and no
+asyncio.Queue: frames go to a deque and a writer task lives only while there is something to write.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import enum
 import time
 import uuid
@@ -54,32 +59,40 @@ class Connection:
         self.ws = websocket
         self.state = ConnState.AWAITING_AUTH
         self.user_id: uuid.UUID | None = None
+        self.user_key = ""  # str(user_id), compared on every relayed signal
         self.session_id: uuid.UUID | None = None
         self.role: str | None = None
         self.rooms: set[uuid.UUID] = set()
         # Rooms whose `room.ended` this socket already got (it arrives on two channels).
         self.ended_rooms: set[uuid.UUID] = set()
         self.limiter = TokenBucket(rate, burst)
-        self._out: asyncio.Queue[tuple[str, Any]] = asyncio.Queue(maxsize=queue_size)
+        self._max = queue_size
+        self._out: collections.deque[tuple[str, Any]] = collections.deque()
         self._writer: asyncio.Task[None] | None = None
-        self._drained = asyncio.Event()  # set by the writer when the queue is half empty
+        self._broken = False  # the peer is gone: writing more is pointless
+        self._drained: asyncio.Event | None = None  # made by the first paced sender that waits
+
+    def authenticated(self, user_id: uuid.UUID, session_id: uuid.UUID, role: str) -> None:
+        self.user_id, self.user_key, self.session_id, self.role = user_id, str(user_id), session_id, role
 
     def move(self, new: ConnState) -> None:
         if new not in _ALLOWED[self.state]:
             raise IllegalTransition(f"{self.state.value} -> {new.value}")
         self.state = new
 
-    def start_writer(self) -> None:
-        self._writer = asyncio.create_task(self._write_loop(), name=f"ws-writer-{self.id}")
+    def _kick(self) -> None:
+        if not self._broken and (self._writer is None or self._writer.done()):
+            self._writer = asyncio.get_running_loop().create_task(self._write_loop())
 
     def send(self, frame: dict[str, Any]) -> None:
         """Queue a frame; a client too slow to keep up is disconnected rather than buffered forever."""
         if self.state in (ConnState.CLOSING, ConnState.CLOSED):
             return
-        try:
-            self._out.put_nowait(("text", encode(frame)))
-        except asyncio.QueueFull:
+        if len(self._out) >= self._max:
             self.close(1013, "too slow")
+            return
+        self._out.append(("text", encode(frame)))
+        self._kick()
 
     async def send_paced(self, frame: dict[str, Any], timeout: float = 10.0) -> None:
         """Queue one frame of a bulk reply (a chat replay) without overflowing the queue.
@@ -87,13 +100,14 @@ class Connection:
         Waits while the queue is half full, so live events keep room; a client that reads
         nothing for ``timeout`` seconds is closed as too slow, like with `send`.
         """
-        low_water = max(1, self._out.maxsize // 2)
+        low_water = max(1, self._max // 2)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while self._out.qsize() >= low_water:
-            if self.state in (ConnState.CLOSING, ConnState.CLOSED) or (
-                    self._writer is not None and self._writer.done()):
+        while len(self._out) >= low_water:
+            if self.state in (ConnState.CLOSING, ConnState.CLOSED) or self._broken:
                 return
+            if self._drained is None:
+                self._drained = asyncio.Event()
             self._drained.clear()
             try:
                 await asyncio.wait_for(self._drained.wait(), max(0.0, deadline - loop.time()))
@@ -107,29 +121,29 @@ class Connection:
         if self.state in (ConnState.CLOSING, ConnState.CLOSED):
             return
         self.move(ConnState.CLOSING)
-        try:
-            self._out.put_nowait(("close", (code, reason)))
-        except asyncio.QueueFull:
-            self._out = asyncio.Queue()
-            self._out.put_nowait(("close", (code, reason)))
-        if self._writer is None:
-            self.start_writer()
+        if len(self._out) >= self._max:
+            self._out.clear()  # too slow to read them anyway: just close
+        self._out.append(("close", (code, reason)))
+        self._kick()
 
     async def _write_loop(self) -> None:
+        out = self._out
         try:
-            while True:
-                kind, payload = await self._out.get()
-                if self._out.qsize() < max(1, self._out.maxsize // 2):
+            while out:
+                kind, payload = out.popleft()
+                if self._drained is not None and len(out) < max(1, self._max // 2):
                     self._drained.set()
                 if kind == "close":
                     code, reason = payload
                     await self.ws.close(code=code, reason=reason)
+                    self._broken = True
                     return
                 await self.ws.send_text(payload)
         except (WebSocketDisconnect, RuntimeError, OSError):
-            return  # the peer is gone; the reader side notices and cleans up
+            self._broken = True  # the peer is gone; the reader side notices and cleans up
         finally:
-            self._drained.set()  # nobody waits for a writer that stopped
+            if self._drained is not None:
+                self._drained.set()  # nobody waits for a writer that stopped
 
     async def stop_writer(self) -> None:
         if self._writer and not self._writer.done():

@@ -5,7 +5,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import structlog
-from fastapi import APIRouter, WebSocket
+from fastapi import WebSocket
+from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocketDisconnect
 
 from televisit.core.config import Settings
@@ -14,7 +15,6 @@ from televisit.core.logging import frame_logged, ws_frame_context
 from televisit.signaling import schemas as f
 from televisit.signaling.connection import Connection, ConnState
 
-router = APIRouter(tags=["realtime"])
 log = structlog.get_logger("televisit.ws")
 
 CLOSE_UNAUTHENTICATED = 4401
@@ -143,7 +143,23 @@ async def _dispatch(conn: Connection, handlers: Any, frame: Any, outcome: dict[s
                    "message": "Something went wrong on our side.", "ref": frame.ref})
 
 
-@router.websocket("/ws")
+class DirectWebSocket:
+    """Serves the WebSocket from the outermost layer of the app.
+
+    Routing and the HTTP middlewares do nothing for it, yet every coroutine frame they add stays
+    alive for the whole life of each of thousands of mostly idle sockets.
+    """
+
+    def __init__(self, app: ASGIApp, path: str) -> None:
+        self.app, self.path = app, path
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket" and scope["path"] == self.path:
+            await websocket_endpoint(WebSocket(scope, receive, send))
+        else:
+            await self.app(scope, receive, send)
+
+
 async def websocket_endpoint(websocket: WebSocket) -> None:
     app = websocket.app
     settings: Settings = app.state.settings
@@ -153,7 +169,6 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
     await websocket.accept()
     conn = Connection(websocket, queue_size=settings.ws_send_queue, rate=settings.ws_rate_per_second,
                       burst=settings.ws_rate_burst)
-    conn.start_writer()
     if app.state.draining:
         conn.send({"type": "server.draining"})
         conn.close(CLOSE_RESTART, "draining")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import uuid
 from collections import defaultdict
 from typing import Any
@@ -45,7 +46,8 @@ class Hub:
         first = not self.by_user[conn.user_id]
         self.by_user[conn.user_id].add(conn)
         if first:
-            await self._subscribe(user_channel(conn.user_id), self._on_user_event)
+            await self._subscribe(user_channel(conn.user_id),
+                                  functools.partial(self._on_user_event, conn.user_id))
 
     async def remove_connection(self, conn: Connection) -> list[uuid.UUID]:
         """Forget a socket; returns the rooms it was in (the caller records the leave)."""
@@ -67,7 +69,7 @@ class Hub:
         first = not self.by_room[room_id]
         self.by_room[room_id].add(conn)
         if first:
-            await self._subscribe(room_channel(room_id), self._on_room_event)
+            await self._subscribe(room_channel(room_id), functools.partial(self._on_room_event, room_id))
 
     async def leave_room(self, conn: Connection, room_id: uuid.UUID) -> None:
         if self._forget_member(conn, room_id):
@@ -76,7 +78,7 @@ class Hub:
     async def watch_room(self, conn: Connection, room_id: uuid.UUID) -> None:
         """Before a join: subscribe, and hold the room's events for this socket."""
         self._pending[room_id][conn.id] = (conn, [])
-        await self._subscribe(room_channel(room_id), self._on_room_event)
+        await self._subscribe(room_channel(room_id), functools.partial(self._on_room_event, room_id))
 
     def flush_pending(self, conn: Connection, room_id: uuid.UUID) -> None:
         """After a successful join (and `room.joined`): deliver what arrived meanwhile."""
@@ -102,8 +104,8 @@ class Hub:
             await sub.close()
 
     # -- delivery ---------------------------------------------------------------------------
-    def _on_user_event(self, channel: str, event: Event) -> None:
-        user_id = uuid.UUID(channel.split(":", 1)[1])
+    # Handlers are bound to their channel's id, so no event pays for parsing it back.
+    def _on_user_event(self, user_id: uuid.UUID, _channel: str, event: Event) -> None:
         kind = event.get("type")
         for conn in list(self.by_user.get(user_id, ())):
             if kind == "_logout":
@@ -120,12 +122,22 @@ class Hub:
                 continue
             conn.send(_public(event))
 
-    def _on_room_event(self, channel: str, event: Event) -> None:
-        room_id = uuid.UUID(channel.split(":", 1)[1])
-        for conn in list(self.by_room.get(room_id, ())):
-            self._deliver_room_event(conn, room_id, event)
+    def _on_room_event(self, room_id: uuid.UUID, _channel: str, event: Event) -> None:
+        kind = event.get("type")
+        if kind == "signal" or kind == "media.state":
+            self._relay(room_id, event)
+        else:
+            for conn in list(self.by_room.get(room_id, ())):
+                self._deliver_room_event(conn, room_id, event)
         for _conn, buffered in self._pending.get(room_id, {}).values():
             buffered.append(event)
+
+    def _relay(self, room_id: uuid.UUID, event: Event) -> None:
+        """The hot path (every SDP, ICE candidate and media change): to the other participant only."""
+        sender = event.get("from")
+        for conn in tuple(self.by_room.get(room_id, ())):
+            if conn.user_key != sender:
+                conn.send(event)  # the relay publishes no private keys: nothing to strip
 
     def _deliver_room_event(self, conn: Connection, room_id: uuid.UUID, event: Event) -> None:
         kind = event.get("type")
@@ -135,7 +147,7 @@ class Hub:
                 conn.send({"type": "room.replaced", "room_id": str(room_id),
                            "reason": "duplicate-identity"})
             return
-        if kind in ("signal", "media.state") and str(conn.user_id) == event.get("from"):
+        if kind in ("signal", "media.state") and conn.user_key == event.get("from"):
             return  # relayed to the other participant only
         if kind in ("participant.joined", "participant.left") and conn.id == event.get("connection_id"):
             return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from typing import Any
 
@@ -24,6 +25,12 @@ from televisit.users.models import Role, User
 SYNC_BATCH = 500
 
 
+@functools.lru_cache(maxsize=4096)
+def _room_keys(room_id: uuid.UUID) -> tuple[str, str]:
+    """A room's id string and channel, made once per room rather than once per relayed signal."""
+    return str(room_id), room_channel(room_id)
+
+
 class Handlers:
     def __init__(self, app: FastAPI, hub: Hub) -> None:
         self.app = app
@@ -41,7 +48,7 @@ class Handlers:
         async with self._session() as session:
             auth = await auth_service.authenticate(session, settings=self.settings, token=token,
                                                    now=self._now())
-        conn.user_id, conn.session_id, conn.role = auth.user.id, auth.session.id, str(auth.user.role)
+        conn.authenticated(auth.user.id, auth.session.id, str(auth.user.role))
         return auth.user
 
     async def _user(self, session: Any, conn: Connection) -> User:
@@ -108,15 +115,16 @@ class Handlers:
     async def on_signal(self, conn: Connection, frame: f.Signal) -> None:
         self._require_room(conn, frame.room_id, frame.ref)
         self.signals_relayed.inc()
-        await self.app.state.broker.publish(room_channel(frame.room_id), {
-            "type": "signal", "room_id": str(frame.room_id), "from": str(conn.user_id),
-            "data": frame.data,
+        room_key, channel = _room_keys(frame.room_id)
+        await self.app.state.broker.publish(channel, {
+            "type": "signal", "room_id": room_key, "from": conn.user_key, "data": frame.data,
         })
 
     async def on_media_state(self, conn: Connection, frame: f.MediaState) -> None:
         self._require_room(conn, frame.room_id, frame.ref)
-        await self.app.state.broker.publish(room_channel(frame.room_id), {
-            "type": "media.state", "room_id": str(frame.room_id), "from": str(conn.user_id),
+        room_key, channel = _room_keys(frame.room_id)
+        await self.app.state.broker.publish(channel, {
+            "type": "media.state", "room_id": room_key, "from": conn.user_key,
             "audio": frame.audio, "video": frame.video,
         })
 
