@@ -71,10 +71,10 @@ async def test_cancel_races_cancel(client, factory):
 
 
 async def test_locks_alone_serialize_without_the_missed_sweep(client, factory, monkeypatch):
-    """Booking and cancelling run a write (marking missed visits) before their checks; on SQLite
+    """Booking and cancelling may write (marking missed visits) before their checks; on SQLite
     that write alone used to be the lock. Without it, the explicit locks must still hold."""
 
-    async def no_sweep(self, *, now):
+    async def no_sweep(self, *, user_ids, now):
         return None
 
     monkeypatch.setattr(AppointmentRepository, "mark_missed", no_sweep)

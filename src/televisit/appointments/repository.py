@@ -86,10 +86,19 @@ class AppointmentRepository:
         """Serialize bookings that involve the same people, so the overlap check after it is sound."""
         await lock_rows(self.session, User.updated_at, user_ids)
 
-    async def mark_missed(self, *, now: datetime) -> None:
+    async def mark_missed(self, *, user_ids: list[uuid.UUID], now: datetime) -> None:
+        """Visits of these people that ended unheld become `missed` (applied lazily, on read).
+
+        Scoped to the caller's own visits, and a read first: on SQLite any UPDATE takes the
+        database's write lock, which every page view would otherwise queue for.
+        """
+        mine = or_(Appointment.doctor_id.in_(user_ids), Appointment.patient_id.in_(user_ids))
+        due = (Appointment.status == AppointmentStatus.scheduled, Appointment.ends_at <= now, mine)
+        if await self.session.scalar(select(Appointment.id).where(*due).limit(1)) is None:
+            return
         stmt = (
             update(Appointment)
-            .where(Appointment.status == AppointmentStatus.scheduled, Appointment.ends_at <= now)
+            .where(*due)
             .values(status=AppointmentStatus.missed, updated_at=now)
             .execution_options(synchronize_session=False)
         )

@@ -59,7 +59,7 @@ async def book(
     ends_at = starts_at + timedelta(minutes=duration_minutes)
     people = [doctor.id, patient.id]
     await repo.lock_users(people)
-    await repo.mark_missed(now=now)
+    await repo.mark_missed(user_ids=people, now=now)
     if await repo.has_overlap(user_ids=people, starts_at=starts_at, ends_at=ends_at):
         raise Conflict("The doctor or the patient already has a visit at that time.",
                        code="appointment_overlap")
@@ -80,7 +80,7 @@ async def get_for_user(
     for_update: bool = False,
 ) -> Appointment:
     repo = AppointmentRepository(session)
-    await repo.mark_missed(now=now)
+    await repo.mark_missed(user_ids=[user.id], now=now)
     appointment = await repo.get_for_user(appointment_id, user.id, for_update=for_update)
     if appointment is None:
         raise AppointmentNotFound()
@@ -102,7 +102,7 @@ async def list_for_user(
         raise BadRequest("`from` must be before `to`.", code="invalid_range")
     after = _decode_after(cursor) if cursor else None
     repo = AppointmentRepository(session)
-    await repo.mark_missed(now=now)
+    await repo.mark_missed(user_ids=[user.id], now=now)
     rows = await repo.list_for_user(
         user.id, status=status, starts_from=starts_from, starts_to=starts_to, after=after,
         limit=limit + 1,
