@@ -72,6 +72,9 @@ def serve(
         # Signaling frames are small; compression doubled memory per socket and cost CPU.
         ws_per_message_deflate=False,
         timeout_graceful_shutdown=max(1, int(settings.drain_grace)),
+        # Longer than a proxy keeps idle upstream connections (nginx: 60 s in deploy/nginx), so
+        # the app never closes one just as the proxy sends a request on it (a 502 for a POST).
+        timeout_keep_alive=75,
     )
     DrainingServer(config, application, settings.drain_grace).run()
 

@@ -1,3 +1,4 @@
+"""Operational endpoints: liveness, readiness."""
 from __future__ import annotations
 
 import asyncio
@@ -8,6 +9,9 @@ from sqlalchemy import text
 
 router = APIRouter(tags=["ops"])
 
+# A probe must answer well inside the balancer's own timeout, whatever a dependency does.
+CHECK_TIMEOUT = 2.0
+
 
 @router.get("/livez", operation_id="ops-livez")
 async def livez() -> dict[str, str]:
@@ -15,19 +19,33 @@ async def livez() -> dict[str, str]:
     return {"status": "ok"}
 
 
+async def _database(request: Request) -> str:
+    try:
+        async with asyncio.timeout(CHECK_TIMEOUT):
+            async with request.app.state.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        return "ok"
+    except Exception as exc:
+        return f"error: {type(exc).__name__}"
+
+
+async def _broker(request: Request) -> str:
+    """Redis answers a PING (the in-process broker always does)."""
+    try:
+        async with asyncio.timeout(CHECK_TIMEOUT):
+            ok = await request.app.state.broker.ping()
+        return "ok" if ok else "error: unreachable"
+    except Exception as exc:
+        return f"error: {type(exc).__name__}"
+
+
 @router.get("/readyz", operation_id="ops-readyz", responses={503: {"description": "Not ready"}})
 async def readyz(request: Request) -> JSONResponse:
-    """Ready for traffic: the database answers and the instance is not draining."""
+    """Ready for traffic: the database and the broker answer and the instance is not draining."""
+    # Both checks run at once: a probe takes at most CHECK_TIMEOUT however many are down.
     state = request.app.state
-    checks: dict[str, str] = {}
-    try:
-        async with asyncio.timeout(2):
-            async with state.engine.connect() as conn:
-                await conn.execute(text("SELECT 1"))
-        checks["database"] = "ok"
-    except Exception as exc:
-        checks["database"] = f"error: {type(exc).__name__}"
-    checks["draining"] = "yes" if state.draining else "no"
-    ready = checks["database"] == "ok" and not state.draining
+    database, broker = await asyncio.gather(_database(request), _broker(request))
+    checks = {"database": database, "broker": broker, "draining": "yes" if state.draining else "no"}
+    ready = database == "ok" and broker == "ok" and not state.draining
     return JSONResponse({"status": "ok" if ready else "unavailable", "checks": checks},
                         status_code=200 if ready else 503)
