@@ -1,0 +1,124 @@
+"""Serve the built single-page app from ``dist/`` with a fallback to ``index.html``.
+
+One origin for the app and the API keeps the CSP strict (``connect-src 'self'``) and the
+WebSocket origin check simple. The SPA route is the last route and refuses the API and ops
+paths outright, so their own 404/405 answers (the contract's JSON errors) stay untouched.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path, PurePosixPath
+
+from fastapi import FastAPI, Request
+from starlette.responses import FileResponse, PlainTextResponse, Response
+from starlette.routing import Match, Route
+from starlette.types import Scope
+
+DEFAULT_DIST = Path(__file__).resolve().parent / "dist"
+
+# Paths the SPA never answers: the API, health and metrics keep their own responses.
+RESERVED_PREFIXES = ("/api/", "/livez", "/readyz", "/metrics")
+RESERVED_EXACT = ("/api",)
+
+# No inline scripts or styles; media comes from the camera (blob/mediastream), the API and the
+# WebSocket from this origin.
+CONTENT_SECURITY_POLICY = "; ".join((
+    "default-src 'self'",
+    "script-src 'self'",
+    "style-src 'self'",
+    "img-src 'self' data: blob:",
+    "media-src 'self' blob: mediastream:",
+    "font-src 'self'",
+    "connect-src 'self' ws: wss:",
+    "worker-src 'self'",
+    "manifest-src 'self'",
+    "object-src 'none'",
+    "base-uri 'self'",
+    "form-action 'self'",
+    "frame-ancestors 'none'",
+))
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "Permissions-Policy": "camera=(self), microphone=(self), display-capture=(), geolocation=()",
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
+IMMUTABLE = "public, max-age=31536000, immutable"
+REVALIDATE = "no-cache"
+# Files whose name does not change between builds: browsers must check them every time.
+ALWAYS_REVALIDATE = {"index.html", "sw.js", "manifest.webmanifest"}
+
+NOT_BUILT = (
+    "The Televisit web app is not built yet.\n"
+    "Run `make web` (or `make run`, which builds it) and reload this page.\n"
+    "The API is available under /api/v1 meanwhile.\n"
+)
+
+
+def is_reserved(path: str) -> bool:
+    return path in RESERVED_EXACT or path.startswith(RESERVED_PREFIXES)
+
+
+class SpaRoute(Route):
+    """A catch-all GET route that does not match reserved paths at all (so they 404/405 as before)."""
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        if scope["type"] == "http" and is_reserved(scope["path"]):
+            return Match.NONE, {}
+        return super().matches(scope)
+
+
+def _cache_control(relative: PurePosixPath) -> str:
+    if relative.parts[:1] == ("assets",):
+        return IMMUTABLE  # Vite puts a content hash in every name under assets/
+    if relative.name in ALWAYS_REVALIDATE:
+        return REVALIDATE
+    return "public, max-age=86400"
+
+
+def _file_in(dist: Path, path: str) -> tuple[Path, PurePosixPath] | None:
+    """The file ``path`` names inside ``dist``, or None; never a file outside it."""
+    relative = PurePosixPath(path.lstrip("/"))
+    if any(part in ("..", "") for part in relative.parts) or "\\" in path or "\x00" in path:
+        return None
+    candidate = (dist / relative).resolve()
+    if not candidate.is_relative_to(dist.resolve()) or not candidate.is_file():
+        return None
+    return candidate, relative
+
+
+def _looks_like_file(path: str) -> bool:
+    """Asset-like paths get a real 404 instead of index.html (HTML served as JS breaks loudly)."""
+    last = PurePosixPath(path).name
+    return path.startswith("/assets/") or ("." in last and not last.endswith(".html"))
+
+
+def _respond(file: Path, relative: PurePosixPath, *, status_code: int = 200) -> Response:
+    headers = {**SECURITY_HEADERS, "Cache-Control": _cache_control(relative)}
+    if relative.name == "sw.js":
+        headers["Service-Worker-Allowed"] = "/"
+    return FileResponse(file, status_code=status_code, headers=headers)
+
+
+async def spa(request: Request) -> Response:
+    dist: Path = request.app.state.spa_dist
+    path = request.url.path
+    index = dist / "index.html"
+    if not index.is_file():
+        return PlainTextResponse(NOT_BUILT, status_code=503,
+                                 headers={**SECURITY_HEADERS, "Cache-Control": "no-store"})
+    found = _file_in(dist, path) if path != "/" else None
+    if found is not None:
+        return _respond(*found)
+    if path != "/" and _looks_like_file(path):
+        return PlainTextResponse("Not found.\n", status_code=404,
+                                 headers={**SECURITY_HEADERS, "Cache-Control": "no-store"})
+    return _respond(index, PurePosixPath("index.html"))
+
+
+def mount_spa(app: FastAPI, dist: Path = DEFAULT_DIST) -> None:
+    """Add the SPA as the last route. Call after every API router is included."""
+    app.state.spa_dist = dist
+    app.router.routes.append(SpaRoute("/{path:path}", spa, methods=["GET", "HEAD"], include_in_schema=False))
