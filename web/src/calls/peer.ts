@@ -1,0 +1,200 @@
+/**
+ * One RTCPeerConnection with perfect negotiation. Signaling messages are processed one at a time
+ * (a candidate arriving during setRemoteDescription would fail otherwise). When a remote description
+ * cannot be applied (the other side reloaded: new DTLS identity), the connection is rebuilt.
+ */
+import { isOfferCollision, shouldIgnoreOffer } from './negotiation'
+
+export type SignalData =
+  | { description: RTCSessionDescriptionInit }
+  | { candidate: RTCIceCandidateInit | null }
+
+export interface PeerEvents {
+  send(data: SignalData): void
+  remoteStream(stream: MediaStream): void
+  state(state: RTCPeerConnectionState, ice: RTCIceConnectionState): void
+}
+
+export class Peer {
+  pc!: RTCPeerConnection
+  hasOffered = false
+  private makingOffer = false
+  private ignoreOffer = false
+  private isSettingRemoteAnswerPending = false
+  private chain: Promise<void> = Promise.resolve()
+  private restartPending = false
+  private rebuilds = 0
+  private remote = new MediaStream()
+  private checkingTimer: ReturnType<typeof setTimeout> | null = null
+
+  constructor(
+    public polite: boolean,
+    private iceServers: RTCIceServer[],
+    private local: MediaStream | null,
+    private events: PeerEvents,
+  ) {
+    this.build()
+  }
+
+  private build(): void {
+    const pc = new RTCPeerConnection({ iceServers: this.iceServers })
+    this.pc = pc
+    this.remote = new MediaStream()
+    this.events.remoteStream(this.remote)
+    for (const track of this.local?.getTracks() ?? []) pc.addTrack(track, this.local!)
+    if (!this.local) {
+      pc.addTransceiver('audio', { direction: 'recvonly' })
+      pc.addTransceiver('video', { direction: 'recvonly' })
+    }
+    pc.ontrack = (ev) => {
+      if (pc !== this.pc) return
+      if (!this.remote.getTracks().includes(ev.track)) this.remote.addTrack(ev.track)
+      this.events.remoteStream(this.remote)
+    }
+    pc.onicecandidate = (ev) => {
+      if (pc === this.pc && ev.candidate) this.events.send({ candidate: ev.candidate.toJSON() })
+    }
+    pc.onconnectionstatechange = () => this.stateChanged(pc)
+    pc.oniceconnectionstatechange = () => this.stateChanged(pc)
+    pc.onsignalingstatechange = () => {
+      if (pc === this.pc && pc.signalingState === 'stable' && this.restartPending) {
+        this.restartPending = false
+        void this.offer(true)
+      }
+    }
+  }
+
+  private stateChanged(pc: RTCPeerConnection): void {
+    if (pc !== this.pc) return
+    this.events.state(pc.connectionState, pc.iceConnectionState)
+    if (pc.connectionState === 'failed' && !this.polite) void this.offer(true)
+  }
+
+  /** Impolite side only: make an offer (restarting ICE when asked). */
+  async offer(iceRestart = false): Promise<void> {
+    if (this.polite) return
+    const pc = this.pc
+    if (pc.signalingState !== 'stable' || this.makingOffer) {
+      this.restartPending = true
+      return
+    }
+    try {
+      this.makingOffer = true
+      const offer = await pc.createOffer({ iceRestart })
+      if (pc !== this.pc || pc.signalingState !== 'stable') return
+      await pc.setLocalDescription(offer)
+      this.hasOffered = true
+      this.events.send({ description: pc.localDescription!.toJSON() })
+      this.watchForStall(pc)
+    } catch (err) {
+      console.warn('offer failed', err)
+    } finally {
+      this.makingOffer = false
+    }
+  }
+
+  /** Start over with a fresh connection (the other side is a new peer connection). */
+  async rebuild(): Promise<void> {
+    this.closePc()
+    this.hasOffered = false
+    this.makingOffer = false
+    this.restartPending = false
+    this.build()
+    if (!this.polite) await this.offer(false)
+  }
+
+  handle(data: SignalData): void {
+    this.chain = this.chain.then(() => this.process(data)).catch((err) => console.warn('signal failed', err))
+  }
+
+  private async process(data: SignalData): Promise<void> {
+    if ('description' in data) {
+      await this.applyDescription(data.description)
+    } else if (data.candidate) {
+      try {
+        await this.pc.addIceCandidate(data.candidate)
+      } catch (err) {
+        if (!this.ignoreOffer) console.warn('candidate refused', err)
+      }
+    }
+  }
+
+  private async applyDescription(description: RTCSessionDescriptionInit): Promise<void> {
+    const type = description.type as RTCSdpType
+    const ctx = {
+      polite: this.polite,
+      makingOffer: this.makingOffer,
+      signalingState: this.pc.signalingState,
+      isSettingRemoteAnswerPending: this.isSettingRemoteAnswerPending,
+    }
+    this.ignoreOffer = shouldIgnoreOffer(type, ctx)
+    if (this.ignoreOffer) return
+    if (type === 'answer' && this.pc.signalingState !== 'have-local-offer') return // stale answer
+    try {
+      this.isSettingRemoteAnswerPending = type === 'answer'
+      if (isOfferCollision(type, ctx) && this.polite) await this.pc.setLocalDescription({ type: 'rollback' })
+      await this.pc.setRemoteDescription(description)
+    } catch (err) {
+      console.warn('remote description refused; rebuilding', err)
+      await this.recover(description)
+      return
+    } finally {
+      this.isSettingRemoteAnswerPending = false
+    }
+    if (type === 'offer') await this.answer()
+  }
+
+  private async answer(): Promise<void> {
+    await this.pc.setLocalDescription()
+    this.events.send({ description: this.pc.localDescription!.toJSON() })
+  }
+
+  private async recover(description: RTCSessionDescriptionInit): Promise<void> {
+    if (this.rebuilds++ > 5) return
+    if (description.type === 'offer') {
+      this.closePc()
+      this.build()
+      await this.pc.setRemoteDescription(description)
+      await this.answer()
+    } else {
+      await this.rebuild()
+    }
+  }
+
+  /** Chromium sometimes gathers no candidates after glare; restart if checking never ends. */
+  private watchForStall(pc: RTCPeerConnection): void {
+    if (this.checkingTimer) clearTimeout(this.checkingTimer)
+    this.checkingTimer = setTimeout(() => {
+      if (pc !== this.pc) return
+      if (['new', 'checking'].includes(pc.iceConnectionState)) void this.offer(true)
+    }, 10_000)
+  }
+
+  async replaceTrack(kind: 'audio' | 'video', track: MediaStreamTrack | null): Promise<void> {
+    for (const sender of this.pc.getSenders()) {
+      if (sender.track?.kind === kind || (!sender.track && track && sender === this.senderFor(kind))) {
+        await sender.replaceTrack(track)
+      }
+    }
+  }
+
+  private senderFor(kind: string): RTCRtpSender | undefined {
+    return this.pc.getTransceivers().find((t) => t.receiver.track.kind === kind)?.sender
+  }
+
+  setLocal(stream: MediaStream): void {
+    this.local = stream
+  }
+
+  private closePc(): void {
+    if (this.checkingTimer) clearTimeout(this.checkingTimer)
+    const pc = this.pc
+    pc.ontrack = pc.onicecandidate = pc.onconnectionstatechange = null
+    pc.oniceconnectionstatechange = pc.onsignalingstatechange = null
+    pc.close()
+  }
+
+  close(): void {
+    this.closePc()
+  }
+}

@@ -1,0 +1,26 @@
+import { createRouter, createWebHistory } from 'vue-router'
+import { useSessionStore } from './stores/session'
+
+export const router = createRouter({
+  history: createWebHistory(),
+  routes: [
+    { path: '/', redirect: '/visits' },
+    { path: '/sign-in', name: 'sign-in', component: () => import('./features/auth/SignInView.vue'), meta: { public: true, title: 'Sign in' } },
+    { path: '/register', name: 'register', component: () => import('./features/auth/RegisterView.vue'), meta: { public: true, title: 'Create an account' } },
+    { path: '/visits', name: 'visits', component: () => import('./features/appointments/AppointmentsView.vue'), meta: { title: 'Your visits' } },
+    { path: '/visits/:id/check', name: 'check', component: () => import('./features/calls/PrecheckView.vue'), meta: { title: 'Check your camera and microphone' } },
+    { path: '/visits/:id/call', name: 'call', component: () => import('./features/calls/CallView.vue'), meta: { title: 'Video visit' } },
+    { path: '/:rest(.*)*', name: 'not-found', component: () => import('./features/NotFoundView.vue'), meta: { public: true, title: 'Page not found' } },
+  ],
+})
+
+router.beforeEach((to) => {
+  const session = useSessionStore()
+  if (!to.meta.public && !session.signedIn) return { name: 'sign-in', query: to.fullPath !== '/visits' ? { next: to.fullPath } : {} }
+  if ((to.name === 'sign-in' || to.name === 'register') && session.signedIn) return { name: 'visits' }
+  return true
+})
+
+router.afterEach((to) => {
+  document.title = to.meta.title ? `${String(to.meta.title)} · Televisit` : 'Televisit'
+})

@@ -1,0 +1,116 @@
+/**
+ * Chat per appointment: history from REST, live frames and sync replays from the WebSocket,
+ * merged by `seq` so each message shows once and in order. Unsent messages keep their
+ * client_msg_id and are sent again after a reconnect (the server stores each id once).
+ */
+import { defineStore } from 'pinia'
+import { reactive } from 'vue'
+import { api, call, type Message } from '@/api/client'
+import { lastSeq, mergeBySeq, unreadCount } from '@/chat/ordering'
+import type { Frame } from '@/realtime/signaling'
+import { useRealtimeStore } from './realtime'
+import { useSessionStore } from './session'
+
+export interface Pending {
+  clientMsgId: string
+  body: string
+  failed: string | null
+}
+
+interface Thread {
+  messages: Message[]
+  pending: Pending[]
+  readSeq: number
+  loaded: boolean
+  error: string | null
+}
+
+function newId(): string {
+  return `web-${crypto.randomUUID()}`
+}
+
+export const useChatStore = defineStore('chat', () => {
+  const realtime = useRealtimeStore()
+  const session = useSessionStore()
+  const threads = reactive(new Map<string, Thread>())
+
+  function thread(appointmentId: string): Thread {
+    let t = threads.get(appointmentId)
+    if (!t) {
+      threads.set(appointmentId, { messages: [], pending: [], readSeq: 0, loaded: false, error: null })
+      t = threads.get(appointmentId)!
+    }
+    return t
+  }
+
+  function add(appointmentId: string, messages: Message[]): void {
+    const t = thread(appointmentId)
+    t.messages = mergeBySeq(t.messages, messages)
+    const stored = new Set(messages.map((m) => m.client_msg_id))
+    t.pending = t.pending.filter((p) => !stored.has(p.clientMsgId))
+  }
+
+  async function load(appointmentId: string): Promise<void> {
+    const t = thread(appointmentId)
+    try {
+      let after = lastSeq(t.messages)
+      for (;;) {
+        const page = await call(
+          api.GET('/api/v1/appointments/{appointment_id}/messages', {
+            params: { path: { appointment_id: appointmentId }, query: { after_seq: after, limit: 100 } },
+          }),
+        )
+        add(appointmentId, page.items)
+        if (!page.next_cursor || page.items.length === 0) break
+        after = lastSeq(t.messages)
+      }
+      t.loaded = true
+      t.error = null
+    } catch {
+      t.error = 'Could not load earlier messages. New messages still arrive.'
+    }
+  }
+
+  function send(appointmentId: string, body: string): void {
+    const text = body.trim()
+    if (!text) return
+    const pending: Pending = { clientMsgId: newId(), body: text, failed: null }
+    thread(appointmentId).pending.push(pending)
+    realtime.client.send({ type: 'chat.send', appointment_id: appointmentId, client_msg_id: pending.clientMsgId, body: text, ref: pending.clientMsgId })
+  }
+
+  function markRead(appointmentId: string): void {
+    const t = thread(appointmentId)
+    t.readSeq = lastSeq(t.messages)
+  }
+
+  function unread(appointmentId: string): number {
+    const t = thread(appointmentId)
+    return unreadCount(t.messages, t.readSeq, session.user?.id)
+  }
+
+  realtime.client.on('chat.message', (frame: Frame) => {
+    const message = frame.message as Message
+    if (message?.appointment_id) add(message.appointment_id, [message])
+  })
+  realtime.client.on('error', (frame: Frame) => {
+    const ref = typeof frame.ref === 'string' ? frame.ref : null
+    if (!ref) return
+    for (const t of threads.values()) {
+      const p = t.pending.find((x) => x.clientMsgId === ref)
+      if (p) p.failed = String(frame.message ?? 'Not sent.')
+    }
+  })
+  // After a reconnect: ask for what we missed, then resend what never got stored.
+  realtime.client.onResume((reconnected) => {
+    if (!reconnected) return
+    for (const [appointmentId, t] of threads) {
+      realtime.client.sendNow({ type: 'chat.sync', appointment_id: appointmentId, after_seq: lastSeq(t.messages) })
+      for (const p of t.pending) {
+        realtime.client.sendNow({ type: 'chat.send', appointment_id: appointmentId, client_msg_id: p.clientMsgId, body: p.body, ref: p.clientMsgId })
+      }
+    }
+  })
+
+  return { threads, thread, load, send, markRead, unread, add }
+})

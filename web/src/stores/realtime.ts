@@ -1,0 +1,30 @@
+/** The one WebSocket of the signed-in user, shared by ringing, calls and chat. */
+import { defineStore } from 'pinia'
+import { ref, watch } from 'vue'
+import { SignalingClient, socketUrl, type ConnectionState } from '@/realtime/signaling'
+import { useSessionStore } from './session'
+
+export const useRealtimeStore = defineStore('realtime', () => {
+  const session = useSessionStore()
+  const state = ref<ConnectionState>('idle')
+  const fatal = ref<string | null>(null)
+  const client = new SignalingClient({ url: socketUrl(), getToken: () => session.token })
+  client.onState((s) => {
+    state.value = s
+    fatal.value = client.fatal
+  })
+  client.on('session.ended', () => session.forget('Your session has ended. Please sign in again.'))
+
+  window.addEventListener('online', () => client.nudge())
+
+  watch(
+    () => session.token,
+    (token) => {
+      if (token) client.start()
+      else client.stop()
+    },
+    { immediate: true },
+  )
+
+  return { state, fatal, client }
+})
