@@ -27,21 +27,25 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: tests.fixtures
 
-from tests.fixtures.cluster import REDIS_URL  # noqa: E402
-from tests.fixtures.databases import create_pg_database, drop_pg_database  # noqa: E402
-from tests.fixtures.rolling import RollingConfig, run_rolling_restart, targets_missed  # noqa: E402
+from tests.fixtures.cluster import REDIS_URL
+from tests.fixtures.databases import create_pg_database, drop_pg_database
+from tests.fixtures.rolling import RollingConfig, run_rolling_restart, targets_missed
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=20, help="doctor/patient pairs chatting over WebSockets")
     parser.add_argument("--restarts", type=int, default=3, help="times each instance is restarted")
-    parser.add_argument("--duration", type=float, default=180, help="seconds of load (restarts spread over it)")
+    parser.add_argument("--duration", type=float, default=180,
+                        help="seconds of load, restarts spread over it")
     parser.add_argument("--rps", type=float, default=30, help="HTTP requests per second through nginx")
     parser.add_argument("--instances", type=int, default=2)
     parser.add_argument("--chat-interval", type=float, default=0.5, help="seconds between messages, per side")
-    parser.add_argument("--drain-grace", type=float, default=10, help="TELEVISIT_DRAIN_GRACE of the instances")
+    parser.add_argument("--drain-grace", type=float, default=10,
+                        help="TELEVISIT_DRAIN_GRACE of the instances")
     parser.add_argument("--probe-interval", type=float, default=1.0, help="the balancer's /readyz period")
+    parser.add_argument("--no-balancer", action="store_true",
+                        help="never take an instance out of nginx: rely on refused connections and retries")
     parser.add_argument("--keep", action="store_true", help="keep the logs and the database")
     args = parser.parse_args()
 
@@ -50,7 +54,8 @@ def main() -> int:
     cfg = RollingConfig(database_url=database_url, redis_url=REDIS_URL, workdir=workdir,
                         instances=args.instances, pairs=args.pairs, restarts=args.restarts,
                         duration=args.duration, rps=args.rps, chat_interval=args.chat_interval,
-                        drain_grace=args.drain_grace, probe_interval=args.probe_interval)
+                        drain_grace=args.drain_grace, probe_interval=args.probe_interval,
+                        balancer_probes=not args.no_balancer)
     try:
         summary = asyncio.run(run_rolling_restart(cfg))
     finally:
