@@ -81,7 +81,7 @@ async def test_request_latency_is_labelled_by_route_template_not_raw_path(factor
         response = await client.get("/api/v1/appointments/00000000-0000-0000-0000-000000000000",
                                     headers=patient.headers)
         assert response.status_code == 404
-    await client.get("/no/such/path/a1"), await client.get("/no/such/path/b2")
+    await client.get("/api/v1/no/such/a1"), await client.get("/api/v1/no/such/b2")
     samples = await scrape(client)
     route = "/api/v1/appointments/{appointment_id}"
     assert value(samples, "televisit_http_request_duration_seconds_count",
