@@ -1,4 +1,5 @@
-"""The coturn start script of deploy/k8s/coturn.yaml, run for real against Debian's turnserver.
+"""The coturn start scripts of deploy/k8s/coturn.yaml and deploy/compose.yaml, run for real
+against Debian's turnserver.
 
 It must put the shared secret in place of the published placeholder: credentials that Televisit
 signs with TELEVISIT_TURN_SECRET get a relay, credentials signed with the placeholder do not.
@@ -17,6 +18,7 @@ import time
 import uuid
 
 import pytest
+import yaml
 from aioice import stun, turn
 
 from televisit.rooms.ice import turn_credentials
@@ -27,10 +29,21 @@ from tests.fixtures.services import service_missing
 PLACEHOLDER = "CHANGE-ME-same-as-TELEVISIT_TURN_SECRET"
 
 
-def start_script(tmp_path, port: int) -> str:
-    (c,) = find(k8s_objects(), "Deployment", "coturn")["spec"]["template"]["spec"]["containers"]
-    (script,) = c["args"]
-    assert c["command"] == ["/bin/sh", "-c"]
+def manifest_script(source: str) -> str:
+    """The shell script as the container runs it (compose has already turned `$$` into `$`)."""
+    if source == "k8s":
+        (c,) = find(k8s_objects(), "Deployment", "coturn")["spec"]["template"]["spec"]["containers"]
+        assert c["command"] == ["/bin/sh", "-c"]
+        (script,) = c["args"]
+        return script
+    service = yaml.safe_load((DEPLOY / "compose.yaml").read_text())["services"]["coturn"]
+    assert service["entrypoint"] == ["/bin/sh", "-c"]
+    (script,) = service["command"]
+    return script.replace("$$", "$")
+
+
+def start_script(source: str, tmp_path, port: int) -> str:
+    script = manifest_script(source)
     low = random.randrange(20000, 32000, 100)
     test_only = (f"--listening-ip=127.0.0.1 --relay-ip=127.0.0.1 --listening-port={port} "
                  f"--min-port={low} --max-port={low + 99} --no-tls --no-dtls "
@@ -41,15 +54,15 @@ def start_script(tmp_path, port: int) -> str:
     return script.replace("--pidfile=", f"{test_only} --pidfile=")
 
 
-@pytest.fixture
-def production_coturn(tmp_path):
+@pytest.fixture(params=["k8s", "compose"])
+def production_coturn(request, tmp_path):
     if shutil.which("turnserver") is None:
         service_missing("coturn (turnserver)", FileNotFoundError("turnserver is not on PATH"))
     port = _free_port("127.0.0.1")
     secret = secrets.token_hex(32)
     env = {**os.environ, "TURN_SECRET": secret, "TURN_REALM": "turn.televisit.test",
            "TURN_EXTERNAL_IP": "127.0.0.1"}
-    proc = subprocess.Popen(["/bin/sh", "-c", start_script(tmp_path, port)], env=env,  # noqa: S603
+    proc = subprocess.Popen(["/bin/sh", "-c", start_script(request.param, tmp_path, port)], env=env,  # noqa: S603
                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 10
     while not _stun_answers("127.0.0.1", port):
