@@ -121,9 +121,9 @@ def test_probes_use_readyz_and_livez_on_the_served_port(app):
 def test_grace_period_covers_prestop_drain_and_requests_in_flight(objects, app):
     """SIGKILL must never cut a drain short.
 
-    After preStop, SIGTERM starts TELEVISIT_DRAIN_GRACE (not ready, sockets told to move); then
-    uvicorn finishes requests in flight for up to the same time again (`televisit serve` sets
-    timeout_graceful_shutdown to the drain grace).
+    After preStop, SIGTERM starts TELEVISIT_DRAIN_GRACE (listener closed, not ready, sockets told
+    to move, requests on open connections finish); then uvicorn shuts down, waiting for what still
+    runs up to the same time again (`televisit serve` sets timeout_graceful_shutdown to the grace).
     """
     pod = app["spec"]["template"]["spec"]
     command = container(app)["lifecycle"]["preStop"]["exec"]["command"]
@@ -136,7 +136,8 @@ def test_grace_period_covers_prestop_drain_and_requests_in_flight(objects, app):
     assert pod["terminationGracePeriodSeconds"] >= budget
 
 
-def test_the_draining_pod_fails_readiness_before_it_stops_listening(objects, app):
+def test_readiness_notices_a_stopping_pod_within_the_drain_grace(objects, app):
+    """For a pod that drains without being deleted first (its endpoints then go by readiness)."""
     probe = container(app)["readinessProbe"]
     noticed_within = probe["periodSeconds"] * probe["failureThreshold"] + probe["timeoutSeconds"]
     assert noticed_within <= drain_grace(objects)
