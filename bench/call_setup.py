@@ -1,0 +1,547 @@
+"""Call set-up in the browser: Televisit's web app against a bare page pair, accept → first frame.
+
+For each call the callee clicks "Accept call" and the benchmark measures, on each side, the time
+from that click to the first decoded remote video frame (requestVideoFrameCallback on the remote
+<video>), in headless Debian Chromium with fake camera and microphone, two browser contexts per
+system. The two systems take turns call by call (ABBA order) in one browser, so machine noise
+hits both; the first call of each system is a warm-up and is not counted.
+
+- ours:     `televisit serve` (bench/serve_variant.py with the shipped uvicorn settings) on a
+            throwaway SQLite database with the demo accounts (`televisit demo`); the doctor signs
+            in, opens the visit with Alice, "Start the call"; Alice signs in, "Accept call".
+- baseline: bench/peers/call-baseline/call.html (plain JS, no framework) through the bare Node
+            relay bench/peers/ws-relay/relay.js: the same getUserMedia constraints, the same
+            frames (room.join, participant.joined, signal), nothing else.
+
+One init script instruments both systems the same way: the accept click (capture phase), the
+remote video's first frame, and a timeline (getUserMedia, WebSocket frames, peer connection
+steps) for finding where the time goes. Times are performance.timeOrigin + performance.now();
+the caller's figure compares two pages, so each page's offset to the wall clock is measured and
+subtracted.
+
+    .venv/bin/python bench/call_setup.py                  # 12 calls per system, ~2 minutes
+    .venv/bin/python bench/call_setup.py --calls 20 --json-out /tmp/call_setup.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import functools
+import http.server
+import json
+import os
+import platform
+import re
+import secrets
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+BASELINE_PAGE_DIR = ROOT / "bench" / "peers" / "call-baseline"
+RELAY_DIR = ROOT / "bench" / "peers" / "ws-relay"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
+    "--autoplay-policy=no-user-gesture-required",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+DEMO_PASSWORD = "televisit-demo-visit"  # src/televisit/cli.py prints it for the demo
+DOCTOR = "doctor@demo.televisit.test"
+PATIENT = "alice@demo.televisit.test"
+PATIENT_NAME = "Alice Patient"
+TARGET = 1.2
+
+# The same instrument in every page of both systems. It adds listeners and thin wrappers only.
+INSTRUMENT = r"""
+(() => {
+  const now = () => performance.timeOrigin + performance.now();
+  const B = window.__bench = { accept: null, frame: null, events: [], peers: [] };
+  const mark = (name) => { if (B.events.length < 500) B.events.push([name, now()]); };
+  B.reset = () => { B.accept = null; B.frame = null; B.events = []; };
+  /** Wall clock minus this page's clock, read at a Date.now() tick (pages are separate processes). */
+  B.offset = () => {
+    const r = [];
+    for (let k = 0; k < 5; k++) {
+      const d0 = Date.now();
+      let d; let t;
+      do { t = now(); d = Date.now(); } while (d === d0);
+      r.push(d - t);
+    }
+    return r.sort((a, b) => a - b)[2];
+  };
+  addEventListener('click', (ev) => {
+    const t = now();
+    if (ev.target instanceof Element && ev.target.closest('[aria-label="Accept call"]')) {
+      B.accept = t;
+      B.events.push(['accept', t]);
+    }
+  }, true);
+
+  const md = navigator.mediaDevices;
+  if (md) {
+    const gum = md.getUserMedia.bind(md);
+    md.getUserMedia = async (c) => {
+      mark('gum.start');
+      try { return await gum(c); } finally { mark('gum.end'); }
+    };
+    const enumerate = md.enumerateDevices.bind(md);
+    md.enumerateDevices = async () => {
+      mark('devices.start');
+      try { return await enumerate(); } finally { mark('devices.end'); }
+    };
+  }
+
+  const nativeFetch = window.fetch.bind(window);
+  window.fetch = async (input, init) => {
+    const url = new URL(typeof input === 'string' ? input : input.url ?? String(input), location.href);
+    const method = init?.method ?? input?.method ?? 'GET';
+    const name = 'fetch.' + method + ' ' + url.pathname.replace(/[0-9a-f-]{36}/g, '{id}');
+    mark(name + ' start');
+    try { return await nativeFetch(input, init); } finally { mark(name + ' end'); }
+  };
+
+  const label = (f) => f.type !== 'signal' ? f.type
+    : 'signal.' + (f.data?.description?.type ?? (f.data?.candidate ? 'candidate' : 'other'));
+  const NativeWS = window.WebSocket;
+  window.WebSocket = class extends NativeWS {
+    constructor(...args) {
+      super(...args);
+      this.addEventListener('message', (ev) => {
+        try { mark('recv.' + label(JSON.parse(ev.data))); } catch {}
+      });
+    }
+    send(data) { try { mark('send.' + label(JSON.parse(data))); } catch {} return super.send(data); }
+  };
+
+  const NativePC = window.RTCPeerConnection;
+  window.RTCPeerConnection = class extends NativePC {
+    constructor(...args) {
+      super(...args);
+      B.peers.push(this);
+      mark('pc.new');
+      this.addEventListener('connectionstatechange', () => mark('pc.' + this.connectionState));
+      this.addEventListener('icegatheringstatechange', () => mark('ice.gathering.' + this.iceGatheringState));
+      this.addEventListener('track', (ev) => mark('pc.track.' + ev.track.kind));
+    }
+    async createOffer(...args) { mark('offer.create'); return super.createOffer(...args); }
+    async setLocalDescription(...args) {
+      const r = await super.setLocalDescription(...args);
+      mark('local.' + this.localDescription?.type);
+      return r;
+    }
+    async setRemoteDescription(...args) {
+      const r = await super.setRemoteDescription(...args);
+      mark('remote.' + this.remoteDescription?.type);
+      return r;
+    }
+  };
+
+  // The first frame of the other side's video (both systems label it "Video of ...").
+  const watch = (video) => {
+    if (video.__benchWatched) return;
+    video.__benchWatched = true;
+    video.requestVideoFrameCallback((t, meta) => {
+      if (B.frame !== null) return;
+      B.frame = performance.timeOrigin + meta.presentationTime;
+      B.frameCallback = performance.timeOrigin + t;
+      B.frameSize = [meta.width, meta.height];
+      B.events.push(['frame', B.frame]);
+    });
+  };
+  new MutationObserver(() => {
+    for (const v of document.querySelectorAll('video[aria-label^="Video of"]')) watch(v);
+  }).observe(document, { childList: true, subtree: true });
+})();
+"""
+
+READ_PAGE = """() => ({ accept: __bench.accept, frame: __bench.frame, frameSize: __bench.frameSize ?? null,
+  events: __bench.events, offset: __bench.offset() })"""
+
+
+def log(*args: Any) -> None:
+    print(*args, file=sys.stderr, flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{proc.args!r} exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as resp:  # localhost
+                if resp.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} not ready after {timeout}s")
+
+
+def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{proc.args!r} exited with {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on {port} after {timeout}s")
+
+
+@dataclass
+class Processes:
+    """The servers this run started; stopped by pid at the end, nothing else."""
+
+    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def start(self, argv: list[str], env: dict[str, str], logfile: Path) -> subprocess.Popen[bytes]:
+        proc = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=logfile.open("ab"), stderr=subprocess.STDOUT)
+        self.procs.append(proc)
+        return proc
+
+    def stop_all(self) -> None:
+        for proc in reversed(self.procs):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(15)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+
+
+# -- the two systems' servers -------------------------------------------------------------------
+def televisit_env(tmp: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({
+        "TELEVISIT_ENV": "development",
+        "TELEVISIT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp}/bench.db",
+        "TELEVISIT_LOG_SQL": "false",
+        "TELEVISIT_LOG_LEVEL": "WARNING",
+        "TELEVISIT_DRAIN_GRACE": "0",
+    })
+    return env
+
+
+def televisit_argv() -> list[str]:
+    script = Path(sys.executable).parent / "televisit"
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-c", "from televisit.cli import main; main()"]
+
+
+def start_ours(procs: Processes, tmp: Path, dist: Path) -> str:
+    """`televisit demo`, then the server as `televisit serve` runs it, serving a snapshot of the
+    built web app (another `npm run build` during the run must not swap the files under it)."""
+    snapshot = tmp / "dist"
+    shutil.copytree(dist, snapshot)
+    env = televisit_env(tmp)
+    subprocess.run([*televisit_argv(), "demo"], env=env, cwd=ROOT, check=True, capture_output=True)
+    preload = tmp / "spa_snapshot.py"
+    preload.write_text(
+        "import functools, pathlib, televisit.app as app_module\n"
+        "app_module.mount_spa = functools.partial(\n"
+        f"    app_module.mount_spa, dist=pathlib.Path({str(snapshot)!r}))\n"
+    )
+    port = free_port()
+    proc = procs.start(
+        [sys.executable, str(ROOT / "bench" / "serve_variant.py"), "--port", str(port),
+         "--deflate", "off", "--preload", str(preload)],
+        env, tmp / "televisit.log",
+    )
+    base = f"http://127.0.0.1:{port}"
+    wait_http(base + "/readyz", proc)
+    return base
+
+
+def start_relay(procs: Processes, tmp: Path, token: str) -> str:
+    node = shutil.which("node")
+    if node is None:
+        raise SystemExit("node is not installed: the baseline relay cannot run")
+    if not (RELAY_DIR / "node_modules" / "ws").exists():
+        subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=RELAY_DIR, check=True)
+    port = free_port()
+    env = dict(os.environ, RELAY_PORT=str(port), RELAY_TOKEN=token)
+    proc = procs.start([node, str(RELAY_DIR / "relay.js")], env, tmp / "relay.log")
+    wait_port(port, proc)
+    return f"ws://127.0.0.1:{port}/"
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+        pass
+
+
+def serve_baseline_page() -> tuple[str, http.server.ThreadingHTTPServer]:
+    """The static page from a plain file server (http://127.0.0.1 is a secure context)."""
+    handler = functools.partial(_Quiet, directory=str(BASELINE_PAGE_DIR))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return f"http://127.0.0.1:{server.server_address[1]}/call.html", server
+
+
+# -- one call in each system ---------------------------------------------------------------------
+@dataclass
+class Pair:
+    caller: Any
+    callee: Any
+
+
+class Baseline:
+    name = "baseline"
+
+    def __init__(self, browser: Any, page_url: str, relay_url: str, token: str) -> None:
+        self.browser, self.page_url, self.relay_url, self.token = browser, page_url, relay_url, token
+
+    async def open(self) -> Pair:
+        pages = []
+        for role in ("caller", "callee"):
+            context = await self.browser.new_context()
+            await context.add_init_script(INSTRUMENT)
+            page = await context.new_page()
+            await page.goto(f"{self.page_url}?role={role}")
+            await page.evaluate("([url, token]) => connect(url, token)", [self.relay_url, self.token])
+            pages.append(page)
+        self.pair = Pair(*pages)
+        return self.pair
+
+    async def ring(self) -> None:
+        room = str(uuid.uuid4())
+        peers = await self.pair.caller.evaluate("() => __bench.peers.length")
+        await self.pair.caller.evaluate("room => call(room)", room)
+        await self.pair.caller.wait_for_function("n => __bench.peers.length > n", arg=peers)
+        await self.pair.callee.evaluate("room => ring(room)", room)
+
+    async def hang_up(self) -> None:
+        for page in (self.pair.caller, self.pair.callee):
+            await page.evaluate("() => hangUp()")
+
+
+class Ours:
+    name = "ours"
+
+    def __init__(self, browser: Any, base: str) -> None:
+        self.browser, self.base = browser, base
+
+    async def _sign_in(self, email: str) -> Any:
+        context = await self.browser.new_context()
+        await context.add_init_script(INSTRUMENT)
+        page = await context.new_page()
+        await page.goto(self.base + "/sign-in")
+        await page.get_by_label("Email").fill(email)
+        await page.get_by_label("Password").fill(DEMO_PASSWORD)
+        await page.get_by_role("button", name="Sign in").click()
+        await page.wait_for_url("**/visits")
+        return page
+
+    async def open(self) -> Pair:
+        self.pair = Pair(await self._sign_in(DOCTOR), await self._sign_in(PATIENT))
+        return self.pair
+
+    async def ring(self) -> None:
+        """The doctor starts the visit with Alice through the UI; ringing once its peer connection exists."""
+        doctor = self.pair.caller
+        peers = await doctor.evaluate("() => __bench.peers.length")
+        await doctor.get_by_role("heading", name="Your visits").wait_for()
+        await doctor.get_by_role("listitem", name=re.compile(r"^Visit with ")).first.wait_for()
+        past = doctor.get_by_text(re.compile(r"^Past and cancelled visits"))
+        if await past.count():  # after the first call the visit is "Completed", listed under past visits
+            await past.click()
+        card = doctor.get_by_role("listitem", name=re.compile(f"^Visit with {PATIENT_NAME}"))
+        await card.get_by_role("link", name=re.compile("Start visit|Join visit")).click()
+        await doctor.get_by_role("button", name=re.compile("Start the call|Join the call")).click()
+        await doctor.wait_for_function("n => __bench.peers.length > n", arg=peers)
+
+    async def hang_up(self) -> None:
+        await self.pair.caller.get_by_role("button", name="Hang up").click()
+        for page in (self.pair.caller, self.pair.callee):
+            await page.get_by_role("button", name="Back to visits").click()
+            await page.wait_for_url("**/visits")
+
+
+async def one_call(system: Baseline | Ours, settle: float, timeout_ms: float) -> dict[str, Any]:
+    pair = system.pair
+    for page in (pair.caller, pair.callee):
+        await page.evaluate("() => __bench.reset()")
+    await system.ring()
+    accept = pair.callee.get_by_role("button", name="Accept call")
+    await accept.wait_for()
+    await asyncio.sleep(settle)  # the ring has settled, as it has when a person answers
+    await accept.click()
+    for page in (pair.caller, pair.callee):
+        await page.wait_for_function("() => __bench.frame !== null", timeout=timeout_ms, polling=50)
+    caller, callee = await pair.caller.evaluate(READ_PAGE), await pair.callee.evaluate(READ_PAGE)
+    await system.hang_up()
+    accept_wall = callee["accept"] + callee["offset"]
+    return {
+        "callee_ms": callee["frame"] - callee["accept"],
+        "caller_ms": caller["frame"] + caller["offset"] - accept_wall,
+        "frame_size": callee["frameSize"],
+        "timeline": {
+            "callee": timeline(callee["events"], callee["offset"], accept_wall),
+            "caller": timeline(caller["events"], caller["offset"], accept_wall),
+        },
+    }
+
+
+def timeline(events: list[list[Any]], offset: float, accept_wall: float) -> dict[str, float]:
+    """Each event's first occurrence after the accept click, in ms from the click."""
+    first: dict[str, float] = {}
+    for name, t in events:
+        at = t + offset - accept_wall
+        if at >= -0.5 and name not in first:
+            first[name] = round(at, 1)
+    return first
+
+
+# -- statistics -----------------------------------------------------------------------------------
+def percentile(values: list[float], q: float) -> float:
+    """Linear interpolation between closest ranks (numpy's default)."""
+    xs = sorted(values)
+    k = (len(xs) - 1) * q
+    lo, hi = int(k), min(int(k) + 1, len(xs) - 1)
+    return xs[lo] + (xs[hi] - xs[lo]) * (k - lo)
+
+
+def describe(values: list[float]) -> dict[str, Any]:
+    return {"median_ms": round(statistics.median(values), 1), "p95_ms": round(percentile(values, 0.95), 1),
+            "n": len(values), "min_ms": round(min(values), 1), "max_ms": round(max(values), 1)}
+
+
+def median_timeline(calls: list[dict[str, Any]], side: str) -> dict[str, float]:
+    """Per event, the median time after the accept over the calls that saw it, in time order."""
+    names: dict[str, list[float]] = {}
+    for c in calls:
+        for name, at in c["timeline"][side].items():
+            names.setdefault(name, []).append(at)
+    medians = {name: round(statistics.median(v), 1) for name, v in names.items() if len(v) * 2 >= len(calls)}
+    return dict(sorted(medians.items(), key=lambda kv: kv[1]))
+
+
+def summarize(
+    results: dict[str, list[dict[str, Any]]], args: argparse.Namespace, env: dict[str, Any]
+) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "benchmark": "call set-up: callee's accept click -> first decoded remote video frame",
+        "calls_per_system": args.calls, "warmup_calls_excluded": 1, "settle_s": args.settle,
+        "environment": env,
+    }
+    for name, calls in results.items():
+        out[name] = {
+            "callee": describe([c["callee_ms"] for c in calls]),
+            "caller": describe([c["caller_ms"] for c in calls]),
+            "frame_size": calls[0]["frame_size"] if calls else None,
+            "timeline_median_ms": {side: median_timeline(calls, side) for side in ("callee", "caller")},
+            "samples_ms": {side: [round(c[f"{side}_ms"], 1) for c in calls] for side in ("callee", "caller")},
+        }
+        if args.per_call:
+            out[name]["timelines_ms"] = [c["timeline"] for c in calls]
+    if results.get("ours") and results.get("baseline"):
+        ratio = {}
+        for side in ("callee", "caller"):
+            o, b = out["ours"][side], out["baseline"][side]
+            ratio[side] = {"median": round(o["median_ms"] / b["median_ms"], 2),
+                           "p95": round(o["p95_ms"] / b["p95_ms"], 2)}
+        out["ratio_ours_over_baseline"] = ratio
+        out["target"] = f"ours <= {TARGET}x baseline"
+        out["within_target"] = all(r["median"] <= TARGET and r["p95"] <= TARGET for r in ratio.values())
+    return out
+
+
+# -- main -------------------------------------------------------------------------------------------
+async def run(args: argparse.Namespace, tmp: Path, procs: Processes) -> dict[str, Any]:
+    from playwright.async_api import async_playwright
+
+    systems_wanted = args.system or ["baseline", "ours"]
+    token = secrets.token_urlsafe(16)
+    page_server = None
+    systems: list[Baseline | Ours] = []
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            if "baseline" in systems_wanted:
+                relay_url = start_relay(procs, tmp, token)
+                page_url, page_server = serve_baseline_page()
+                systems.append(Baseline(browser, page_url, relay_url, token))
+            if "ours" in systems_wanted:
+                if not (args.web_dist / "index.html").is_file():
+                    raise SystemExit(f"The web app is not built in {args.web_dist}: run `make web` first.")
+                systems.append(Ours(browser, start_ours(procs, tmp, args.web_dist)))
+            for system in systems:
+                await system.open()
+            results: dict[str, list[dict[str, Any]]] = {s.name: [] for s in systems}
+            for i in range(args.calls + 1):
+                # ABBA: each system goes first in half of the rounds.
+                for system in systems if i % 2 == 0 else systems[::-1]:
+                    r = await one_call(system, args.settle, args.timeout * 1000)
+                    log(f"call {i:2d} {system.name:8s} callee {r['callee_ms']:7.1f} ms  "
+                        f"caller {r['caller_ms']:7.1f} ms{'  (warm-up)' if i == 0 else ''}")
+                    if i > 0:
+                        results[system.name].append(r)
+            version = browser.version
+        finally:
+            await browser.close()
+            if page_server is not None:
+                page_server.shutdown()
+    env = {"chromium": version, "cpus": os.cpu_count(), "machine": platform.machine(),
+           "python": platform.python_version()}
+    return summarize(results, args, env)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=12, help="measured calls per system (after one warm-up)")
+    parser.add_argument("--settle", type=float, default=0.5,
+                        help="seconds between the ring showing and the accept click")
+    parser.add_argument("--timeout", type=float, default=20.0, help="seconds to wait for the first frames")
+    parser.add_argument("--system", action="append", choices=["baseline", "ours"],
+                        help="run only this system (repeatable; default both)")
+    parser.add_argument("--web-dist", type=Path, default=ROOT / "src" / "televisit" / "web" / "dist",
+                        help="the built web app to serve (default: what `make web` builds)")
+    parser.add_argument("--per-call", action="store_true", help="include every call's timeline")
+    parser.add_argument("--json-out", type=Path, help="also write the summary here")
+    args = parser.parse_args()
+    if args.calls < 1:
+        parser.error("--calls must be at least 1")
+    if not Path(CHROMIUM).exists():
+        raise SystemExit(f"{CHROMIUM} is missing: apt-get install chromium")
+    procs = Processes()
+    tmp = Path(tempfile.mkdtemp(prefix="call-setup-"))
+    try:
+        summary = asyncio.run(run(args, tmp, procs))
+    finally:
+        procs.stop_all()
+        shutil.rmtree(tmp, ignore_errors=True)
+    text = json.dumps(summary, indent=2)
+    print(text)
+    if args.json_out:
+        args.json_out.write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
