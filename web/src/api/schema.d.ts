@@ -295,7 +295,7 @@ export interface paths {
         };
         /**
          * Readyz
-         * @description Ready for traffic: the database answers and the instance is not draining.
+         * @description Ready for traffic: the database and the broker answer and the instance is not draining.
          */
         get: operations["ops-readyz"];
         put?: never;

@@ -13,12 +13,13 @@ export const useAppointmentsStore = defineStore('appointments', () => {
   const sorted = computed(() =>
     [...items.value].sort((a, b) => a.starts_at.localeCompare(b.starts_at)),
   )
-  const upcoming = computed(() =>
-    sorted.value.filter((a) => a.status === 'scheduled' || a.status === 'in_progress'),
-  )
-  const past = computed(() =>
-    sorted.value.filter((a) => a.status !== 'scheduled' && a.status !== 'in_progress').reverse(),
-  )
+  /** Visits still ahead or under way: a completed call inside its slot can be called again. */
+  function isUpcoming(a: Appointment, now = Date.now()): boolean {
+    const ends = new Date(a.starts_at).getTime() + a.duration_minutes * 60_000
+    return (a.status === 'scheduled' || a.status === 'in_progress' || a.status === 'completed') && ends > now
+  }
+  const upcoming = computed(() => sorted.value.filter((a) => isUpcoming(a)))
+  const past = computed(() => sorted.value.filter((a) => !isUpcoming(a)).reverse())
 
   function upsert(a: Appointment): void {
     const i = items.value.findIndex((x) => x.id === a.id)

@@ -7,7 +7,7 @@ import { computed, ref, shallowRef } from 'vue'
 import { api, call, errorMessage, type Appointment } from '@/api/client'
 import {
   facingOf, listDevices, nextCamera, openCamera, openLocalMedia, openMicrophone, stopStream,
-  type DeviceChoice, type Devices,
+  type DeviceChoice, type Devices, type MediaError,
 } from '@/calls/media'
 import { planOffer, type Quality } from '@/calls/negotiation'
 import { Peer, type SignalData } from '@/calls/peer'
@@ -310,6 +310,21 @@ export const useCallStore = defineStore('call', () => {
     cameraId.value = track.getSettings().deviceId
   }
 
+  /**
+   * Open the next camera while the current one still runs, so the sender never holds an ended
+   * track (Chromium's encoder then stalled after replaceTrack). Phones that cannot run two
+   * cameras at once refuse with "busy": then stop the current one first and try again.
+   */
+  async function openCameraBeside(current: MediaStreamTrack | undefined, target: DeviceChoice): Promise<MediaStreamTrack> {
+    try {
+      return await openCamera(target)
+    } catch (err) {
+      if (!current || (err as MediaError).kind !== 'busy') throw err
+      current.stop()
+      return openCamera(target)
+    }
+  }
+
   /** Front ↔ back on phones (facingMode); the next camera on desktops. No renegotiation: replaceTrack. */
   async function switchCamera(): Promise<void> {
     if (switching.value) return
@@ -321,8 +336,7 @@ export const useCallStore = defineStore('call', () => {
       let target: DeviceChoice
       if (facing) target = { facingMode: facing === 'user' ? 'environment' : 'user' }
       else target = { cameraId: nextCamera(devices.value.cameras, cameraId.value)?.deviceId }
-      current?.stop() // phones often cannot open a second camera while one is running
-      const track = await openCamera(target)
+      const track = await openCameraBeside(current, target)
       await useVideoTrack(track)
       rememberChoice({ cameraId: cameraId.value, facingMode: facingOf(track) })
     } catch (err) {
@@ -335,8 +349,7 @@ export const useCallStore = defineStore('call', () => {
   async function selectCamera(id: string): Promise<void> {
     mediaError.value = null
     try {
-      localStream.value?.getVideoTracks()[0]?.stop()
-      await useVideoTrack(await openCamera({ cameraId: id }))
+      await useVideoTrack(await openCameraBeside(localStream.value?.getVideoTracks()[0], { cameraId: id }))
       rememberChoice({ cameraId: id })
     } catch (err) {
       mediaError.value = errorMessage(err)

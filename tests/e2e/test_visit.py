@@ -1,0 +1,187 @@
+"""A whole video visit in two browsers, a doctor and a patient, as they would use the app."""
+
+from __future__ import annotations
+
+from playwright.async_api import expect
+
+from tests.e2e.pages import (
+    DOCTOR,
+    PATIENT,
+    book_visit,
+    chat_log,
+    open_page,
+    send_chat,
+    shot,
+    sign_in,
+    start_call,
+    video_stats,
+    wait_connected,
+    wait_frames,
+)
+
+
+def ended(page):
+    return page.get_by_role("group", name="Call ended")
+
+
+async def test_a_full_visit_survives_a_camera_switch_and_a_server_restart(browser, instance, artifacts):
+    doctor = await open_page(browser, instance.url)
+    patient = await open_page(browser, instance.url)
+
+    await shot(doctor, artifacts, "01-sign-in")
+    await sign_in(doctor, DOCTOR[0])
+    await sign_in(patient, PATIENT[0])
+    await expect(doctor.get_by_role("heading", name="Your visits")).to_be_visible()
+    await expect(patient.get_by_role("heading", name="Your visits")).to_be_visible()
+
+    await book_visit(doctor, PATIENT[1])
+    await shot(doctor, artifacts, "02-doctor-visits-booked")
+    await patient.reload()  # a reload keeps the tab signed in (token in sessionStorage)
+    await expect(patient.get_by_role("listitem", name=f"Visit with {DOCTOR[1]}")).to_be_visible()
+    await shot(patient, artifacts, "03-patient-visits")
+
+    await doctor.get_by_role("link", name="Start visit").click()
+    await expect(doctor.get_by_role("meter", name="Microphone level")).to_be_visible()
+    await expect(doctor.get_by_label("Camera", exact=True)).to_be_enabled()
+    await shot(doctor, artifacts, "04-precheck")
+    await doctor.get_by_role("button", name="Start the call").click()
+    await expect(doctor.get_by_role("heading", name=f"Calling {PATIENT[1]}…")).to_be_visible()
+    await shot(doctor, artifacts, "05-doctor-ringing")
+
+    ring = patient.get_by_role("alertdialog", name=f"{DOCTOR[1]} is calling")
+    await expect(ring).to_be_visible()
+    await expect(ring.get_by_role("button", name="Accept call")).to_be_focused()
+    await shot(patient, artifacts, "06-patient-incoming-call")
+    await ring.get_by_role("button", name="Accept call").click()
+
+    # Each side shows the other's video: decoded frames and a real picture size.
+    await wait_connected(doctor)
+    await wait_connected(patient)
+    d, p = await wait_frames(doctor), await wait_frames(patient)
+    assert d["width"] > 0 and p["width"] > 0
+    await shot(doctor, artifacts, "07-doctor-in-call")
+    await shot(patient, artifacts, "08-patient-in-call")
+
+    # Mute and camera off are shown to the other side; and back on.
+    await doctor.get_by_role("button", name="Mute microphone").click()
+    await expect(patient.get_by_text(f"{DOCTOR[1]} muted their microphone")).to_be_visible()
+    await patient.get_by_role("button", name="Mute microphone").click()
+    await patient.get_by_role("button", name="Turn camera off").click()
+    await expect(doctor.get_by_text(f"{PATIENT[1]} muted their microphone")).to_be_visible()
+    await expect(doctor.get_by_text(f"{PATIENT[1]} turned the camera off")).to_be_visible()
+    await shot(doctor, artifacts, "09-doctor-sees-patient-muted")
+    await doctor.get_by_role("button", name="Unmute microphone").click()
+    await patient.get_by_role("button", name="Unmute microphone").click()
+    await patient.get_by_role("button", name="Turn camera on").click()
+    await expect(patient.get_by_text(f"{DOCTOR[1]} muted their microphone")).to_be_hidden()
+    await expect(doctor.get_by_text(f"{PATIENT[1]} turned the camera off")).to_be_hidden()
+
+    # Chat both ways; text is shown as text, never as HTML.
+    await send_chat(doctor, "Hello Patty, can you hear me well?")
+    await expect(chat_log(patient)).to_contain_text("Hello Patty, can you hear me well?")
+    await send_chat(patient, "<b>Yes</b>, loud and clear.")
+    await expect(chat_log(doctor)).to_contain_text("<b>Yes</b>, loud and clear.")
+    assert await chat_log(doctor).locator("b").count() == 0
+    await shot(patient, artifacts, "10-patient-chat")
+
+    # Picking another camera replaces the track without renegotiation; the picture keeps coming.
+    before = await video_stats(doctor)
+    seen = (await video_stats(patient))["frames"]
+    await doctor.get_by_role("button", name="Choose camera and microphone").click()
+    await doctor.get_by_label("Camera", exact=True).select_option(label="fake_device_2")
+    await shot(doctor, artifacts, "10b-doctor-devices")
+    await doctor.get_by_role("button", name="Choose camera and microphone").click()
+    after = await video_stats(doctor)
+    assert after["sentCamera"] != before["sentCamera"], (before, after)
+    assert after["peers"] == before["peers"]  # the same peer connection: no renegotiation
+    await wait_frames(patient, more_than=seen + 30)
+    await wait_connected(doctor)
+
+    # A new server instance (same port, same database): sockets reconnect, rejoin, chat resumes.
+    seen_d, seen_p = (await video_stats(doctor))["frames"], (await video_stats(patient))["frames"]
+    await instance.restart()
+    await expect(doctor.get_by_text("Connection to Televisit lost")).to_be_hidden(timeout=15_000)
+    await send_chat(patient, "Still there after the hiccup?")
+    await expect(chat_log(doctor)).to_contain_text("Still there after the hiccup?")
+    await send_chat(doctor, "Yes, all good on my side.")
+    await expect(chat_log(patient)).to_contain_text("Yes, all good on my side.")
+    await wait_frames(doctor, more_than=seen_d + 30)
+    await wait_frames(patient, more_than=seen_p + 30)
+    await wait_connected(doctor)
+    await wait_connected(patient)
+    assert instance.starts == 2 and len(instance.app.state.hub.connections) == 2
+    # Both rejoined the room on the new instance: media state is relayed again.
+    await patient.get_by_role("button", name="Mute microphone").click()
+    await expect(doctor.get_by_text(f"{PATIENT[1]} muted their microphone")).to_be_visible()
+    await shot(doctor, artifacts, "11-doctor-after-server-restart")
+
+    # Hang up ends the room for both.
+    await doctor.get_by_role("button", name="Hang up").click()
+    await expect(doctor.get_by_role("heading", name="Call ended")).to_be_visible()
+    await expect(ended(doctor)).to_contain_text("You ended the visit.")
+    await expect(patient.get_by_role("heading", name="Call ended")).to_be_visible()
+    await expect(ended(patient)).to_contain_text("The visit has ended.")
+    await shot(patient, artifacts, "12-patient-call-ended")
+    await patient.get_by_role("button", name="Back to visits").click()
+    await expect(patient.get_by_role("listitem", name=f"Visit with {DOCTOR[1]}")
+                 .get_by_text("Completed")).to_be_visible()
+
+
+async def test_phone_wrong_password_declined_call_then_a_visit_with_unread_chat(browser, instance, artifacts):
+    doctor = await open_page(browser, instance.url)
+    phone = await open_page(browser, instance.url, phone=True)
+
+    await sign_in(phone, PATIENT[0], password="not-my-password-at-all")
+    await expect(phone.get_by_role("alert")).to_have_text(
+        "The email or password is not right. Please try again.")
+    await shot(phone, artifacts, "20-phone-wrong-password")
+    await sign_in(phone, PATIENT[0])
+    await expect(phone.get_by_role("heading", name="Your visits")).to_be_visible()
+
+    await sign_in(doctor, DOCTOR[0])
+    await book_visit(doctor, PATIENT[1])
+    await start_call(doctor, PATIENT[1])
+    ring = phone.get_by_role("alertdialog", name=f"{DOCTOR[1]} is calling")
+    await expect(ring).to_be_visible()
+    await shot(phone, artifacts, "21-phone-incoming-call")
+    await ring.get_by_role("button", name="Decline call").click()
+    await expect(ended(doctor)).to_contain_text(f"{PATIENT[1]} declined the call.")
+    await shot(doctor, artifacts, "22-doctor-call-declined")
+
+    # The doctor calls again; the patient accepts on the phone.
+    await doctor.get_by_role("button", name="Back to visits").click()
+    await start_call(doctor, PATIENT[1])
+    await phone.get_by_role("alertdialog", name=f"{DOCTOR[1]} is calling").get_by_role(
+        "button", name="Accept call").click()
+    await wait_connected(phone)
+    await wait_connected(doctor)
+    stats = await wait_frames(phone)
+    assert stats["width"] > 0
+    await shot(phone, artifacts, "23-phone-in-call")
+
+    # Chat is collapsed on a phone: new messages show as an unread count.
+    await send_chat(doctor, "Please hold your arm in view of the camera.")
+    await expect(phone.get_by_role("button", name="Open chat, 1 unread")).to_be_visible()
+    await phone.get_by_role("button", name="Open chat, 1 unread").click()
+    await expect(chat_log(phone)).to_contain_text("Please hold your arm in view of the camera.")
+    await send_chat(phone, "Like this?")
+    await expect(chat_log(doctor)).to_contain_text("Like this?")
+    await shot(phone, artifacts, "24-phone-chat")
+    await phone.get_by_role("button", name="Close chat").click()
+
+    # The camera switch on the phone: the call stays up and the doctor keeps getting video.
+    switch = phone.get_by_role("button", name="Switch camera")
+    first = (await video_stats(phone))["sentCamera"]
+    await switch.click()  # to fake_device_1 (not encodable, see CHROMIUM_ARGS) ...
+    await expect(switch).to_be_enabled()
+    await switch.click()  # ... and on to fake_device_2
+    await expect(switch).to_be_enabled()
+    assert (await video_stats(phone))["sentCamera"] != first
+    seen = (await video_stats(doctor))["frames"]
+    await wait_frames(doctor, more_than=seen + 30)
+    await wait_connected(phone)
+
+    await phone.get_by_role("button", name="Hang up").click()
+    await expect(phone.get_by_role("heading", name="Call ended")).to_be_visible()
+    await expect(ended(doctor)).to_contain_text("The visit has ended.")
+    await shot(phone, artifacts, "25-phone-call-ended")

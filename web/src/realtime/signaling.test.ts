@@ -1,0 +1,166 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import { latest, ScriptedSocket } from '@/testing/scriptedSocket'
+import { SignalingClient } from './signaling'
+
+
+function makeClient(token: string | null = 'tok') {
+  const states: string[] = []
+  const client = new SignalingClient({
+    url: 'ws://x/api/v1/ws',
+    getToken: () => token,
+    createSocket: (url) => new ScriptedSocket(url),
+    backoff: [200, 500, 1000],
+  })
+  client.onState((s) => states.push(s))
+  return { client, states }
+}
+
+function connectReady(client: SignalingClient): ScriptedSocket {
+  client.start()
+  const socket = latest()
+  socket.open()
+  socket.frame({ type: 'ready', user_id: 'u1', connection_id: 'c1' })
+  return socket
+}
+
+beforeEach(() => {
+  ScriptedSocket.all = []
+  vi.useFakeTimers()
+})
+afterEach(() => vi.useRealTimers())
+
+describe('SignalingClient', () => {
+  it('authenticates with the first frame and becomes ready only on `ready`', () => {
+    const { client, states } = makeClient()
+    client.start()
+    const socket = latest()
+    expect(socket.url).toBe('ws://x/api/v1/ws')
+    expect(socket.url).not.toContain('tok') // never a token in the URL
+    socket.open()
+    expect(socket.sent).toEqual([{ type: 'auth', token: 'tok' }])
+    expect(client.state).toBe('authenticating')
+    socket.frame({ type: 'ready', user_id: 'u1' })
+    expect(states).toEqual(['connecting', 'authenticating', 'ready'])
+  })
+
+  it('queues frames until ready and sends them after the resume hooks', () => {
+    const { client } = makeClient()
+    const order: string[] = []
+    client.onResume(() => order.push('resume'))
+    client.send({ type: 'chat.send', body: 'queued' })
+    expect(client.sendNow({ type: 'signal' })).toBe(false) // signals are not queued
+    const socket = connectReady(client)
+    expect(order).toEqual(['resume'])
+    expect(socket.types()).toEqual(['auth', 'chat.send'])
+  })
+
+  it('reconnects with backoff, re-authenticates and tells resume hooks it was a reconnect', () => {
+    const { client, states } = makeClient()
+    const resumed: boolean[] = []
+    client.onResume((again) => resumed.push(again))
+    connectReady(client)
+    latest().drop(1006)
+    expect(client.state).toBe('reconnecting')
+    vi.advanceTimersByTime(199)
+    expect(ScriptedSocket.all).toHaveLength(1)
+    vi.advanceTimersByTime(1)
+    expect(ScriptedSocket.all).toHaveLength(2)
+    latest().drop(1006) // still down: the next delay is longer
+    vi.advanceTimersByTime(499)
+    expect(ScriptedSocket.all).toHaveLength(2)
+    vi.advanceTimersByTime(1)
+    const socket = latest()
+    socket.open()
+    expect(socket.sent[0]).toEqual({ type: 'auth', token: 'tok' })
+    socket.frame({ type: 'ready' })
+    expect(resumed).toEqual([false, true])
+    expect(states.filter((s) => s === 'ready')).toHaveLength(2)
+    // after a success the backoff starts over
+    socket.drop(1006)
+    vi.advanceTimersByTime(200)
+    expect(ScriptedSocket.all).toHaveLength(4)
+  })
+
+  it('moves at once on server.draining and on close 1012', () => {
+    const { client } = makeClient()
+    const first = connectReady(client)
+    first.frame({ type: 'server.draining' })
+    expect(first.closedWith).toBe(1000)
+    vi.advanceTimersByTime(0)
+    expect(ScriptedSocket.all).toHaveLength(2)
+    const second = latest()
+    second.open()
+    second.frame({ type: 'ready' })
+    second.drop(1012)
+    vi.advanceTimersByTime(0)
+    expect(ScriptedSocket.all).toHaveLength(3)
+  })
+
+  it('stops for good when the token is refused (4401) and reports the session ended', () => {
+    const { client } = makeClient()
+    const ended = vi.fn()
+    client.on('session.ended', ended)
+    connectReady(client)
+    latest().drop(4401)
+    expect(client.state).toBe('closed')
+    expect(client.fatal).toMatch(/sign in again/)
+    expect(ended).toHaveBeenCalledOnce()
+    vi.advanceTimersByTime(10_000)
+    expect(ScriptedSocket.all).toHaveLength(1)
+  })
+
+  it('does not reconnect after stop()', () => {
+    const { client } = makeClient()
+    const socket = connectReady(client)
+    client.stop()
+    expect(socket.closedWith).toBe(1000)
+    vi.advanceTimersByTime(10_000)
+    expect(ScriptedSocket.all).toHaveLength(1)
+    expect(client.state).toBe('closed')
+  })
+
+  it('treats a silent socket as dead (network change) and reconnects', () => {
+    const { client } = makeClient()
+    const socket = connectReady(client)
+    const t0 = Date.now()
+    client.checkAlive(t0 + 1_000)
+    expect(socket.types()).toContain('ping')
+    client.checkAlive(t0 + 60_000)
+    expect(client.state).toBe('reconnecting')
+    vi.advanceTimersByTime(0)
+    expect(ScriptedSocket.all).toHaveLength(2)
+  })
+
+  it('skips the rest of the backoff when the browser comes back online', () => {
+    const { client } = makeClient()
+    connectReady(client)
+    latest().drop(1006)
+    vi.advanceTimersByTime(200)
+    latest().drop(1006)
+    client.nudge()
+    expect(ScriptedSocket.all).toHaveLength(3)
+  })
+
+  it('delivers frames to listeners by type and ignores garbage', () => {
+    const { client } = makeClient()
+    const socket = connectReady(client)
+    const got = vi.fn()
+    const off = client.on('chat.message', got)
+    socket.onmessage?.({ data: 'not json' })
+    socket.onmessage?.({ data: JSON.stringify({ no: 'type' }) })
+    socket.frame({ type: 'chat.message', message: { seq: 1 } })
+    expect(got).toHaveBeenCalledOnce()
+    off()
+    socket.frame({ type: 'chat.message', message: { seq: 2 } })
+    expect(got).toHaveBeenCalledOnce()
+  })
+
+  it('ignores events from a socket it has already given up on', () => {
+    const { client } = makeClient()
+    const socket = connectReady(client)
+    // A stale socket's events are ignored rather than breaking the machine.
+    latest().drop(1006)
+    socket.frame({ type: 'ready' })
+    expect(client.state).toBe('reconnecting')
+  })
+})

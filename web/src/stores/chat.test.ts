@@ -1,0 +1,84 @@
+import { createPinia, setActivePinia } from 'pinia'
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import type { Message } from '@/api/client'
+import { latest, ScriptedSocket } from '@/testing/scriptedSocket'
+import { useChatStore } from './chat'
+
+const AP = 'appointment-1'
+const msg = (seq: number, sender: string, clientMsgId = `c${seq}`): Message => ({
+  id: `id-${seq}`, seq, appointment_id: AP, sender_id: sender, client_msg_id: clientMsgId, body: `m${seq}`,
+  created_at: '2030-01-01T00:00:00Z',
+})
+
+function ready(socket: ScriptedSocket): void {
+  socket.open()
+  socket.frame({ type: 'ready', user_id: 'me' })
+}
+
+beforeEach(() => {
+  ScriptedSocket.all = []
+  vi.useFakeTimers()
+  vi.stubGlobal('WebSocket', ScriptedSocket)
+  sessionStorage.setItem('televisit.token', JSON.stringify('tok'))
+  sessionStorage.setItem('televisit.user', JSON.stringify({ id: 'me', email: 'p@x', full_name: 'Pat', role: 'patient' }))
+  setActivePinia(createPinia())
+})
+afterEach(() => {
+  vi.useRealTimers()
+  vi.unstubAllGlobals()
+  sessionStorage.clear()
+})
+
+describe('chat store', () => {
+  it('shows each message once, in seq order, and clears the pending copy when it is stored', () => {
+    const chat = useChatStore()
+    const socket = latest()
+    chat.send(AP, '  hello  ')
+    ready(socket)
+    const sent = socket.sent.find((f) => f.type === 'chat.send')!
+    expect(sent).toMatchObject({ appointment_id: AP, body: 'hello' })
+    const clientMsgId = String(sent.client_msg_id)
+    expect(chat.thread(AP).pending).toHaveLength(1)
+
+    socket.frame({ type: 'chat.message', message: msg(2, 'doc') })
+    socket.frame({ type: 'chat.message', message: msg(1, 'doc') })
+    socket.frame({ type: 'chat.message', message: msg(3, 'me', clientMsgId) })
+    socket.frame({ type: 'chat.message', message: msg(2, 'doc') })
+    expect(chat.thread(AP).messages.map((m) => m.seq)).toEqual([1, 2, 3])
+    expect(chat.thread(AP).pending).toHaveLength(0)
+    expect(chat.unread(AP)).toBe(2)
+    chat.markRead(AP)
+    expect(chat.unread(AP)).toBe(0)
+  })
+
+  it('after a reconnect asks for what it missed and resends what was never stored', () => {
+    const chat = useChatStore()
+    const first = latest()
+    ready(first)
+    first.frame({ type: 'chat.message', message: msg(1, 'doc') })
+    first.frame({ type: 'chat.message', message: msg(2, 'doc') })
+    first.drop(1012) // server restart: the message below is typed while offline
+    chat.send(AP, 'are you there?')
+    vi.advanceTimersByTime(0)
+    const second = latest()
+    expect(second).not.toBe(first)
+    ready(second)
+    const types = second.types()
+    expect(types[0]).toBe('auth')
+    expect(second.sent).toContainEqual({ type: 'chat.sync', appointment_id: AP, after_seq: 2 })
+    const resent = second.sent.filter((f) => f.type === 'chat.send')
+    expect(resent.length).toBeGreaterThanOrEqual(1)
+    expect(new Set(resent.map((f) => f.client_msg_id)).size).toBe(1) // the same id: stored once
+    expect(types.indexOf('chat.sync')).toBeLessThan(types.lastIndexOf('chat.send'))
+  })
+
+  it('marks a refused message as not sent, with the server’s reason', () => {
+    const chat = useChatStore()
+    const socket = latest()
+    ready(socket)
+    chat.send(AP, 'x'.repeat(10))
+    const ref = socket.sent.find((f) => f.type === 'chat.send')!.ref
+    socket.frame({ type: 'error', code: 'message_too_long', message: 'The message is too long.', ref })
+    expect(chat.thread(AP).pending[0].failed).toBe('The message is too long.')
+  })
+})
