@@ -44,6 +44,8 @@ def main() -> int:
     parser.add_argument("--drain-grace", type=float, default=10,
                         help="TELEVISIT_DRAIN_GRACE of the instances")
     parser.add_argument("--probe-interval", type=float, default=1.0, help="the balancer's /readyz period")
+    parser.add_argument("--min-ready", type=float, default=3.0,
+                        help="seconds a new instance serves before the next is stopped")
     parser.add_argument("--no-balancer", action="store_true",
                         help="never take an instance out of nginx: rely on refused connections and retries")
     parser.add_argument("--keep", action="store_true", help="keep the logs and the database")
@@ -55,7 +57,7 @@ def main() -> int:
                         instances=args.instances, pairs=args.pairs, restarts=args.restarts,
                         duration=args.duration, rps=args.rps, chat_interval=args.chat_interval,
                         drain_grace=args.drain_grace, probe_interval=args.probe_interval,
-                        balancer_probes=not args.no_balancer)
+                        balancer_probes=not args.no_balancer, min_ready=args.min_ready)
     try:
         summary = asyncio.run(run_rolling_restart(cfg))
     finally:
