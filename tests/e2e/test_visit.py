@@ -169,6 +169,13 @@ async def test_phone_wrong_password_declined_call_then_a_visit_with_unread_chat(
     await shot(phone, artifacts, "24-phone-chat")
     await phone.get_by_role("button", name="Close chat").click()
 
+    # A reload mid-visit (the token is kept for the tab) rejoins the call on a new peer connection.
+    await phone.reload()
+    await wait_connected(phone)
+    await wait_frames(phone)
+    seen = (await video_stats(doctor))["frames"]
+    await wait_frames(doctor, more_than=seen + 20)
+
     # The camera switch on the phone: the call stays up and the doctor keeps getting video.
     switch = phone.get_by_role("button", name="Switch camera")
     first = (await video_stats(phone))["sentCamera"]

@@ -58,3 +58,13 @@ describe('judgeQuality', () => {
     expect(judgeQuality(s(), s({ packetsReceived: 1200, framesPerSecond: 3 }))).toBe('poor')
   })
 })
+
+describe('fingerprint', () => {
+  it('reads the DTLS fingerprint that tells a new peer connection from an ICE restart', async () => {
+    const { fingerprint } = await import('./peer')
+    const sdp = 'v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\na=fingerprint:sha-256 AB:CD:EF\r\na=setup:actpass\r\n'
+    expect(fingerprint(sdp)).toBe('sha-256 AB:CD:EF')
+    expect(fingerprint('v=0\r\n')).toBeNull()
+    expect(fingerprint(undefined)).toBeNull()
+  })
+})

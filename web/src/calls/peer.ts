@@ -9,6 +9,11 @@ export type SignalData =
   | { description: RTCSessionDescriptionInit }
   | { candidate: RTCIceCandidateInit | null }
 
+/** The DTLS certificate fingerprint of an SDP: it changes only with a new peer connection. */
+export function fingerprint(sdp: string | undefined): string | null {
+  return sdp?.match(/^a=fingerprint:(\S+ \S+)/m)?.[1] ?? null
+}
+
 export interface PeerEvents {
   send(data: SignalData): void
   remoteStream(stream: MediaStream): void
@@ -67,6 +72,7 @@ export class Peer {
   private stateChanged(pc: RTCPeerConnection): void {
     if (pc !== this.pc) return
     this.events.state(pc.connectionState, pc.iceConnectionState)
+    if (pc.connectionState === 'connected') this.rebuilds = 0
     if (pc.connectionState === 'failed' && !this.polite) void this.offer(true)
   }
 
@@ -127,6 +133,12 @@ export class Peer {
       signalingState: this.pc.signalingState,
       isSettingRemoteAnswerPending: this.isSettingRemoteAnswerPending,
     }
+    if (this.fromNewPeer(description)) {
+      // The other side reloaded: its offer or answer comes from a new peer connection (another
+      // DTLS certificate). Start over on a fresh connection instead of waiting for ICE to fail.
+      await this.recover(description)
+      return
+    }
     this.ignoreOffer = shouldIgnoreOffer(type, ctx)
     if (this.ignoreOffer) return
     if (type === 'answer' && this.pc.signalingState !== 'have-local-offer') return // stale answer
@@ -142,6 +154,12 @@ export class Peer {
       this.isSettingRemoteAnswerPending = false
     }
     if (type === 'offer') await this.answer()
+  }
+
+  private fromNewPeer(description: RTCSessionDescriptionInit): boolean {
+    const known = fingerprint(this.pc.remoteDescription?.sdp)
+    const incoming = fingerprint(description.sdp)
+    return known !== null && incoming !== null && known !== incoming
   }
 
   private async answer(): Promise<void> {
