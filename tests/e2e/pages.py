@@ -25,7 +25,20 @@ async def open_page(browser: Any, base_url: str, *, phone: bool = False) -> Page
     await context.add_init_script(RECORD_PEERS)
     page = await context.new_page()
     page.set_default_timeout(15_000)
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(m.text) if _is_problem(m.type, m.text) else None)
+    page.on("pageerror", lambda e: problems.append(f"uncaught: {e}"))
+    page.console_problems = problems  # type: ignore[attr-defined]  # CSP violations, uncaught errors
     return page
+
+
+def _is_problem(kind: str, text: str) -> bool:
+    return "Content Security Policy" in text or (kind == "error" and "Uncaught" in text)
+
+
+def assert_clean_console(*pages: Page) -> None:
+    for page in pages:
+        assert page.console_problems == []  # type: ignore[attr-defined]
 
 
 async def sign_in(page: Page, email: str, password: str = PASSWORD) -> None:

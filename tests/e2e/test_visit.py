@@ -7,6 +7,7 @@ from playwright.async_api import expect
 from tests.e2e.pages import (
     DOCTOR,
     PATIENT,
+    assert_clean_console,
     book_visit,
     chat_log,
     open_page,
@@ -125,6 +126,11 @@ async def test_a_full_visit_survives_a_camera_switch_and_a_server_restart(browse
     await patient.get_by_role("button", name="Back to visits").click()
     await expect(patient.get_by_role("listitem", name=f"Visit with {DOCTOR[1]}")
                  .get_by_text("Completed")).to_be_visible()
+    # Installable: the manifest and the service worker are in place; nothing broke the CSP.
+    manifest = await patient.evaluate("fetch('/manifest.webmanifest').then((r) => r.json())")
+    assert {i["sizes"] for i in manifest["icons"]} >= {"192x192", "512x512"}
+    assert await patient.evaluate("navigator.serviceWorker.ready.then((r) => r.active !== null)")
+    assert_clean_console(doctor, patient)
 
 
 async def test_phone_wrong_password_declined_call_then_a_visit_with_unread_chat(browser, instance, artifacts):
@@ -192,3 +198,4 @@ async def test_phone_wrong_password_declined_call_then_a_visit_with_unread_chat(
     await expect(phone.get_by_role("heading", name="Call ended")).to_be_visible()
     await expect(ended(doctor)).to_contain_text("The visit has ended.")
     await shot(phone, artifacts, "25-phone-call-ended")
+    assert_clean_console(doctor, phone)
