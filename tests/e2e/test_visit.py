@@ -137,6 +137,15 @@ async def test_phone_wrong_password_declined_call_then_a_visit_with_unread_chat(
     doctor = await open_page(browser, instance.url)
     phone = await open_page(browser, instance.url, phone=True)
 
+    # Network down: the sign-in says so instead of failing silently.
+    await phone.goto("/")
+    await phone.context.set_offline(True)
+    await phone.get_by_label("Email").fill(PATIENT[0])
+    await phone.get_by_label("Password").fill("whatever-it-is")
+    await phone.get_by_role("button", name="Sign in").click()
+    await expect(phone.get_by_role("alert")).to_contain_text("Cannot reach Televisit")
+    await phone.context.set_offline(False)
+
     await sign_in(phone, PATIENT[0], password="not-my-password-at-all")
     await expect(phone.get_by_role("alert")).to_have_text(
         "The email or password is not right. Please try again.")
@@ -198,4 +207,34 @@ async def test_phone_wrong_password_declined_call_then_a_visit_with_unread_chat(
     await expect(phone.get_by_role("heading", name="Call ended")).to_be_visible()
     await expect(ended(doctor)).to_contain_text("The visit has ended.")
     await shot(phone, artifacts, "25-phone-call-ended")
+
+    # Booking over an existing visit is refused with a message; a later one is booked, then cancelled
+    # by the patient, and both lists follow in real time.
+    await phone.get_by_role("button", name="Back to visits").click()
+    await doctor.get_by_role("button", name="Back to visits").click()
+    await book_visit(doctor, PATIENT[1])  # the next free slot
+    await doctor.get_by_label("Find a patient").fill("Patt")
+    await doctor.get_by_role("button", name=f"Select {PATIENT[1]}").click()
+    await doctor.get_by_role("button", name="Book visit").click()  # the same slot again
+    await expect(doctor.get_by_role("alert")).to_contain_text("already has a visit at that time")
+    await shot(doctor, artifacts, "26-doctor-overlap-refused")
+    later = await doctor.evaluate("""() => {
+      const d = new Date(Date.now() + 3 * 3600 * 1000); d.setMinutes(0, 0, 0);
+      const p = (n) => String(n).padStart(2, '0');
+      const day = `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}`;
+      return `${day}T${p(d.getHours())}:${p(d.getMinutes())}`;
+    }""")
+    await doctor.get_by_label("Date and time").fill(later)
+    await doctor.get_by_role("button", name="Book visit").click()
+    await expect(doctor.get_by_role("status").filter(has_text="Visit booked")).to_be_visible()
+    doctors_list = doctor.get_by_role("list", name="Upcoming visits").get_by_role("listitem")
+    phones_list = phone.get_by_role("list", name="Upcoming visits").get_by_role("listitem")
+    await expect(doctors_list).to_have_count(3)
+    await phone.reload()
+    await expect(phones_list).to_have_count(3)
+    await shot(phone, artifacts, "27-phone-visits")
+    await phones_list.last.get_by_role("button", name="Cancel visit").click()
+    await phones_list.last.get_by_role("button", name="Yes, cancel it").click()
+    await expect(phones_list).to_have_count(2)
+    await expect(doctors_list).to_have_count(2)
     assert_clean_console(doctor, phone)
