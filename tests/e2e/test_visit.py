@@ -163,6 +163,14 @@ async def test_phone_wrong_password_declined_call_then_a_visit_with_unread_chat(
     await expect(ended(doctor)).to_contain_text(f"{PATIENT[1]} declined the call.")
     await shot(doctor, artifacts, "22-doctor-call-declined")
 
+    # The doctor calls again and hangs up while it rings: the phone stops ringing and says so.
+    await doctor.get_by_role("button", name="Back to visits").click()
+    await start_call(doctor, PATIENT[1])
+    await expect(ring).to_be_visible()
+    await doctor.get_by_role("button", name="Cancel call").click()
+    await expect(ring).to_be_hidden()
+    await expect(phone.get_by_role("status").filter(has_text=f"Missed call from {DOCTOR[1]}")).to_be_visible()
+
     # The doctor calls again; the patient accepts on the phone.
     await doctor.get_by_role("button", name="Back to visits").click()
     await start_call(doctor, PATIENT[1])
