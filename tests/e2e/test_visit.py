@@ -130,6 +130,15 @@ async def test_a_full_visit_survives_a_camera_switch_and_a_server_restart(browse
     manifest = await patient.evaluate("fetch('/manifest.webmanifest').then((r) => r.json())")
     assert {i["sizes"] for i in manifest["icons"]} >= {"192x192", "512x512"}
     assert await patient.evaluate("navigator.serviceWorker.ready.then((r) => r.active !== null)")
+    cached = await patient.evaluate("""async () => {
+      const urls = [];
+      for (const key of await caches.keys()) {
+        for (const request of await (await caches.open(key)).keys()) urls.push(new URL(request.url).pathname);
+      }
+      return urls;
+    }""")
+    assert "/" in cached and any(u.startswith("/assets/") for u in cached), cached
+    assert not [u for u in cached if u.startswith("/api")], cached  # the offline shell only
     assert_clean_console(doctor, patient)
 
 
