@@ -46,7 +46,11 @@ const auth: Middleware = {
   },
 }
 
-export const api = createClient<paths>({ baseUrl: globalThis.location?.origin ?? '' })
+export const api = createClient<paths>({
+  baseUrl: globalThis.location?.origin ?? '',
+  // Looked up per request (not captured once), so tests and service workers see the current fetch.
+  fetch: (request: Request) => globalThis.fetch(request),
+})
 api.use(auth)
 
 interface Result<T> {
