@@ -24,6 +24,7 @@ from televisit.ops.endpoints import router as ops_router
 from televisit.ops.housekeeping import housekeeping
 from televisit.ops.metrics import Metrics
 from televisit.ops.metrics import router as metrics_router
+from televisit.ops.server import move_sockets
 from televisit.realtime.broker import create_broker
 from televisit.realtime.publisher import make_publisher
 from televisit.rooms.endpoints import router as rooms_router
@@ -64,6 +65,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None, configure_logs
         app.state.publish = app.state.metrics.counting(make_publisher(broker))
         app.state.instance_id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         app.state.hub = Hub(broker)
+        # Events were lost while the broker was down: sockets reconnect and resync (chat by seq).
+        broker.on_recovered(lambda: move_sockets(app))
         app.state.metrics.websockets_open.set_function(lambda: len(app.state.hub.connections))
         app.state.ws_handlers = Handlers(app, app.state.hub)
         app.state.room_timers = RoomTimers(app)

@@ -43,6 +43,11 @@ class Broker(abc.ABC):
     async def ping(self) -> bool:
         """True when events can flow (for readiness)."""
 
+    def on_recovered(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` when the broker comes back after an outage in which events published
+        elsewhere may have been lost here. The in-process broker never loses any."""
+        return None
+
 
 def create_broker(redis_url: str | None) -> Broker:
     if redis_url:

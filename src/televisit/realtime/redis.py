@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from collections.abc import Callable
 
 import redis.asyncio as aioredis
 import structlog
@@ -42,6 +43,7 @@ class RedisBroker(Broker):
         self._lock = asyncio.Lock()
         # The subscriber connection lost (or never got) some subscriptions: rebuild it.
         self._stale = False
+        self._recovered: list[Callable[[], None]] = []
 
     async def start(self) -> None:
         self._reader = asyncio.create_task(self._read_loop(), name="redis-broker-reader")
@@ -76,8 +78,13 @@ class RedisBroker(Broker):
                     await self._pubsub.unsubscribe(channel)
 
     async def ping(self) -> bool:
+        """Redis answers, and the subscriber connection is up again after any error.
+
+        A PING alone turns true while the reader is still backing off: events published then
+        are lost to this instance's sockets, so it is not ready yet.
+        """
         try:
-            return bool(await self._client.ping())
+            return bool(await self._client.ping()) and not self._stale
         except (RedisError, OSError):
             return False
 
@@ -89,7 +96,10 @@ class RedisBroker(Broker):
                                    and not self._lock.locked()):
                     # After an error, or channels wanted but none subscribed (Redis was down
                     # when they were asked for): a fresh connection subscribed to all of them.
+                    lost_events = self._stale
                     await self._resubscribe()
+                    if lost_events:  # before the first event of the new connection is read
+                        self._notify_recovered()
                 if not self._pubsub.subscribed:
                     await asyncio.sleep(0.05)
                     continue
@@ -103,6 +113,17 @@ class RedisBroker(Broker):
                 continue
             if message and message.get("type") == "message":
                 self._dispatch(message)
+
+    def on_recovered(self, callback: Callable[[], None]) -> None:
+        self._recovered.append(callback)
+
+    def _notify_recovered(self) -> None:
+        log.warning("redis_recovered", listeners=len(self._recovered))
+        for callback in self._recovered:
+            try:
+                callback()
+            except Exception:
+                log.exception("redis_recovered_callback_failed")
 
     def _dispatch(self, message: dict) -> None:
         channel = message["channel"]
