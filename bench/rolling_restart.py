@@ -38,9 +38,9 @@ def main() -> int:
     parser.add_argument("--restarts", type=int, default=3, help="times each instance is restarted")
     parser.add_argument("--duration", type=float, default=180,
                         help="seconds of load, restarts spread over it")
-    parser.add_argument("--rps", type=float, default=30, help="HTTP requests per second through nginx")
+    parser.add_argument("--rps", type=float, default=20, help="HTTP requests per second through nginx")
     parser.add_argument("--instances", type=int, default=2)
-    parser.add_argument("--chat-interval", type=float, default=0.5, help="seconds between messages, per side")
+    parser.add_argument("--chat-interval", type=float, default=1.0, help="seconds between messages, per side")
     parser.add_argument("--drain-grace", type=float, default=10,
                         help="TELEVISIT_DRAIN_GRACE of the instances")
     parser.add_argument("--probe-interval", type=float, default=1.0, help="the balancer's /readyz period")

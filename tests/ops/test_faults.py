@@ -48,8 +48,8 @@ async def until_ready(base_url: str, want: int, timeout: float) -> dict[str, Any
 
 
 class Chat:
-    """The doctor sends on instance a; the patient reads on b, holding messages by seq, as the
-    protocol asks: on `server.draining` reconnect, then `chat.sync` from the highest seq held."""
+    """The doctor sends on instance a; the patient reads on b, holding messages by seq: on
+    `server.draining` it reconnects and `chat.sync`s from the last seq before any gap."""
 
     def __init__(self, visit: Any, urls: tuple[str, str]) -> None:
         self.visit, self.urls = visit, urls
@@ -86,8 +86,10 @@ class Chat:
 
     async def sync(self) -> None:
         assert self.reader
-        await self.reader.send({"type": "chat.sync", "appointment_id": self.visit.id,
-                                "after_seq": max(self.held, default=0)})
+        after = 0  # the highest seq up to which nothing is missing
+        while after + 1 in self.held:
+            after += 1
+        await self.reader.send({"type": "chat.sync", "appointment_id": self.visit.id, "after_seq": after})
         while (frame := await self.reader.recv())["type"] != "chat.synced":
             if frame["type"] == "chat.message":
                 self.held[frame["message"]["seq"]] = frame["message"]["body"]

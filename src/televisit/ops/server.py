@@ -1,11 +1,15 @@
-"""uvicorn with draining: on SIGTERM stop taking new connections, tell sockets to move, then stop.
+"""uvicorn with draining: on SIGTERM turn not-ready, send sockets elsewhere, then stop.
 
-The order matters for clients behind a load balancer (measured with bench/rolling_restart.py):
-sockets told `server.draining` reconnect at once, through the balancer. While this instance
-still accepted connections, half of them came back here, were told to move again and backed off:
-reconnects took 2-4 s. With the listening socket closed first, the balancer's connect is refused
-and it tries the next instance at once (nginx `proxy_next_upstream error`, safe even for POSTs,
-which never reached us), so every reconnect lands on a live instance on its first attempt.
+What we learnt measuring it with bench/rolling_restart.py (nginx in front of two instances):
+- Closing the listening socket at SIGTERM (so nginx's connect is refused and it moves on)
+  reset the connections still waiting in the kernel's accept queue: nginx had already sent their
+  requests, so a POST among them became a 502 nginx may not retry. The listener stays open until
+  the grace is over; by then the balancer has taken us out (readiness, or Kubernetes' endpoint
+  removal during preStop).
+- Meanwhile nginx still sends WebSocket upgrades here (over connections it keeps open, or new
+  ones). Accepted and told `server.draining`, each client backed off and came back: reconnect
+  p95 2-4 s. Refused with 503 before the handshake, nginx retries them on the next instance
+  (`proxy_next_upstream http_503`) and the client never notices: p95 under 0.3 s.
 """
 
 from __future__ import annotations
@@ -14,7 +18,6 @@ import asyncio
 import json
 import logging
 from types import FrameType
-from typing import Any
 
 import structlog
 import uvicorn
@@ -58,11 +61,8 @@ class SendElsewhereWhileDraining:
     - Every HTTP answer says `Connection: close`: a proxy's kept-alive connection then ends after
       the answer it is waiting for, instead of being cut at exit just as the proxy sends a
       request on it (a 502 it may not retry).
-    - A WebSocket upgrade gets 503 before the handshake. Closing the listener does not stop
-      nginx from sending upgrades over connections it already keeps open to us; answered with
-      `server.draining` after the handshake, each client backed off and tried again (reconnect
-      p95 over 2 s in the bench). A 503 is retried by nginx on the next instance
-      (`proxy_next_upstream http_503`), unseen by the client.
+    - A WebSocket upgrade gets 503 before the handshake, which nginx retries on the next
+      instance (`proxy_next_upstream http_503`), unseen by the client.
     """
 
     def __init__(self, inner: ASGIApp, app: FastAPI) -> None:
@@ -119,15 +119,8 @@ class DrainingServer(uvicorn.Server):
         loop = asyncio.get_event_loop()
         self._drain_task = loop.create_task(self._drain_then_exit())
 
-    def stop_listening(self) -> None:
-        """Refuse new connections; the ones open (sockets, kept-alive HTTP) carry on."""
-        servers: list[Any] = getattr(self, "servers", [])
-        for server in servers:
-            server.close()
-
     async def _drain_then_exit(self) -> None:
         try:
-            self.stop_listening()
             await drain(self.app, self.grace)
         finally:
             self.should_exit = True
