@@ -464,9 +464,14 @@ def cpu_ns(pids: list[int]) -> int:
     return total
 
 
-async def chromium_pids(cdp: Any) -> list[int]:
+async def chromium_processes(cdp: Any) -> dict[str, list[int]]:
+    """Chromium's process ids by type (browser, renderer, GPU, utility)."""
     info = await cdp.send("SystemInfo.getProcessInfo")
-    return [p["id"] for p in info["processInfo"]]
+    kinds: dict[str, list[int]] = {}
+    for proc in info["processInfo"]:
+        kind = proc["type"].split(".mojom.")[0].lower()  # "video_capture.mojom.VideoCaptureService"
+        kinds.setdefault(kind, []).append(proc["id"])
+    return kinds
 
 
 async def one_call(system: Baseline | Ours, settle: float, timeout_ms: float, cdp: Any) -> dict[str, Any]:
@@ -477,12 +482,13 @@ async def one_call(system: Baseline | Ours, settle: float, timeout_ms: float, cd
     accept = pair.callee.get_by_role("button", name="Accept call")
     await accept.wait_for()
     await asyncio.sleep(settle)  # the ring has settled, as it has when a person answers
-    pids = await chromium_pids(cdp)
-    browser0, server0 = cpu_ns(pids), cpu_ns([system.server_pid])
+    kinds = {**await chromium_processes(cdp), "server": [system.server_pid]}
+    cpu0 = {kind: cpu_ns(pids) for kind, pids in kinds.items()}
     await accept.click()
     for page in (pair.caller, pair.callee):
         await page.wait_for_function("() => __bench.frame !== null", timeout=timeout_ms, polling=50)
-    browser_cpu, server_cpu = cpu_ns(pids) - browser0, cpu_ns([system.server_pid]) - server0
+    cpu = {kind: (cpu_ns(pids) - cpu0[kind]) / 1e6 for kind, pids in kinds.items()}
+    cpu["chromium"] = sum(v for k, v in cpu.items() if k != "server")
     caller, callee = await pair.caller.evaluate(READ_PAGE), await pair.callee.evaluate(READ_PAGE)
     await system.hang_up()
     accept_wall = callee["accept"] + callee["offset"]
@@ -490,7 +496,7 @@ async def one_call(system: Baseline | Ours, settle: float, timeout_ms: float, cd
         "callee_ms": callee["frame"] - callee["accept"],
         "caller_ms": caller["frame"] + caller["offset"] - accept_wall,
         "frame_size": callee["frameSize"],
-        "cpu_ms": {"browser": browser_cpu / 1e6, "server": server_cpu / 1e6},
+        "cpu_ms": cpu,
         "timeline": {
             "callee": timeline(callee["events"], callee["offset"], accept_wall),
             "caller": timeline(caller["events"], caller["offset"], accept_wall),
@@ -546,9 +552,9 @@ def summarize(
             "caller": describe([c["caller_ms"] for c in calls]),
             "frame_size": calls[0]["frame_size"] if calls else None,
             # CPU used from the accept click until both first frames were seen (polled every 50 ms):
-            # all Chromium processes, and the server (our app's process, or the Node relay).
-            "cpu_ms_median": {k: round(statistics.median(c["cpu_ms"][k] for c in calls), 1)
-                              for k in ("browser", "server")},
+            # all Chromium processes, by type, and the server (our app's process, or the Node relay).
+            "cpu_ms_median": {k: round(statistics.median(c["cpu_ms"].get(k, 0.0) for c in calls), 1)
+                              for k in calls[0]["cpu_ms"]} if calls else {},
             "timeline_median_ms": {side: median_timeline(calls, side) for side in ("callee", "caller")},
             "samples_ms": {side: [round(c[f"{side}_ms"], 1) for c in calls] for side in ("callee", "caller")},
         }
