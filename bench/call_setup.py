@@ -376,9 +376,10 @@ class Ours:
         peers = await doctor.evaluate("() => __bench.peers.length")
         await doctor.get_by_role("heading", name="Your visits").wait_for()
         await doctor.get_by_role("listitem", name=re.compile(r"^Visit with ")).first.wait_for()
-        past = doctor.get_by_text(re.compile(r"^Past and cancelled visits"))
-        if await past.count():  # after the first call the visit is "Completed", listed under past visits
-            await past.click()
+        # After the first call the visit is "Completed", listed under the (closed) past visits.
+        past = doctor.locator("details:not([open])").filter(has_text="Past and cancelled visits")
+        if await past.count():
+            await past.locator("summary").click()
         card = doctor.get_by_role("listitem", name=re.compile(f"^Visit with {PATIENT_NAME}"))
         await card.get_by_role("link", name=re.compile("Start visit|Join visit")).click()
         await doctor.get_by_role("button", name=re.compile("Start the call|Join the call")).click()
