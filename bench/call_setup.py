@@ -19,7 +19,11 @@ steps) for finding where the time goes. Times are performance.timeOrigin + perfo
 the caller's figure compares two pages, so each page's offset to the wall clock is measured and
 subtracted.
 
-    .venv/bin/python bench/call_setup.py                  # 12 calls per system, ~2 minutes
+`--system hybrid` adds the bare pages on our server (the server's share without the web app);
+`--variant NAME=DIR` adds a prototype build of the web app with its own server. docs/benchmarks.md
+has the figures and how to read them.
+
+    .venv/bin/python bench/call_setup.py                  # 12 calls per system, about a minute
     .venv/bin/python bench/call_setup.py --calls 20 --json-out /tmp/call_setup.json
 """
 
