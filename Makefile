@@ -34,7 +34,7 @@ run: setup web
 	$(VENV)/televisit serve
 
 lint: setup
-	$(VENV)/ruff check src tests
+	$(VENV)/ruff check src tests bench
 
 test: lint web web-test
 	$(VENV)/pytest
