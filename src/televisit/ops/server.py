@@ -18,6 +18,7 @@ import asyncio
 import json
 import logging
 from types import FrameType
+from typing import Any
 
 import structlog
 import uvicorn
@@ -34,21 +35,40 @@ async def drain(app: FastAPI, grace: float) -> None:
     requests already on their way (over kept-alive connections) finish before we exit.
     """
     app.state.draining = True
-    log.info("draining", sockets=move_sockets(app), grace=grace)
-    await asyncio.sleep(grace)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    # Spread over the first half of the grace (5 s at most): every client reconnecting in the
+    # same instant makes a burst of sign-ins and syncs on the instances that stay.
+    log.info("draining", sockets=await _move_sockets_spread(app, min(grace / 2, 5.0)), grace=grace)
+    await asyncio.sleep(max(0.0, grace - (loop.time() - started)))
 
 
 def move_sockets(app: FastAPI) -> int:
-    """Tell every socket here to reconnect and resume: `server.draining`, then close 1012.
+    """Tell every socket here to reconnect and resume, now (no await: nothing is delivered to them
+    in between): `server.draining`, then close 1012.
 
-    Also used after a broker outage: events for these sockets were lost meanwhile, and a
-    reconnect is the protocol's way to get them back (the client rejoins and `chat.sync`s).
+    Used after a broker outage: events for these sockets were lost meanwhile, and a reconnect is
+    the protocol's way to get them back (the client rejoins and `chat.sync`s).
     """
     connections = list(app.state.hub.connections.values())
+    _tell_to_move(connections)
+    return len(connections)
+
+
+async def _move_sockets_spread(app: FastAPI, spread: float) -> int:
+    connections = list(app.state.hub.connections.values())
+    batches = max(1, min(len(connections), int(spread / 0.05)))  # a batch every 50 ms at most
+    for i in range(batches):
+        _tell_to_move(connections[i::batches])
+        if i + 1 < batches:
+            await asyncio.sleep(spread / batches)
+    return len(connections)
+
+
+def _tell_to_move(connections: list[Any]) -> None:
     for conn in connections:
         conn.send({"type": "server.draining"})
         conn.close(1012, "server restarting")
-    return len(connections)
 
 
 DRAINING_BODY = json.dumps({"error": {
