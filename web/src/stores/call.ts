@@ -73,6 +73,10 @@ export const useCallStore = defineStore('call', () => {
   let iceServers: RTCIceServer[] = []
   let stopAwake: (() => void) | null = null
   let stopQuality: (() => void) | null = null
+  /** The camera and microphone being opened, if they are: room frames wait for it (see whenMedia). */
+  let opening: Promise<boolean> | null = null
+  /** Bumped by teardown, so media that opens after the visit ended is stopped, not kept. */
+  let visit = 0
 
   const me = computed(() => session.user?.id)
   const other = computed(() => {
@@ -117,19 +121,50 @@ export const useCallStore = defineStore('call', () => {
     localStorage.setItem(CHOICE_KEY, JSON.stringify(choice.value))
   }
 
-  /** Open the camera and microphone (once per visit); failures become a message, not an exception. */
-  async function prepareMedia(): Promise<boolean> {
-    if (localStream.value?.active) return true
+  /**
+   * Open the camera and microphone (once per visit); failures become a message, not an exception.
+   * A second call while they open shares the first one's promise. The device list is refreshed in
+   * the background: a call must not wait for enumerateDevices (it only feeds the pickers and the
+   * camera switch button).
+   */
+  function prepareMedia(): Promise<boolean> {
+    if (localStream.value?.active) return Promise.resolve(true)
+    if (opening) return opening
+    const mine = openMedia(visit)
+    opening = mine
+    void mine.finally(() => {
+      if (opening === mine) opening = null
+    })
+    return mine
+  }
+
+  async function openMedia(forVisit: number): Promise<boolean> {
     mediaError.value = null
     try {
-      localStream.value = await openLocalMedia(choice.value)
+      const stream = await openLocalMedia(choice.value)
+      if (forVisit !== visit) {
+        stopStream(stream) // the visit ended while the camera opened
+        return false
+      }
+      localStream.value = stream
       applyEnabled()
-      await refreshDevices()
+      void refreshDevices().catch(() => {})
       return true
     } catch (err) {
-      mediaError.value = errorMessage(err)
+      if (forVisit === visit) mediaError.value = errorMessage(err)
       return false
     }
+  }
+
+  /**
+   * Run `fn` once the camera and microphone are open (or failed to): at once when they are not
+   * being opened. The peer connection must carry our tracks from the start (the polite side would
+   * otherwise answer without them). Frames that wait keep their order: reactions to one promise
+   * run in the order they were added, before any later frame is handled.
+   */
+  function whenMedia(fn: () => void): void {
+    if (opening) void opening.then(fn)
+    else fn()
   }
 
   function applyEnabled(): void {
@@ -157,10 +192,11 @@ export const useCallStore = defineStore('call', () => {
     quality.value = 'unknown'
   }
 
-  /** Caller: start (or pick up the live) room, then join it. */
+  /** Caller: start (or pick up the live) room, then join it; the camera opens meanwhile. */
   async function start(appointmentId: string): Promise<void> {
     resetForVisit()
     phase.value = 'starting'
+    void prepareMedia()
     try {
       await load(appointmentId)
       const started = await call(
@@ -175,19 +211,26 @@ export const useCallStore = defineStore('call', () => {
     }
   }
 
-  /** Callee (accepting a ring) or anyone rejoining: join a known room. */
+  /**
+   * Callee (accepting a ring) or anyone rejoining: join a known room. The join goes out first, the
+   * camera and the appointment are fetched alongside it (the room frames wait for the camera, see
+   * whenMedia): in series they made accepting a call about 1.3x slower than a bare page pair.
+   */
   async function answer(appointmentId: string, room: string): Promise<void> {
     resetForVisit()
     phase.value = 'starting'
+    join(room, 'waiting')
+    void prepareMedia()
     try {
       await load(appointmentId)
     } catch (err) {
-      phase.value = 'idle'
+      if (roomId.value !== room || !active()) return // hung up or left meanwhile
+      leave()
       error.value = errorMessage(err)
-      return
     }
-    join(room, 'waiting')
   }
+
+  const active = () => phase.value !== 'ended' && phase.value !== 'idle'
 
   function join(room: string, next: Phase): void {
     roomId.value = room
@@ -248,6 +291,8 @@ export const useCallStore = defineStore('call', () => {
   }
 
   function teardown(): void {
+    visit += 1
+    opening = null
     stopAwake?.()
     stopQuality?.()
     stopAwake = stopQuality = null
@@ -381,9 +426,16 @@ export const useCallStore = defineStore('call', () => {
   const inRoom = (frame: Frame) => roomId.value !== null && frame.room_id === roomId.value && phase.value !== 'ended'
   const client = realtime.client
 
-  client.on('room.joined', (frame) => {
+  const joinedHere = (frame: Frame) => {
     const room = frame.room as { id: string } | undefined
-    if (!roomId.value || room?.id !== roomId.value || phase.value === 'ended') return
+    return roomId.value !== null && room?.id === roomId.value && phase.value !== 'ended'
+  }
+
+  client.on('room.joined', (frame) => {
+    if (joinedHere(frame)) whenMedia(() => joinedRoom(frame))
+  })
+  function joinedRoom(frame: Frame): void {
+    if (!joinedHere(frame)) return
     polite.value = Boolean(frame.polite)
     iceServers = (frame.ice_servers as RTCIceServer[]) ?? iceServers
     if (peer) peer.polite = polite.value
@@ -392,17 +444,26 @@ export const useCallStore = defineStore('call', () => {
     ensurePeer()
     if (present) otherJoined()
     else if (otherPresent.value) otherPresent.value = false
-  })
+  }
   client.on('participant.joined', (frame) => {
     const p = frame.participant as Participant
-    if (inRoom(frame) && p?.user_id !== me.value) otherJoined()
+    if (!inRoom(frame) || p?.user_id === me.value) return
+    whenMedia(() => {
+      if (inRoom(frame)) otherJoined()
+    })
   })
   client.on('participant.left', (frame) => {
     const p = frame.participant as Participant
-    if (inRoom(frame) && p?.user_id !== me.value) otherPresent.value = false
+    if (!inRoom(frame) || p?.user_id === me.value) return
+    whenMedia(() => { // after a participant.joined that is still waiting, not before it
+      if (inRoom(frame)) otherPresent.value = false
+    })
   })
   client.on('signal', (frame) => {
-    if (inRoom(frame)) ensurePeer().handle(frame.data as SignalData)
+    if (!inRoom(frame)) return
+    whenMedia(() => {
+      if (inRoom(frame)) ensurePeer().handle(frame.data as SignalData)
+    })
   })
   client.on('media.state', (frame) => {
     if (!inRoom(frame)) return
