@@ -72,6 +72,32 @@ describe('chat store', () => {
     expect(types.indexOf('chat.sync')).toBeLessThan(types.lastIndexOf('chat.send'))
   })
 
+  it('loads the whole history even when live messages came first, each once and in order', async () => {
+    const asked: string[] = []
+    vi.stubGlobal('fetch', vi.fn(async (request: Request) => {
+      const after = new URL(request.url).searchParams.get('after_seq')
+      asked.push(after ?? '')
+      const items = after === '0' ? [msg(1, 'doc'), msg(2, 'me'), msg(3, 'doc')] : []
+      return new Response(JSON.stringify({ items, next_cursor: null }), {
+        status: 200, headers: { 'content-type': 'application/json' },
+      })
+    }))
+    const chat = useChatStore()
+    const socket = latest()
+    ready(socket)
+    // The call screen loads the history once the call is up; the chat went on meanwhile.
+    socket.frame({ type: 'chat.message', message: msg(4, 'doc') })
+    socket.frame({ type: 'chat.message', message: msg(3, 'doc') })
+    await chat.load(AP)
+    expect(asked).toEqual(['0'])
+    expect(chat.thread(AP).messages.map((m) => m.seq)).toEqual([1, 2, 3, 4])
+    expect(chat.thread(AP).loaded).toBe(true)
+    socket.frame({ type: 'chat.message', message: msg(5, 'doc') })
+    await chat.load(AP) // a later visit: only what came after the history
+    expect(asked).toEqual(['0', '3'])
+    expect(chat.thread(AP).messages.map((m) => m.seq)).toEqual([1, 2, 3, 4, 5])
+  })
+
   it('marks a refused message as not sent, with the server’s reason', () => {
     const chat = useChatStore()
     const socket = latest()

@@ -21,6 +21,8 @@ interface Thread {
   messages: Message[]
   pending: Pending[]
   readSeq: number
+  /** The history is complete up to here. Live frames may be ahead of it (the history can load late). */
+  historySeq: number
   loaded: boolean
   error: string | null
 }
@@ -37,7 +39,7 @@ export const useChatStore = defineStore('chat', () => {
   function thread(appointmentId: string): Thread {
     let t = threads.get(appointmentId)
     if (!t) {
-      threads.set(appointmentId, { messages: [], pending: [], readSeq: 0, loaded: false, error: null })
+      threads.set(appointmentId, { messages: [], pending: [], readSeq: 0, historySeq: 0, loaded: false, error: null })
       t = threads.get(appointmentId)!
     }
     return t
@@ -50,19 +52,23 @@ export const useChatStore = defineStore('chat', () => {
     t.pending = t.pending.filter((p) => !stored.has(p.clientMsgId))
   }
 
+  /**
+   * Fetch the history after what is known. It pages from the history's own position, not from the
+   * newest message shown: a live message that arrived before the history must not hide the ones
+   * before it (the call screen loads the history once the call is up).
+   */
   async function load(appointmentId: string): Promise<void> {
     const t = thread(appointmentId)
     try {
-      let after = lastSeq(t.messages)
       for (;;) {
         const page = await call(
           api.GET('/api/v1/appointments/{appointment_id}/messages', {
-            params: { path: { appointment_id: appointmentId }, query: { after_seq: after, limit: 100 } },
+            params: { path: { appointment_id: appointmentId }, query: { after_seq: t.historySeq, limit: 100 } },
           }),
         )
         add(appointmentId, page.items)
+        t.historySeq = Math.max(t.historySeq, lastSeq(page.items))
         if (!page.next_cursor || page.items.length === 0) break
-        after = lastSeq(t.messages)
       }
       t.loaded = true
       t.error = null
