@@ -73,8 +73,9 @@ export const useCallStore = defineStore('call', () => {
   let iceServers: RTCIceServer[] = []
   let stopAwake: (() => void) | null = null
   let stopQuality: (() => void) | null = null
-  /** The camera and microphone being opened, if they are: room frames wait for it (see whenMedia). */
+  /** The camera and microphone being opened, if they are, and the room frames waiting for them. */
   let opening: Promise<boolean> | null = null
+  let waiting: (() => void)[] = []
   /** Bumped by teardown, so media that opens after the visit ended is stopped, not kept. */
   let visit = 0
 
@@ -130,40 +131,56 @@ export const useCallStore = defineStore('call', () => {
   function prepareMedia(): Promise<boolean> {
     if (localStream.value?.active) return Promise.resolve(true)
     if (opening) return opening
-    const mine = openMedia(visit)
-    opening = mine
-    void mine.finally(() => {
-      if (opening === mine) opening = null
-    })
-    return mine
+    opening = openMedia(visit)
+    return opening
   }
 
   async function openMedia(forVisit: number): Promise<boolean> {
     mediaError.value = null
+    let stream: MediaStream
     try {
-      const stream = await openLocalMedia(choice.value)
-      if (forVisit !== visit) {
-        stopStream(stream) // the visit ended while the camera opened
-        return false
-      }
-      localStream.value = stream
-      applyEnabled()
-      void refreshDevices().catch(() => {})
-      return true
+      stream = await openLocalMedia(choice.value)
     } catch (err) {
-      if (forVisit === visit) mediaError.value = errorMessage(err)
+      if (forVisit !== visit) return false
+      mediaError.value = errorMessage(err)
+      mediaSettled()
       return false
+    }
+    if (forVisit !== visit) {
+      stopStream(stream) // the visit ended while the camera opened
+      return false
+    }
+    localStream.value = stream
+    applyEnabled()
+    mediaSettled()
+    void refreshDevices().catch(() => {})
+    return true
+  }
+
+  /**
+   * Run the room frames that waited for the camera, in their order, right away: before the screen
+   * re-renders with the self-view, so the peer connection starts first.
+   */
+  function mediaSettled(): void {
+    const run = waiting
+    opening = null
+    waiting = []
+    for (const fn of run) {
+      try {
+        fn()
+      } catch (err) {
+        console.warn('room frame failed', err)
+      }
     }
   }
 
   /**
    * Run `fn` once the camera and microphone are open (or failed to): at once when they are not
    * being opened. The peer connection must carry our tracks from the start (the polite side would
-   * otherwise answer without them). Frames that wait keep their order: reactions to one promise
-   * run in the order they were added, before any later frame is handled.
+   * otherwise answer without them).
    */
   function whenMedia(fn: () => void): void {
-    if (opening) void opening.then(fn)
+    if (opening) waiting.push(fn)
     else fn()
   }
 
@@ -293,6 +310,7 @@ export const useCallStore = defineStore('call', () => {
   function teardown(): void {
     visit += 1
     opening = null
+    waiting = []
     stopAwake?.()
     stopQuality?.()
     stopAwake = stopQuality = null
