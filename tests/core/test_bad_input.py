@@ -243,7 +243,8 @@ async def test_unknown_uuid_is_404(client, factory):
     assert_error(response, 404, "appointment_not_found")
 
 
-@pytest.mark.parametrize("path", ["/api/v1/nope", "/api/v2/appointments", "/", "/api/v1/me/extra"])
+@pytest.mark.parametrize("path", ["/api/v1/nope", "/api/v2/appointments", "/api", "/api/v1/me/extra",
+                                  "/readyz/extra"])
 async def test_unknown_routes_are_404_with_the_error_body(client, path):
     response = await client.get(path)
     assert_error(response, 404, "not_found")

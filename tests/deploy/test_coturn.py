@@ -48,8 +48,9 @@ def start_script(source: str, tmp_path, port: int) -> str:
     test_only = (f"--listening-ip=127.0.0.1 --relay-ip=127.0.0.1 --listening-port={port} "
                  f"--min-port={low} --max-port={low + 99} --no-tls --no-dtls "
                  f"--userdb={tmp_path / 'turndb'} --log-file={tmp_path / 'turn.log'} --no-stdout-log")
-    script = script.replace("/etc/coturn/turnserver.conf", str(DEPLOY / "coturn" / "turnserver.conf"))
+    # The manifest's /tmp paths first: the checkout itself may live under /tmp.
     script = script.replace("/tmp/", f"{tmp_path}/")  # noqa: S108 - the manifest's paths, moved
+    script = script.replace("/etc/coturn/turnserver.conf", str(DEPLOY / "coturn" / "turnserver.conf"))
     assert "--pidfile=" in script
     return script.replace("--pidfile=", f"{test_only} --pidfile=")
 
