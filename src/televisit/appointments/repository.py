@@ -33,9 +33,12 @@ class AppointmentRepository:
         return (await self.session.execute(stmt)).scalar_one_or_none()
 
     async def get_for_user(
-        self, appointment_id: uuid.UUID, user_id: uuid.UUID, *, for_update: bool = False
+        self, appointment_id: uuid.UUID, user_id: uuid.UUID, *, for_update: bool = False,
+        with_people: bool = True,
     ) -> Appointment | None:
-        stmt = self._base().where(
+        """The appointment if ``user_id`` is its doctor or patient; ``with_people=False`` skips
+        loading the two users (two queries) when the caller needs only the ids."""
+        stmt = (self._base() if with_people else select(Appointment)).where(
             Appointment.id == appointment_id,
             or_(Appointment.doctor_id == user_id, Appointment.patient_id == user_id),
         )

@@ -81,11 +81,12 @@ async def start_call(
 
 
 async def _room_for_user(session: AsyncSession, *, user: User, room_id: uuid.UUID, now: datetime,
-                         for_update: bool = False) -> tuple[Room, Appointment]:
+                         for_update: bool = False, with_people: bool = True) -> tuple[Room, Appointment]:
     room = await RoomRepository(session).get(room_id, for_update=for_update)
     if room is None:
         raise RoomNotFound()
-    appointment = await AppointmentRepository(session).get_for_user(room.appointment_id, user.id)
+    appointment = await AppointmentRepository(session).get_for_user(room.appointment_id, user.id,
+                                                                    with_people=with_people)
     if appointment is None:  # not one of the room's two identities: it does not exist for them
         raise RoomNotFound()
     return room, appointment
@@ -157,17 +158,18 @@ async def join(
     session: AsyncSession, *, user: User, room_id: uuid.UUID, connection_id: str, instance_id: str,
     now: datetime,
 ) -> Joined:
+    # A join sits between a callee's accept and the first video frame: it reads the room once
+    # (its participants come with it, read after the lock) and skips loading the people.
     room, appointment = await _room_for_user(session, user=user, room_id=room_id, now=now,
-                                             for_update=True)
+                                             for_update=True, with_people=False)
     if room.status != RoomStatus.in_progress:
         raise RoomEnded()
-    repo = RoomRepository(session)
-    participant = await repo.participant(room.id, user.id)
+    participant = next((p for p in room.participants if p.user_id == user.id), None)
     replaced = None
     if participant is None:
         participant = RoomParticipant(room_id=room.id, user_id=user.id, role=str(user.role),
                                       joined_at=now)
-        session.add(participant)
+        room.participants.append(participant)
     else:
         if participant.left_at is None and participant.connection_id != connection_id:
             replaced = participant.connection_id
@@ -191,7 +193,7 @@ async def join(
         "participant": ParticipantPublic.model_validate(participant).model_dump(mode="json"),
         "connection_id": connection_id,
     })
-    room = await repo.get(room.id)  # type: ignore[assignment]
+    room.participants.sort(key=lambda p: p.joined_at)  # the relationship's order, without a reload
     return Joined(room=room, appointment=appointment, participant=participant, replaced_connection=replaced)
 
 
