@@ -179,3 +179,14 @@ async def test_concurrent_guesses_get_no_more_tries_than_the_limit(factory, clie
     statuses = [r.status_code for r in await asyncio.gather(*guesses)]
     assert set(statuses) <= {401, 429}
     assert statuses.count(401) <= PER_ACCOUNT_IP
+
+
+async def test_concurrent_right_sign_ins_of_one_account_all_succeed(factory, client, app):
+    """Each success clears the account's failures at that address, its own reserved attempt among
+    them; two at once used to lock each other's rows in opposite order (a deadlock, a 500)."""
+    person = await factory.patient(login=False)
+    for _ in range(5):
+        pair = [login(client, person.email, person.password) for _ in range(PER_ACCOUNT_IP - 1)]
+        responses = await asyncio.gather(*pair)
+        assert [r.status_code for r in responses] == [200] * len(pair), [r.text for r in responses]
+    assert await count_failures(app, email=person.email) == 0

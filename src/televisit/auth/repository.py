@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from televisit.auth.models import AuthSession, LoginFailure
@@ -63,9 +63,18 @@ class LoginFailureRepository:
         count, oldest = (await self.session.execute(stmt)).one()
         return int(count), oldest
 
-    async def clear(self, *, email: str, client_ip: str) -> None:
+    async def clear_after_success(self, *, attempt_id: uuid.UUID, email: str, client_ip: str) -> None:
+        """Drop this sign-in's reserved attempt and the account's failures from that address.
+
+        One statement that skips rows another transaction holds (PostgreSQL `SKIP LOCKED`; SQLite
+        has one writer): two right sign-ins at once would otherwise each delete its own attempt,
+        then wait for the other's, a deadlock. A skipped row is one the other sign-in is deleting.
+        """
+        mine = or_(LoginFailure.id == attempt_id,
+                   and_(LoginFailure.email == email, LoginFailure.client_ip == client_ip))
+        ids = select(LoginFailure.id).where(mine).with_for_update(skip_locked=True)
         await self.session.execute(
-            delete(LoginFailure).where(LoginFailure.email == email, LoginFailure.client_ip == client_ip)
+            delete(LoginFailure).where(LoginFailure.id.in_(ids)).execution_options(synchronize_session=False)
         )
 
     async def prune(self, *, before: datetime) -> None:

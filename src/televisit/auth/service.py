@@ -111,9 +111,8 @@ async def login(
     ok = await passwords.verify(user.password_hash if user else None, password)
     if not ok or user is None or not user.is_active:
         raise InvalidCredentials()
-    failures = LoginFailureRepository(session)
-    await failures.remove(attempt_id)
-    await failures.clear(email=email, client_ip=client_ip)
+    await LoginFailureRepository(session).clear_after_success(attempt_id=attempt_id, email=email,
+                                                              client_ip=client_ip)
     if passwords.needs_rehash(user.password_hash):
         user.password_hash = await passwords.hash(password)
     token = secrets.token_urlsafe(32)
