@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import type { Message } from '@/api/client'
-import { lastSeq, mergeBySeq, unreadCount } from './ordering'
+import { contiguousSeq, lastSeq, mergeBySeq, unreadCount } from './ordering'
 
 const msg = (seq: number, sender = 'a', body = `m${seq}`): Message => ({
   id: `id-${seq}`, seq, appointment_id: 'ap', sender_id: sender, client_msg_id: `c${seq}`, body,
@@ -46,5 +46,14 @@ describe('lastSeq and unreadCount', () => {
     expect(unreadCount(thread, 0, 'me')).toBe(3)
     expect(unreadCount(thread, 3, 'me')).toBe(1)
     expect(unreadCount(thread, 5, 'me')).toBe(0)
+  })
+})
+
+describe('contiguousSeq', () => {
+  it('stops at the first gap, so a sync from it brings the missing message', () => {
+    expect(contiguousSeq([])).toBe(0)
+    expect(contiguousSeq([msg(1), msg(2), msg(3)])).toBe(3)
+    expect(contiguousSeq([msg(1), msg(2), msg(4)])).toBe(2) // 3 is still on its way
+    expect(contiguousSeq([msg(5), msg(6)])).toBe(0) // live messages before the history
   })
 })

@@ -98,6 +98,26 @@ describe('chat store', () => {
     expect(chat.thread(AP).messages.map((m) => m.seq)).toEqual([1, 2, 3, 4, 5])
   })
 
+  it('asks for a message missing between two live ones if it does not arrive by itself', async () => {
+    vi.stubGlobal('fetch', vi.fn(async () => new Response(
+      JSON.stringify({ items: [msg(1, 'doc'), msg(2, 'me')], next_cursor: null }),
+      { status: 200, headers: { 'content-type': 'application/json' } })))
+    const chat = useChatStore()
+    const socket = latest()
+    ready(socket)
+    await chat.load(AP)
+    socket.frame({ type: 'chat.message', message: msg(4, 'doc') }) // 3 is late: it comes by itself
+    socket.frame({ type: 'chat.message', message: msg(3, 'me') })
+    vi.advanceTimersByTime(2000)
+    expect(socket.sent.filter((f) => f.type === 'chat.sync')).toEqual([])
+    socket.frame({ type: 'chat.message', message: msg(6, 'doc') }) // 5 is lost
+    vi.advanceTimersByTime(999)
+    expect(socket.sent.filter((f) => f.type === 'chat.sync')).toEqual([])
+    vi.advanceTimersByTime(1)
+    expect(socket.sent.filter((f) => f.type === 'chat.sync')).toEqual([
+      { type: 'chat.sync', appointment_id: AP, after_seq: 4 }])
+  })
+
   it('marks a refused message as not sent, with the server’s reason', () => {
     const chat = useChatStore()
     const socket = latest()

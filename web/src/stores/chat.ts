@@ -6,7 +6,7 @@
 import { defineStore } from 'pinia'
 import { reactive } from 'vue'
 import { api, call, type Message } from '@/api/client'
-import { lastSeq, mergeBySeq, unreadCount } from '@/chat/ordering'
+import { contiguousSeq, lastSeq, mergeBySeq, unreadCount } from '@/chat/ordering'
 import type { Frame } from '@/realtime/signaling'
 import { useRealtimeStore } from './realtime'
 import { useSessionStore } from './session'
@@ -26,6 +26,8 @@ interface Thread {
   loaded: boolean
   error: string | null
 }
+
+const GAP_WAIT_MS = 1000
 
 function newId(): string {
   return `web-${crypto.randomUUID()}`
@@ -95,9 +97,26 @@ export const useChatStore = defineStore('chat', () => {
     return unreadCount(t.messages, t.readSeq, session.user?.id)
   }
 
+  // A live message past a gap: the one before it may still be on its way from the other server
+  // instance, or its broker message may be lost. Give it a moment, then ask for what is missing.
+  const gapTimers = new Map<string, ReturnType<typeof setTimeout>>()
+  function watchGap(appointmentId: string): void {
+    const t = thread(appointmentId)
+    if (!t.loaded || gapTimers.has(appointmentId) || contiguousSeq(t.messages) >= lastSeq(t.messages)) return
+    gapTimers.set(appointmentId, setTimeout(() => {
+      gapTimers.delete(appointmentId)
+      const held = contiguousSeq(t.messages)
+      if (held < lastSeq(t.messages)) {
+        realtime.client.send({ type: 'chat.sync', appointment_id: appointmentId, after_seq: held })
+      }
+    }, GAP_WAIT_MS))
+  }
+
   realtime.client.on('chat.message', (frame: Frame) => {
     const message = frame.message as Message
-    if (message?.appointment_id) add(message.appointment_id, [message])
+    if (!message?.appointment_id) return
+    add(message.appointment_id, [message])
+    watchGap(message.appointment_id)
   })
   realtime.client.on('error', (frame: Frame) => {
     const ref = typeof frame.ref === 'string' ? frame.ref : null
@@ -111,7 +130,7 @@ export const useChatStore = defineStore('chat', () => {
   realtime.client.onResume((reconnected) => {
     if (!reconnected) return
     for (const [appointmentId, t] of threads) {
-      realtime.client.sendNow({ type: 'chat.sync', appointment_id: appointmentId, after_seq: lastSeq(t.messages) })
+      realtime.client.sendNow({ type: 'chat.sync', appointment_id: appointmentId, after_seq: contiguousSeq(t.messages) })
       for (const p of t.pending) {
         realtime.client.sendNow({ type: 'chat.send', appointment_id: appointmentId, client_msg_id: p.clientMsgId, body: p.body, ref: p.clientMsgId })
       }
