@@ -79,6 +79,10 @@ class Settings(BaseSettings):
     ws_send_queue: int = Field(default=1000, ge=10)
     # Seconds an instance waits after SIGTERM (not ready, clients told to move) before it exits.
     drain_grace: float = Field(default=10.0, ge=0)
+    # Whether /readyz fails while the broker (Redis) is down. Every instance shares one Redis, so
+    # under Kubernetes an outage would take every pod out of the Service at once, though REST
+    # still works without it: the shipped manifests turn this off (the check is still reported).
+    readiness_requires_broker: bool = True
     instance_heartbeat: float = Field(default=5.0, gt=0)
 
     # Chat

@@ -46,6 +46,7 @@ async def readyz(request: Request) -> JSONResponse:
     state = request.app.state
     database, broker = await asyncio.gather(_database(request), _broker(request))
     checks = {"database": database, "broker": broker, "draining": "yes" if state.draining else "no"}
-    ready = database == "ok" and broker == "ok" and not state.draining
+    broker_ok = broker == "ok" or not state.settings.readiness_requires_broker
+    ready = database == "ok" and broker_ok and not state.draining
     return JSONResponse({"status": "ok" if ready else "unavailable", "checks": checks},
                         status_code=200 if ready else 503)
