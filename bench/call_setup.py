@@ -40,7 +40,6 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -52,6 +51,8 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from procs import free_port, wait_for_port
 
 ROOT = Path(__file__).resolve().parents[1]
 BASELINE_PAGE_DIR = ROOT / "bench" / "peers" / "call-baseline"
@@ -185,13 +186,6 @@ READ_PAGE = """() => ({ accept: __bench.accept, frame: __bench.frame, frameSize:
 def log(*args: Any) -> None:
     print(*args, file=sys.stderr, flush=True)
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -204,20 +198,6 @@ def wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> N
         except OSError:
             time.sleep(0.1)
     raise RuntimeError(f"{url} not ready after {timeout}s")
-
-
-def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{proc.args!r} exited with {proc.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"nothing listens on {port} after {timeout}s")
-
 
 @dataclass
 class Processes:
@@ -299,7 +279,7 @@ def start_relay(procs: Processes, tmp: Path, token: str) -> tuple[str, int]:
     port = free_port()
     env = dict(os.environ, RELAY_PORT=str(port), RELAY_TOKEN=token)
     proc = procs.start([node, str(RELAY_DIR / "relay.js")], env, tmp / "relay.log")
-    wait_port(port, proc)
+    wait_for_port(port, proc, timeout=30)
     return f"ws://127.0.0.1:{port}/", proc.pid
 
 
