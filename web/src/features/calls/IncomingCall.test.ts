@@ -1,0 +1,62 @@
+/** The ringing dialog is modal for the keyboard: focus goes in, Tab wraps inside, and it comes back. */
+import { flushPromises, mount } from '@vue/test-utils'
+import { createPinia, setActivePinia } from 'pinia'
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import { defineComponent, h } from 'vue'
+import { createMemoryHistory, createRouter } from 'vue-router'
+import { useIncomingStore } from '@/stores/incoming'
+import { ScriptedSocket } from '@/testing/scriptedSocket'
+import IncomingCall from './IncomingCall.vue'
+
+const Page = defineComponent({ render: () => h('p', 'page') })
+
+async function setup() {
+  const router = createRouter({
+    history: createMemoryHistory(),
+    routes: [{ path: '/', component: Page }, { path: '/visits/:id/call', name: 'call', component: Page }],
+  })
+  await router.push('/')
+  const before = document.createElement('button')
+  before.textContent = 'Sign out'
+  document.body.appendChild(before)
+  before.focus()
+  const wrapper = mount(IncomingCall, { global: { plugins: [router] }, attachTo: document.body })
+  const incoming = useIncomingStore()
+  incoming.current = { roomId: 'r1', appointmentId: 'a1', from: { id: 'd', full_name: 'Dr Who', role: 'doctor' } }
+  await flushPromises()
+  return { wrapper, incoming, before, router }
+}
+
+const focusedLabel = () => (document.activeElement as HTMLElement | null)?.getAttribute('aria-label')
+
+beforeEach(() => {
+  ScriptedSocket.all = []
+  vi.stubGlobal('WebSocket', ScriptedSocket)
+  setActivePinia(createPinia())
+})
+afterEach(() => {
+  vi.unstubAllGlobals()
+  document.body.innerHTML = ''
+})
+
+describe('incoming call dialog', () => {
+  it('takes the focus, keeps Tab inside, and gives the focus back when the ringing stops', async () => {
+    const { wrapper, incoming, before } = await setup()
+    expect(focusedLabel()).toBe('Accept call')
+    await wrapper.find('.overlay').trigger('keydown', { key: 'Tab' }) // past the last button
+    expect(focusedLabel()).toBe('Decline call')
+    await wrapper.find('.overlay').trigger('keydown', { key: 'Tab', shiftKey: true }) // before the first
+    expect(focusedLabel()).toBe('Accept call')
+    incoming.current = null // the caller hung up
+    await flushPromises()
+    expect(document.activeElement).toBe(before)
+  })
+
+  it('leaves the focus to the call screen once the call is accepted', async () => {
+    const { wrapper, before, router } = await setup()
+    await wrapper.find('button[aria-label="Accept call"]').trigger('click')
+    await flushPromises()
+    expect(router.currentRoute.value.name).toBe('call')
+    expect(document.activeElement).not.toBe(before)
+  })
+})
