@@ -39,7 +39,6 @@ import platform
 import re
 import secrets
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -52,7 +51,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from procs import free_port, wait_for_port
+from procs import free_port, stop, televisit_argv, televisit_env, wait_for_port
 
 ROOT = Path(__file__).resolve().parents[1]
 BASELINE_PAGE_DIR = ROOT / "bench" / "peers" / "call-baseline"
@@ -186,6 +185,7 @@ READ_PAGE = """() => ({ accept: __bench.accept, frame: __bench.frame, frameSize:
 def log(*args: Any) -> None:
     print(*args, file=sys.stderr, flush=True)
 
+
 def wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -198,6 +198,7 @@ def wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> N
         except OSError:
             time.sleep(0.1)
     raise RuntimeError(f"{url} not ready after {timeout}s")
+
 
 @dataclass
 class Processes:
@@ -212,35 +213,10 @@ class Processes:
 
     def stop_all(self) -> None:
         for proc in reversed(self.procs):
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(15)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+            stop(proc)
 
 
 # -- the two systems' servers -------------------------------------------------------------------
-def televisit_env(tmp: Path) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update({
-        "TELEVISIT_ENV": "development",
-        "TELEVISIT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp}/bench.db",
-        "TELEVISIT_LOG_SQL": "false",
-        "TELEVISIT_LOG_LEVEL": "WARNING",
-        "TELEVISIT_DRAIN_GRACE": "0",
-    })
-    return env
-
-
-def televisit_argv() -> list[str]:
-    script = Path(sys.executable).parent / "televisit"
-    if script.exists():
-        return [str(script)]
-    return [sys.executable, "-c", "from televisit.cli import main; main()"]
-
-
 def start_ours(procs: Processes, tmp: Path, dist: Path, origins: list[str]) -> tuple[str, int]:
     """`televisit demo`, then the server as `televisit serve` runs it, serving a snapshot of the
     built web app (another `npm run build` during the run must not swap the files under it)."""

@@ -1,10 +1,15 @@
-"""What the benchmarks share for the servers they start: a free port, and waiting for one to listen."""
+"""What the benchmarks share for the servers they start: how to run and configure `televisit`, a free
+port, waiting for one to listen, and stopping a process."""
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import subprocess
+import sys
 import time
+from pathlib import Path
 
 
 def free_port() -> int:
@@ -25,3 +30,37 @@ def wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 60)
         except OSError:
             time.sleep(0.1)
     raise RuntimeError(f"nothing listens on {port} after {timeout}s")
+
+
+def televisit_argv() -> list[str]:
+    script = Path(sys.executable).parent / "televisit"
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-c", "from televisit.cli import main; main()"]
+
+
+def televisit_env(tmp: Path, **settings: str) -> dict[str, str]:
+    """A development instance on its own SQLite file, quiet logs, no drain wait; ``settings`` are
+    more TELEVISIT_* variables, named without the prefix."""
+    env = dict(os.environ)
+    env.update({
+        "TELEVISIT_ENV": "development",
+        "TELEVISIT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp}/bench.db",
+        "TELEVISIT_LOG_SQL": "false",
+        "TELEVISIT_LOG_LEVEL": "WARNING",
+        "TELEVISIT_DRAIN_GRACE": "0",
+    })
+    env.update({f"TELEVISIT_{name.upper()}": value for name, value in settings.items()})
+    return env
+
+
+def stop(proc: subprocess.Popen[bytes], timeout: float = 15) -> None:
+    """SIGTERM, then SIGKILL if it is still there after ``timeout`` seconds."""
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()

@@ -43,7 +43,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import wsload  # the worker module beside this file
-from procs import free_port, wait_for_port  # beside this file too
+from procs import free_port, stop, televisit_argv, televisit_env, wait_for_port  # beside this file too
 
 ROOT = Path(__file__).resolve().parents[1]
 NODE_PEER = ROOT / "bench" / "peers" / "ws-relay"
@@ -120,40 +120,21 @@ class Server:
         wait_for_port(self.port, self.proc)
 
     def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        if self.proc is not None:
+            stop(self.proc)
 
 
 def ours_env(tmp: Path) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update({
-        "TELEVISIT_ENV": "development",
-        "TELEVISIT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp}/bench.db",
-        "TELEVISIT_LOG_SQL": "false",
-        "TELEVISIT_LOG_LEVEL": "WARNING",
+    return televisit_env(
+        tmp,
         # Lift the per-connection flood limit: the saturation phase is a deliberate flood.
-        "TELEVISIT_WS_RATE_PER_SECOND": "1000000",
-        "TELEVISIT_WS_RATE_BURST": "1000000",
-        "TELEVISIT_DRAIN_GRACE": "0",
+        ws_rate_per_second="1000000",
+        ws_rate_burst="1000000",
         # Cheap password hashing for the 100 throwaway accounts; logins are not measured.
-        "TELEVISIT_PASSWORD_TIME_COST": "1",
-        "TELEVISIT_PASSWORD_MEMORY_COST": "8192",
-        "TELEVISIT_PASSWORD_PARALLELISM": "1",
-    })
-    return env
-
-
-def televisit_argv() -> list[str]:
-    script = Path(sys.executable).parent / "televisit"
-    if script.exists():
-        return [str(script)]
-    return [sys.executable, "-c", "from televisit.cli import main; main()"]
+        password_time_cost="1",
+        password_memory_cost="8192",
+        password_parallelism="1",
+    )
 
 
 def ours_server(variant: str, tmp: Path, cpus: list[int] | None) -> Server:
