@@ -53,20 +53,13 @@ from typing import Any
 
 from procs import free_port, stop, televisit_argv, televisit_env, wait_for_port
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: tests.fixtures
+from tests.fixtures.browser import CHROMIUM, chromium_args
+
 ROOT = Path(__file__).resolve().parents[1]
 BASELINE_PAGE_DIR = ROOT / "bench" / "peers" / "call-baseline"
 RELAY_DIR = ROOT / "bench" / "peers" / "ws-relay"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--use-fake-device-for-media-stream",
-    "--use-fake-ui-for-media-stream",
-    "--autoplay-policy=no-user-gesture-required",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+CHROMIUM_ARGS = chromium_args()
 DEMO_PASSWORD = "televisit-demo-visit"  # src/televisit/cli.py prints it for the demo
 DOCTOR = "doctor@demo.televisit.test"
 PATIENT = "alice@demo.televisit.test"

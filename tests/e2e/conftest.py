@@ -7,6 +7,7 @@ deployment would, to check that a visit carries on.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 import socket
 from collections.abc import AsyncIterator
@@ -26,21 +27,10 @@ from televisit.users import service as users_service
 from televisit.users.models import Role
 from televisit.web.spa import DEFAULT_DIST
 from tests.fixtures.app import make_settings
+from tests.fixtures.browser import CHROMIUM, chromium_args
 from tests.fixtures.services import service_missing
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    # Three fake cameras, so "Switch camera" shows. Chromium's fake_device_1 is a Y16 (depth) camera
-    # that WebRTC cannot encode; fake_device_0 (I420) and fake_device_2 (MJPEG) send video.
-    "--use-fake-device-for-media-stream=device-count=3",
-    "--use-fake-ui-for-media-stream",
-    "--autoplay-policy=no-user-gesture-required",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+CHROMIUM_ARGS = chromium_args(cameras=3)  # three, so "Switch camera" shows
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 PASSWORD = "violet-harbour-lantern-42"
 
@@ -142,19 +132,26 @@ def chromium_path() -> str:
     return CHROMIUM
 
 
-@pytest.fixture
-async def browser(chromium_path: str) -> AsyncIterator[Any]:
+@contextlib.asynccontextmanager
+async def launch(chromium_path: str, args: list[str]) -> AsyncIterator[Any]:
+    """Debian's Chromium with these flags, closed afterwards; one that cannot start is a missing service."""
     from playwright.async_api import Error, async_playwright
 
     async with async_playwright() as p:
         try:
-            b = await p.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
+            b = await p.chromium.launch(executable_path=chromium_path, args=args)
         except Error as exc:
             service_missing("Chromium", exc)
         try:
             yield b
         finally:
             await b.close()
+
+
+@pytest.fixture
+async def browser(chromium_path: str) -> AsyncIterator[Any]:
+    async with launch(chromium_path, CHROMIUM_ARGS) as b:
+        yield b
 
 
 @pytest.fixture

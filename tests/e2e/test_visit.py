@@ -211,7 +211,7 @@ async def test_phone_wrong_password_declined_call_then_a_visit_with_unread_chat(
     # The camera switch on the phone: the call stays up and the doctor keeps getting video.
     switch = phone.get_by_role("button", name="Switch camera")
     first = (await video_stats(phone))["sentCamera"]
-    await switch.click()  # to fake_device_1 (not encodable, see CHROMIUM_ARGS) ...
+    await switch.click()  # to fake_device_1 (not encodable, see tests/fixtures/browser.py) ...
     await expect(switch).to_be_enabled()
     await switch.click()  # ... and on to fake_device_2
     await expect(switch).to_be_enabled()
