@@ -357,12 +357,19 @@ export const useCallStore = defineStore('call', () => {
     sendMediaState()
   }
 
-  async function useVideoTrack(track: MediaStreamTrack): Promise<void> {
+  /**
+   * Put ``track`` in place of the local one of its kind, sending it without renegotiation. False
+   * (and the track stopped) when the call has no local media any more, e.g. it ended meanwhile.
+   */
+  async function swapTrack(kind: 'audio' | 'video', track: MediaStreamTrack): Promise<boolean> {
     const stream = localStream.value
-    if (!stream) return
-    track.enabled = camOn.value
-    await peer?.replaceTrack('video', track)
-    for (const old of stream.getVideoTracks()) {
+    if (!stream) {
+      track.stop()
+      return false
+    }
+    track.enabled = kind === 'video' ? camOn.value : micOn.value
+    await peer?.replaceTrack(kind, track)
+    for (const old of kind === 'video' ? stream.getVideoTracks() : stream.getAudioTracks()) {
       stream.removeTrack(old)
       old.stop()
     }
@@ -370,7 +377,11 @@ export const useCallStore = defineStore('call', () => {
     // A new MediaStream object so the preview element picks the new track up.
     localStream.value = new MediaStream(stream.getTracks())
     peer?.setLocal(localStream.value)
-    cameraId.value = track.getSettings().deviceId
+    return true
+  }
+
+  async function useVideoTrack(track: MediaStreamTrack): Promise<void> {
+    if (await swapTrack('video', track)) cameraId.value = track.getSettings().deviceId
   }
 
   /**
@@ -421,19 +432,9 @@ export const useCallStore = defineStore('call', () => {
 
   async function selectMicrophone(id: string): Promise<void> {
     mediaError.value = null
-    const stream = localStream.value
-    if (!stream) return
+    if (!localStream.value) return
     try {
-      const track = await openMicrophone(id)
-      track.enabled = micOn.value
-      await peer?.replaceTrack('audio', track)
-      for (const old of stream.getAudioTracks()) {
-        stream.removeTrack(old)
-        old.stop()
-      }
-      stream.addTrack(track)
-      localStream.value = new MediaStream(stream.getTracks())
-      peer?.setLocal(localStream.value)
+      if (!(await swapTrack('audio', await openMicrophone(id)))) return
       micId.value = id
       rememberChoice({ micId: id })
     } catch (err) {
