@@ -50,6 +50,7 @@ def serve(
 
     from televisit.app import create_app
     from televisit.ops.server import DrainingServer
+    from televisit.runtime import runtime_of
 
     settings = _settings()
     if settings.env == "development":
@@ -76,7 +77,7 @@ def serve(
         # the app never closes one just as the proxy sends a request on it (a 502 for a POST).
         timeout_keep_alive=75,
     )
-    DrainingServer(config, application, settings.drain_grace).run()
+    DrainingServer(config, runtime_of(application), settings.drain_grace).run()
 
 
 DEMO_PASSWORD = "televisit-demo-visit"  # noqa: S105 - printed for the demo on purpose
@@ -91,9 +92,9 @@ DEMO_PEOPLE = (
 async def _demo(settings: Settings) -> None:
     from televisit.appointments import service as appointments
     from televisit.appointments.repository import AppointmentRepository
-    from televisit.auth.passwords import Passwords
     from televisit.core.clock import SystemClock
     from televisit.core.db import create_engine, create_sessionmaker, session_scope
+    from televisit.core.security import Passwords
     from televisit.users import service as users
     from televisit.users.repository import UserRepository
 
@@ -165,10 +166,10 @@ def users_create(
 
 
 async def _create_user(settings: Settings, body: object) -> dict[str, str]:
-    from televisit.auth.passwords import Passwords
     from televisit.core.clock import SystemClock
     from televisit.core.db import create_engine, create_sessionmaker, session_scope
     from televisit.core.errors import AppError
+    from televisit.core.security import Passwords
     from televisit.users import service
 
     engine = create_engine(settings)

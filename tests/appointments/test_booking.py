@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import update
 
 from televisit.core.db import session_scope
+from televisit.runtime import runtime_of
 from televisit.users.models import User
 from tests.appointments.helpers import URL, assert_appointment, assert_error, ids, list_all
 from tests.fixtures.app import START
@@ -186,7 +187,7 @@ async def test_patient_must_be_an_active_patient(client, app, factory, pair, sub
 
 async def _deactivated_patient(app, factory) -> uuid.UUID:
     person = await factory.patient(login=False)
-    async with session_scope(app.state.sessionmaker) as session:
+    async with session_scope(runtime_of(app).sessionmaker) as session:
         await session.execute(update(User).where(User.id == person.id).values(is_active=False))
     return person.id
 

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 
 from televisit.auth.models import AuthSession, LoginFailure
 from televisit.core.db import session_scope
+from televisit.runtime import runtime_of
 from televisit.users.models import User
 from tests.fixtures.assertions import assert_error
 
@@ -60,7 +61,7 @@ async def count(app: FastAPI, model: type, **where: Any) -> int:
     stmt = select(func.count()).select_from(model)
     for name, value in where.items():
         stmt = stmt.where(getattr(model, name) == value)
-    async with session_scope(app.state.sessionmaker) as session:
+    async with session_scope(runtime_of(app).sessionmaker) as session:
         return (await session.execute(stmt)).scalar_one()
 
 

@@ -6,6 +6,7 @@ from sqlalchemy import select
 
 from televisit.auth.models import AuthSession
 from televisit.core.db import session_scope
+from televisit.runtime import runtime_of
 from tests.auth.helpers import (
     LOGIN,
     ME,
@@ -82,7 +83,7 @@ async def test_email_is_case_insensitive(factory, client):
 
 async def test_the_token_itself_is_never_stored(factory, app):
     patient = await factory.patient()
-    async with session_scope(app.state.sessionmaker) as session:
+    async with session_scope(runtime_of(app).sessionmaker) as session:
         rows = list((await session.execute(select(AuthSession))).scalars())
     assert len(rows) == 1
     stored = rows[0]

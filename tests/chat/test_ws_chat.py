@@ -6,6 +6,7 @@ import uuid
 
 import pytest
 
+from televisit.runtime import runtime_of
 from tests.chat.streaming import stream_through_drops
 from tests.fixtures.live import WSClient
 from tests.signaling.helpers import connect, make_visit, of_type, settle
@@ -94,7 +95,7 @@ async def test_chat_survives_lost_pub_sub_messages(factory, live, monkeypatch):
     v = await make_visit(factory)
     receiver = await connect(live.ws_url, v.patient)
     sender = await connect(live.ws_url, v.doctor)
-    broker = live.app.state.broker
+    broker = runtime_of(live.app).broker
     real_publish = broker.publish
     lost: list[int] = []
 

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from televisit.core.db import session_scope
+from televisit.runtime import runtime_of
 from televisit.users.models import User
 from tests.fixtures.assertions import assert_error
 from tests.fixtures.factories import PASSWORD
@@ -22,7 +23,7 @@ SECRET = "Correct-Horse-Battery-Staple-9431"
 
 
 async def count_users(app) -> int:
-    async with session_scope(app.state.sessionmaker) as session:
+    async with session_scope(runtime_of(app).sessionmaker) as session:
         return (await session.execute(select(func.count()).select_from(User))).scalar_one()
 
 

@@ -27,12 +27,11 @@ from schemathesis.python import asgi
 from televisit.app import create_app
 from televisit.appointments import service as appointments_service
 from televisit.auth.models import AuthSession
-from televisit.auth.passwords import Passwords
 from televisit.auth.repository import AuthSessionRepository
-from televisit.auth.service import token_digest
 from televisit.core.clock import FakeClock
 from televisit.core.config import Settings
 from televisit.core.db import create_engine, create_sessionmaker, session_scope
+from televisit.core.security import Passwords, token_digest
 from televisit.users import service as users_service
 from televisit.users.models import Role
 from tests.fixtures.app import START, make_settings

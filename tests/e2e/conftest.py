@@ -23,6 +23,7 @@ from televisit.app import create_app
 from televisit.core.config import Settings
 from televisit.core.db import session_scope
 from televisit.ops.server import drain
+from televisit.runtime import runtime_of
 from televisit.users import service as users_service
 from televisit.users.models import Role
 from televisit.web.spa import DEFAULT_DIST
@@ -84,7 +85,7 @@ class Instance:
         """Stop as `televisit serve` does on SIGTERM: sockets hear server.draining, then exit."""
         assert self.server and self.task and self.app
         if drain_first:
-            await drain(self.app, 0)
+            await drain(runtime_of(self.app), 0)
         self.server.should_exit = True
         await asyncio.wait_for(self.task, 15)
 
@@ -94,10 +95,10 @@ class Instance:
 
     async def user(self, role: Role, email: str, name: str) -> None:
         assert self.app
-        async with session_scope(self.app.state.sessionmaker) as session:
+        async with session_scope(runtime_of(self.app).sessionmaker) as session:
             await users_service.create_user(
-                session, passwords=self.app.state.passwords, email=email, password=PASSWORD,
-                full_name=name, role=role, now=self.app.state.clock.now(),
+                session, passwords=runtime_of(self.app).passwords, email=email, password=PASSWORD,
+                full_name=name, role=role, now=runtime_of(self.app).clock.now(),
             )
 
 

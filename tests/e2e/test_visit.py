@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from playwright.async_api import expect
 
+from televisit.runtime import runtime_of
 from tests.e2e.pages import (
     DOCTOR,
     PATIENT,
@@ -110,7 +111,7 @@ async def test_a_full_visit_survives_a_camera_switch_and_a_server_restart(browse
     await wait_frames(patient, more_than=seen_p + 30)
     await wait_connected(doctor)
     await wait_connected(patient)
-    assert instance.starts == 2 and len(instance.app.state.hub.connections) == 2
+    assert instance.starts == 2 and len(runtime_of(instance.app).hub.connections) == 2
     # Both rejoined the room on the new instance: media state is relayed again.
     await patient.get_by_role("button", name="Mute microphone").click()
     await expect(doctor.get_by_text(f"{PATIENT[1]} muted their microphone")).to_be_visible()

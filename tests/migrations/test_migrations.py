@@ -18,8 +18,8 @@ from sqlalchemy import inspect
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from televisit.core.models import Base
 from televisit.migrations import alembic_config, downgrade, upgrade
+from televisit.models import Base
 from tests.fixtures.databases import BACKENDS, create_pg_database, drop_pg_database
 
 MODEL_TABLES = set(Base.metadata.tables)

@@ -18,6 +18,7 @@ import httpx
 from televisit.app import create_app
 from televisit.core.clock import FakeClock
 from televisit.migrations import upgrade
+from televisit.runtime import runtime_of
 from tests.fixtures.app import START, make_settings
 from tests.fixtures.cluster import start_cluster
 from tests.fixtures.databases import truncate_all
@@ -167,7 +168,7 @@ async def test_postgres_restart_readiness_false_while_down_no_stale_connections_
         await asyncio.to_thread(upgrade, pg.url)
         app = create_app(make_settings(pg.url, log_level="WARNING"), configure_logs=False)
         async with serve(app) as live, httpx.AsyncClient(base_url=live.http_url, timeout=10) as http:
-            visit = await make_visit(Factory(app, http, app.state.clock))
+            visit = await make_visit(Factory(app, http, runtime_of(app).clock))
             for _ in range(3):  # fill the pool with connections the restart will kill
                 await busy(http, visit)
             assert (await readiness(live.http_url))[0] == 200

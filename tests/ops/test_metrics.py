@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from televisit.runtime import runtime_of
 from tests.signaling.helpers import connect, join, make_visit, roundtrip, settle, start_call
 
 
@@ -68,7 +69,7 @@ async def test_room_timeouts_are_counted_by_reason(factory, client, live, clock)
     v = await make_visit(factory)
     await start_call(client, v, v.doctor)
     clock.advance(seconds=301)
-    assert len(await live.app.state.room_timers.run_once()) == 1
+    assert len(await runtime_of(live.app).room_timers.run_once()) == 1
     samples = await scrape(client)
     assert value(samples, "televisit_room_timeouts_total", reason="unused-timeout") == 1
     assert value(samples, "televisit_room_timeouts_total", reason="empty-timeout") == 0

@@ -22,6 +22,8 @@ import pytest
 import websockets
 
 from televisit.app import create_app
+from televisit.runtime import runtime_of
+from televisit.web.spa import spa_route
 from tests.fixtures.app import make_settings
 from tests.fixtures.factories import Factory
 from tests.fixtures.live import LiveServer, WSClient, serve
@@ -98,7 +100,7 @@ async def proxied(sqlite_template, tmp_path) -> AsyncIterator[tuple[Nginx, LiveS
 async def test_every_request_reaches_the_live_instance_even_posts(proxied):
     nginx, live = proxied
     async with httpx.AsyncClient(base_url=nginx.url) as http:
-        factory = Factory(live.app, http, live.app.state.clock)
+        factory = Factory(live.app, http, runtime_of(live.app).clock)
         patient = await factory.patient()  # signs in through nginx: POSTs retried on a refusal
         for _ in range(6):
             assert (await http.get("/api/v1/me", headers=patient.headers)).status_code == 200
@@ -110,7 +112,7 @@ async def test_every_request_reaches_the_live_instance_even_posts(proxied):
 async def test_websockets_upgrade_through_nginx_with_the_browser_origin(proxied):
     nginx, live = proxied
     async with httpx.AsyncClient(base_url=nginx.url) as http:
-        patient = await Factory(live.app, http, live.app.state.clock).patient()
+        patient = await Factory(live.app, http, runtime_of(live.app).clock).patient()
     # A browser on the site sends its origin, port included; the app compares it with Host.
     ws = await WSClient.connect(nginx.ws_url, patient.token, origin=nginx.url)
     await ws.send({"type": "ping", "ref": "p"})
@@ -142,7 +144,7 @@ async def test_static_files_are_compressed_and_api_json_is_not(proxied, tmp_path
     (dist / "index.html").write_text("<!doctype html><title>Televisit</title>")
     script = "export const greeting = 'hello';\n" * 200
     (dist / "assets" / "app-1234.js").write_text(script)
-    live.app.state.spa_dist = dist
+    spa_route(live.app).dist = dist
     async with httpx.AsyncClient(base_url=nginx.url) as http:
         r = await http.get("/assets/app-1234.js", headers={"Accept-Encoding": "gzip"})
         assert r.status_code == 200 and r.headers["content-encoding"] == "gzip"

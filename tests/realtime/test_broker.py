@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from televisit.realtime.broker import Broker, create_broker
+from televisit.realtime.broker import Broker
+from televisit.realtime.factory import create_broker
 from televisit.realtime.memory import MemoryBroker
 from televisit.realtime.publisher import make_publisher
 from televisit.realtime.redis import RedisBroker

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
+from televisit.runtime import runtime_of
 from tests.fixtures.cluster import Cluster, start_cluster
 from tests.fixtures.databases import truncate_all
 from tests.fixtures.factories import Factory
@@ -55,12 +56,12 @@ async def test_both_instances_sweep_at_once_and_each_room_ends_once(cluster, htt
                "a": await start_call(http_a, ring_a, ring_a.doctor)}
     await rb.expect("call.incoming", room_id=ringing["b"]["id"])
     await ra.expect("call.incoming", room_id=ringing["a"]["id"])
-    await asyncio.gather(cluster.a.app.state.room_timers.run_once(),
-                         cluster.b.app.state.room_timers.run_once())  # both beat
+    await asyncio.gather(runtime_of(cluster.a.app).room_timers.run_once(),
+                         runtime_of(cluster.b.app).room_timers.run_once())  # both beat
 
     clock.advance(hours=4)  # the live call hits the maximum; the ringing ones went unused
-    ended_a, ended_b = await asyncio.gather(cluster.a.app.state.room_timers.run_once(),
-                                            cluster.b.app.state.room_timers.run_once())
+    ended_a, ended_b = await asyncio.gather(runtime_of(cluster.a.app).room_timers.run_once(),
+                                            runtime_of(cluster.b.app).room_timers.run_once())
     everything = {room["id"], ringing["a"]["id"], ringing["b"]["id"]}
     assert {str(x) for x in ended_a} | {str(x) for x in ended_b} == everything
     assert not set(ended_a) & set(ended_b), (ended_a, ended_b)

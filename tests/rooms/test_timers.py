@@ -7,6 +7,7 @@ from sqlalchemy import update
 
 from televisit.core.db import session_scope
 from televisit.rooms.models import Instance, RoomParticipant
+from televisit.runtime import runtime_of
 from tests.signaling.helpers import (
     abort,
     assert_error,
@@ -26,7 +27,7 @@ MAX_DURATION = 4 * 3600
 
 
 async def sweep(app) -> list[str]:
-    return [str(room_id) for room_id in await app.state.room_timers.run_once()]
+    return [str(room_id) for room_id in await runtime_of(app).room_timers.run_once()]
 
 
 async def test_unused_room_fails_and_stops_the_ringing(factory, client, live, clock):
@@ -183,7 +184,7 @@ async def test_participants_of_a_crashed_instance_are_released(factory, client, 
     await join(p, room["id"])
     await sweep(live.app)  # this instance beats
     # Pretend the patient's socket lived on another instance that beat once and then died.
-    async with session_scope(live.app.state.sessionmaker) as session:
+    async with session_scope(runtime_of(live.app).sessionmaker) as session:
         session.add(Instance(id="crashed-1", started_at=clock.now(), heartbeat_at=clock.now()))
         await session.flush()
         await session.execute(update(RoomParticipant).where(RoomParticipant.user_id == v.patient.id)

@@ -12,6 +12,7 @@ import httpx
 from fastapi import FastAPI
 
 from televisit.realtime.channels import user_channel
+from televisit.runtime import runtime_of
 from tests.fixtures.assertions import assert_error  # noqa: F401 - re-exported for the tests
 from tests.fixtures.factories import Factory, Person
 from tests.fixtures.live import WSClient
@@ -84,7 +85,7 @@ async def settle(ws: WSClient, app: FastAPI, user_id: uuid.UUID | str) -> list[d
     the in-process broker and over Redis alike (one subscriber connection per instance).
     """
     n = next(_marks)
-    await app.state.broker.publish(user_channel(user_id), {"type": "test.mark", "n": n})
+    await runtime_of(app).broker.publish(user_channel(user_id), {"type": "test.mark", "n": n})
     await ws.expect("test.mark", n=n)
     return [frame for frame in ws.seen if frame.get("type") != "test.mark"]
 

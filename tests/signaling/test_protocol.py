@@ -12,6 +12,7 @@ import pytest
 import websockets
 from websockets.exceptions import InvalidStatus
 
+from televisit.runtime import runtime_of
 from tests.fixtures.live import WSClient
 from tests.signaling.helpers import connect, end_call, make_visit, roundtrip, start_call
 
@@ -255,7 +256,7 @@ async def test_a_server_bug_is_an_internal_error_and_the_socket_stays(factory, l
     async def broken(conn, frame):
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(live.app.state.ws_handlers, "on_ping", broken)
+    monkeypatch.setattr(runtime_of(live.app).ws_handlers, "on_ping", broken)
     await ws.send({"type": "ping", "ref": "boom"})
     err = await ws.expect("error", ref="boom")
     assert err["code"] == "internal_error" and "bug" not in err["message"]
@@ -265,13 +266,13 @@ async def test_a_server_bug_is_an_internal_error_and_the_socket_stays(factory, l
 
 
 async def test_a_draining_instance_sends_new_sockets_elsewhere(factory, live, bystander):
-    live.app.state.draining = True
+    runtime_of(live.app).draining = True
     try:
         ws = await raw(live)
         assert await closed_with(ws) == 1012
         assert ws.seen == [{"type": "server.draining"}]
     finally:
-        live.app.state.draining = False
+        runtime_of(live.app).draining = False
 
 
 async def test_the_server_survives_all_of_it(client, live, bystander):

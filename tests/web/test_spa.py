@@ -11,6 +11,7 @@ import pytest
 from fastapi import FastAPI
 
 from televisit.app import create_app
+from televisit.web.spa import spa_route
 from tests.fixtures.app import client_for, make_settings
 from tests.fixtures.assertions import assert_error
 
@@ -49,7 +50,7 @@ async def spa_app(spa_db: Path) -> AsyncIterator[FastAPI]:
 
 @pytest.fixture
 async def web(spa_app: FastAPI, dist: Path) -> AsyncIterator[httpx.AsyncClient]:
-    spa_app.state.spa_dist = dist
+    spa_route(spa_app).dist = dist
     async with client_for(spa_app) as c:
         yield c
 
@@ -121,7 +122,7 @@ async def test_the_openapi_document_does_not_list_the_spa(web):
 
 
 async def test_without_a_build_the_root_says_how_to_build_and_the_api_works(spa_app, tmp_path):
-    spa_app.state.spa_dist = tmp_path / "not-built"
+    spa_route(spa_app).dist = tmp_path / "not-built"
     async with client_for(spa_app) as c:
         response = await c.get("/")
         assert response.status_code == 503

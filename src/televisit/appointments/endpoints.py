@@ -13,11 +13,29 @@ from televisit.appointments.schemas import (
     AppointmentList,
     AppointmentPublic,
 )
-from televisit.core.deps import CurrentUser, DoctorUser, NowDep, SessionDep, SettingsDep
+from televisit.auth.deps import CurrentUser, DoctorUser
+from televisit.core.deps import NowDep, SessionDep, SettingsDep
 from televisit.core.pagination import Cursor, Limit
 from televisit.core.schemas import IsoDateTime, errors
+from televisit.users import service as users_service
+from televisit.users.schemas import PatientList, PatientPublic
 
 router = APIRouter(prefix="/appointments", tags=["appointments"])
+patients_router = APIRouter(tags=["users"])
+
+
+@patients_router.get("/patients", operation_id="patients-search", responses=errors(400, 401, 403, 422))
+async def search_patients(
+    _doctor: DoctorUser,
+    session: SessionDep,
+    query: Annotated[str | None, Query(max_length=100, description="Part of a name or email.")] = None,
+    cursor: Cursor = None,
+    limit: Limit = 20,
+) -> PatientList:
+    """Patients a doctor can book, by name or email, ordered by name."""
+    rows, next_cursor = await users_service.search_patients(session, query=query, cursor=cursor,
+                                                            limit=limit)
+    return PatientList(items=[PatientPublic.model_validate(u) for u in rows], next_cursor=next_cursor)
 
 
 @router.post(

@@ -3,21 +3,16 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response, status
 
 from televisit.auth import service
+from televisit.auth.deps import AuthDep, CurrentUser
 from televisit.auth.schemas import LoginRequest, TokenPublic
-from televisit.core.deps import (
-    AuthDep,
-    ClientIPDep,
-    NowDep,
-    PasswordsDep,
-    SessionDep,
-    SettingsDep,
-)
+from televisit.core.deps import ClientIPDep, NowDep, PasswordsDep, RuntimeDep, SessionDep, SettingsDep
 from televisit.core.schemas import errors
 from televisit.users import service as users_service
 from televisit.users.models import Role
 from televisit.users.schemas import UserCreate, UserPublic
 
 router = APIRouter(prefix="/auth", tags=["auth"])
+me_router = APIRouter(tags=["users"])
 
 
 @router.post(
@@ -41,6 +36,7 @@ async def register(
 async def login(
     body: LoginRequest,
     request: Request,
+    runtime: RuntimeDep,
     session: SessionDep,
     settings: SettingsDep,
     passwords: PasswordsDep,
@@ -49,7 +45,7 @@ async def login(
 ) -> TokenPublic:
     """Exchange email and password for a new bearer token."""
     issued = await service.login(
-        session, session_factory=request.app.state.sessionmaker, settings=settings,
+        session, session_factory=runtime.sessionmaker, settings=settings,
         passwords=passwords, email=body.email, password=body.password,
         client_ip=ip, user_agent=request.headers.get("user-agent"), now=now,
     )
@@ -68,3 +64,9 @@ async def logout(auth: AuthDep, session: SessionDep, now: NowDep) -> Response:
     await service.logout(session, auth_session=auth.session, now=now)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
+
+
+@me_router.get("/me", operation_id="users-me", responses=errors(401))
+async def me(user: CurrentUser) -> UserPublic:
+    """Who the token belongs to."""
+    return UserPublic.model_validate(user)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import math
 import secrets
 import uuid
@@ -13,10 +11,10 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from televisit.auth.models import AuthSession
-from televisit.auth.passwords import Passwords
 from televisit.auth.repository import AuthSessionRepository, LoginFailureRepository
 from televisit.core.config import Settings
 from televisit.core.errors import Throttled, Unauthorized
+from televisit.core.security import Passwords, token_digest
 from televisit.core.text import strip_controls
 from televisit.realtime.channels import user_channel
 from televisit.realtime.events import queue_event
@@ -44,10 +42,6 @@ class IssuedToken:
 class Authenticated:
     user: User
     session: AuthSession
-
-
-def token_digest(secret_key: str, token: str) -> str:
-    return hmac.new(secret_key.encode(), token.encode(), hashlib.sha256).hexdigest()
 
 
 async def _check_throttle(

@@ -5,9 +5,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
+from televisit.auth.deps import CurrentUser
 from televisit.chat import service
 from televisit.chat.schemas import MessageCreate, MessageList, MessagePublic
-from televisit.core.deps import CurrentUser, NowDep, SessionDep, SettingsDep
+from televisit.core.deps import NowDep, SessionDep, SettingsDep
 from televisit.core.schemas import errors
 
 router = APIRouter(prefix="/appointments/{appointment_id}/messages", tags=["chat"])

@@ -9,7 +9,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
-from televisit.core.models import Base
+from televisit.models import Base
 
 config = context.config
 target_metadata = Base.metadata

@@ -1,102 +1,30 @@
-"""Prometheus metrics: one registry per app (no module globals), served at /metrics.
-
-Domain counters are taken from the events each commit publishes, so the services stay free of
-metrics code and a count is made once per cluster (by the instance that committed), never once
-per receiving instance.
-"""
+"""The Prometheus endpoint: the app's registry (core/metrics.py), with live rooms read at scrape time."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    CollectorRegistry,
-    Counter,
-    Gauge,
-    Histogram,
-    generate_latest,
-)
-from sqlalchemy import func, select
+from fastapi import APIRouter, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from televisit.realtime.broker import Event
-from televisit.realtime.events import Publisher
-from televisit.rooms.models import Room, RoomStatus
-
-TIMEOUT_REASONS = frozenset({"unused-timeout", "empty-timeout", "max-duration"})
-# call.* events that mark a step of setting a call up, and the label each gets.
-CALL_STAGES = {"call.incoming": "started", "call.answered": "answered", "call.declined": "declined",
-               "call.cancelled": "cancelled"}
-LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+from televisit.ops.endpoints import AppRuntime
+from televisit.rooms import service as rooms_service
+from televisit.runtime import Runtime
 
 router = APIRouter(tags=["ops"])
 
 
-class Metrics:
-    def __init__(self) -> None:
-        self.registry = CollectorRegistry()
-        r = self.registry
-        self.http_duration = Histogram(
-            "televisit_http_request_duration_seconds", "HTTP request latency by route template.",
-            ["method", "route", "status"], buckets=LATENCY_BUCKETS, registry=r)
-        self.websockets_open = Gauge(
-            "televisit_websockets_open", "Authenticated WebSocket connections on this instance.", registry=r)
-        self.rooms_live = Gauge(
-            "televisit_rooms_live", "Rooms in progress (read from the database at scrape time).", registry=r)
-        self.signals = Counter(
-            "televisit_signals_relayed", "Signaling frames (SDP, ICE) relayed by this instance.", registry=r)
-        self.chat_messages = Counter(
-            "televisit_chat_messages", "Chat messages stored (new ones, not idempotent repeats).", registry=r)
-        self.call_setups = Counter(
-            "televisit_call_setups", "Call set-up steps: started, answered, declined, cancelled.",
-            ["stage"], registry=r)
-        self.room_timeouts = Counter(
-            "televisit_room_timeouts", "Rooms ended by a timer, by reason.", ["reason"], registry=r)
-        for stage in CALL_STAGES.values():
-            self.call_setups.labels(stage)
-        for reason in TIMEOUT_REASONS:
-            self.room_timeouts.labels(reason)
-
-    def observe_request(self, method: str, route: str | None, status: int, seconds: float) -> None:
-        # Unmatched paths share one label so a scan of random URLs cannot grow the series without end.
-        self.http_duration.labels(method, route or "unmatched", str(status)).observe(seconds)
-
-    def count_events(self, events: list[tuple[str, Event]]) -> None:
-        seen: set[int] = set()
-        for _channel, event in events:
-            if id(event) in seen:  # the same event fanned out to both people counts once
-                continue
-            seen.add(id(event))
-            kind = event.get("type")
-            if kind == "chat.message":
-                self.chat_messages.inc()
-            elif kind in CALL_STAGES:
-                self.call_setups.labels(CALL_STAGES[kind]).inc()
-            elif kind == "room.ended" and event.get("reason") in TIMEOUT_REASONS:
-                self.room_timeouts.labels(event["reason"]).inc()
-
-    def counting(self, publish: Publisher) -> Publisher:
-        async def publish_and_count(events: list[tuple[str, Event]]) -> None:
-            self.count_events(events)
-            await publish(events)
-
-        return publish_and_count
-
-
-async def _count_live_rooms(request: Request) -> float | None:
+async def _count_live_rooms(runtime: Runtime) -> float | None:
     try:
-        async with request.app.state.sessionmaker() as session:
-            query = select(func.count()).select_from(Room).where(Room.status == RoomStatus.in_progress)
-            return float(await session.scalar(query) or 0)
+        async with runtime.sessionmaker() as session:
+            return float(await rooms_service.live_count(session))
     except Exception:  # a database outage must not take the metrics down with it
         return None
 
 
 @router.get("/metrics", operation_id="ops-metrics", include_in_schema=True,
             response_class=Response, responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}})
-async def metrics(request: Request) -> Response:
+async def metrics(runtime: AppRuntime) -> Response:
     """Prometheus text format. Expose it to the scraper only (the shipped nginx config denies it)."""
-    state = request.app.state
-    live = await _count_live_rooms(request)
+    live = await _count_live_rooms(runtime)
     if live is not None:
-        state.metrics.rooms_live.set(live)
-    return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        runtime.metrics.rooms_live.set(live)
+    return Response(generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST)

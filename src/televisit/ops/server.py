@@ -18,57 +18,30 @@ import asyncio
 import json
 import logging
 from types import FrameType
-from typing import Any
 
 import structlog
 import uvicorn
-from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from televisit.runtime import Runtime
 
 log = structlog.get_logger("televisit.ops")
 
 
-async def drain(app: FastAPI, grace: float) -> None:
+async def drain(runtime: Runtime, grace: float) -> None:
     """Readiness fails at once; sockets hear `server.draining` and are closed (1012, restart).
 
     Clients reconnect through the load balancer to another instance and resume. The grace lets
     requests already on their way (over kept-alive connections) finish before we exit.
     """
-    app.state.draining = True
+    runtime.draining = True
     loop = asyncio.get_running_loop()
     started = loop.time()
     # Spread over the first half of the grace (5 s at most): every client reconnecting in the
     # same instant makes a burst of sign-ins and syncs on the instances that stay.
-    log.info("draining", sockets=await _move_sockets_spread(app, min(grace / 2, 5.0)), grace=grace)
+    moved = await runtime.hub.move_all(spread=min(grace / 2, 5.0))
+    log.info("draining", sockets=moved, grace=grace)
     await asyncio.sleep(max(0.0, grace - (loop.time() - started)))
-
-
-def move_sockets(app: FastAPI) -> int:
-    """Tell every socket here to reconnect and resume, now (no await: nothing is delivered to them
-    in between): `server.draining`, then close 1012.
-
-    Used after a broker outage: events for these sockets were lost meanwhile, and a reconnect is
-    the protocol's way to get them back (the client rejoins and `chat.sync`s).
-    """
-    connections = list(app.state.hub.connections.values())
-    _tell_to_move(connections)
-    return len(connections)
-
-
-async def _move_sockets_spread(app: FastAPI, spread: float) -> int:
-    connections = list(app.state.hub.connections.values())
-    batches = max(1, min(len(connections), int(spread / 0.05)))  # a batch every 50 ms at most
-    for i in range(batches):
-        _tell_to_move(connections[i::batches])
-        if i + 1 < batches:
-            await asyncio.sleep(spread / batches)
-    return len(connections)
-
-
-def _tell_to_move(connections: list[Any]) -> None:
-    for conn in connections:
-        conn.send({"type": "server.draining"})
-        conn.close(1012, "server restarting")
 
 
 DRAINING_BODY = json.dumps({"error": {
@@ -97,11 +70,11 @@ class SendElsewhereWhileDraining:
       instance (`proxy_next_upstream http_503`), unseen by the client.
     """
 
-    def __init__(self, inner: ASGIApp, app: FastAPI) -> None:
-        self.inner, self.app = inner, app
+    def __init__(self, inner: ASGIApp, runtime: Runtime) -> None:
+        self.inner, self.runtime = inner, runtime
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        draining = getattr(self.app.state, "draining", False)
+        draining = self.runtime.draining
         can_refuse = "websocket.http.response" in scope.get("extensions", {})
         if scope["type"] == "websocket" and draining and can_refuse:
             await receive()  # websocket.connect
@@ -117,7 +90,7 @@ class SendElsewhereWhileDraining:
             return
 
         async def send_closing(message: Message) -> None:
-            if message["type"] == "http.response.start" and getattr(self.app.state, "draining", False):
+            if message["type"] == "http.response.start" and self.runtime.draining:
                 headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"connection"]
                 message = {**message, "headers": [*headers, (b"connection", b"close")]}
             await send(message)
@@ -136,21 +109,21 @@ class _RefusedUpgradeIsNotAnError(logging.Filter):
     """uvicorn's sans-I/O WebSocket logs a refused upgrade (our 503 while draining) as an error,
     "returned without completing handshake", though the 503 went out: drop that line then."""
 
-    def __init__(self, app: FastAPI) -> None:
+    def __init__(self, runtime: Runtime) -> None:
         super().__init__()
-        self.app = app
+        self.runtime = runtime
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not (getattr(self.app.state, "draining", False)
+        return not (self.runtime.draining
                     and record.getMessage().startswith("ASGI callable returned without completing handshake"))
 
 
 class DrainingServer(uvicorn.Server):
-    def __init__(self, config: uvicorn.Config, app: FastAPI, grace: float) -> None:
-        config.app = SendElsewhereWhileDraining(config.app, app)
-        logging.getLogger("uvicorn.error").addFilter(_RefusedUpgradeIsNotAnError(app))
+    def __init__(self, config: uvicorn.Config, runtime: Runtime, grace: float) -> None:
+        config.app = SendElsewhereWhileDraining(config.app, runtime)
+        logging.getLogger("uvicorn.error").addFilter(_RefusedUpgradeIsNotAnError(runtime))
         super().__init__(config)
-        self.app = app
+        self.runtime = runtime
         self.grace = grace
         self._drain_task: asyncio.Task[None] | None = None
 
@@ -163,6 +136,6 @@ class DrainingServer(uvicorn.Server):
 
     async def _drain_then_exit(self) -> None:
         try:
-            await drain(self.app, self.grace)
+            await drain(self.runtime, self.grace)
         finally:
             self.should_exit = True

@@ -48,12 +48,3 @@ class Broker(abc.ABC):
         elsewhere may have been lost here. The in-process broker never loses any."""
         return None
 
-
-def create_broker(redis_url: str | None) -> Broker:
-    if redis_url:
-        from televisit.realtime.redis import RedisBroker
-
-        return RedisBroker(redis_url)
-    from televisit.realtime.memory import MemoryBroker
-
-    return MemoryBroker()

@@ -14,7 +14,7 @@ from redis.backoff import ExponentialBackoff
 from redis.exceptions import RedisError
 
 from televisit.realtime.broker import Broker, Event, Handler, Subscription
-from televisit.realtime.memory import _Local
+from televisit.realtime.fanout import LocalFanout
 
 log = structlog.get_logger("televisit.broker")
 
@@ -38,7 +38,7 @@ class RedisBroker(Broker):
             retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 2),
         )
         self._pubsub = self._client.pubsub(ignore_subscribe_messages=True)
-        self.local = _Local()
+        self.local = LocalFanout()
         self._reader: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         # The subscriber connection lost (or never got) some subscriptions: rebuild it.

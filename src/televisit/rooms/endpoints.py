@@ -4,7 +4,8 @@ import uuid
 
 from fastapi import APIRouter, Response, status
 
-from televisit.core.deps import CurrentUser, NowDep, SessionDep, SettingsDep
+from televisit.auth.deps import CurrentUser
+from televisit.core.deps import NowDep, SessionDep, SettingsDep
 from televisit.core.schemas import errors
 from televisit.rooms import service
 from televisit.rooms.ice import ice_servers

@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from televisit.core.db import lock_rows
@@ -25,6 +25,10 @@ class RoomRepository:
             Room.appointment_id == appointment_id, Room.status == RoomStatus.in_progress
         )
         return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def count_live(self) -> int:
+        stmt = select(func.count()).select_from(Room).where(Room.status == RoomStatus.in_progress)
+        return int(await self.session.scalar(stmt) or 0)
 
     async def add(self, room: Room) -> Room:
         self.session.add(room)

@@ -252,3 +252,13 @@ async def release_orphans(session: AsyncSession, *, now: datetime, stale_after: 
         await leave(session, user_id=participant.user_id, room_id=participant.room_id,
                     connection_id=participant.connection_id or "", now=now)
     return len(orphans)
+
+
+async def live_count(session: AsyncSession) -> int:
+    """Rooms in progress across the cluster (for the metrics)."""
+    return await RoomRepository(session).count_live()
+
+
+async def heartbeat(session: AsyncSession, *, instance_id: str, now: datetime) -> None:
+    """This instance is alive: its participants stay in their rooms."""
+    await RoomRepository(session).heartbeat(instance_id, now=now)

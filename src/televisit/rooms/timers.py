@@ -6,40 +6,39 @@ Deadlines live in the database, so any instance may end a room; the conditional 
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 
 import structlog
-from fastapi import FastAPI
 
-from televisit.core.db import session_scope
 from televisit.core.periodic import Periodic
+from televisit.core.runtime import CoreRuntime
 from televisit.rooms import service
-from televisit.rooms.repository import RoomRepository
 
 log = structlog.get_logger("televisit.rooms")
 
 
 class RoomTimers:
-    def __init__(self, app: FastAPI) -> None:
-        self.app = app
+    def __init__(self, runtime: CoreRuntime) -> None:
+        self.runtime = runtime
         self._periodic: Periodic | None = None
         self._last_beat: datetime | None = None
 
-    async def run_once(self) -> list:
-        state = self.app.state
-        settings = state.settings
-        now = state.clock.now()
+    async def run_once(self) -> list[uuid.UUID]:
+        runtime = self.runtime
+        settings = runtime.settings
+        now = runtime.clock.now()
         # Beat by the same clock the staleness check reads (a fake one in tests), or a jump of
         # that clock would make this very instance look dead and release its own participants.
         last = self._last_beat
         if last is None or not 0 <= (now - last).total_seconds() < settings.instance_heartbeat:
-            async with session_scope(state.sessionmaker, state.publish) as session:
-                await RoomRepository(session).heartbeat(state.instance_id, now=now)
+            async with runtime.session() as session:
+                await service.heartbeat(session, instance_id=runtime.instance_id, now=now)
             self._last_beat = now
-        async with session_scope(state.sessionmaker, state.publish) as session:
+        async with runtime.session() as session:
             await service.release_orphans(session, now=now,
                                           stale_after=int(settings.instance_heartbeat * 4) + 1)
-        async with session_scope(state.sessionmaker, state.publish) as session:
+        async with runtime.session() as session:
             return await service.sweep(session, settings=settings, now=now)
 
     async def _tick(self) -> None:
@@ -48,7 +47,7 @@ class RoomTimers:
             log.info("rooms_timed_out", count=len(ended))
 
     def start(self) -> None:
-        self._periodic = Periodic("room-timers", self._tick, self.app.state.settings.room_sweep_interval)
+        self._periodic = Periodic("room-timers", self._tick, self.runtime.settings.room_sweep_interval)
         self._periodic.start()
 
     async def stop(self) -> None:

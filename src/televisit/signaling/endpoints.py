@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import structlog
@@ -14,6 +14,9 @@ from televisit.core.errors import AppError
 from televisit.core.logging import frame_logged, ws_frame_context
 from televisit.signaling import schemas as f
 from televisit.signaling.connection import Connection, ConnState
+
+if TYPE_CHECKING:  # the runtime holds this front's hub and handlers: a type-only import
+    from televisit.runtime import Runtime
 
 log = structlog.get_logger("televisit.ws")
 
@@ -67,9 +70,8 @@ def _binary_error() -> f.FrameError:
     return f.FrameError("binary_not_supported", "Send JSON text frames.")
 
 
-async def _authenticate(websocket: WebSocket, conn: Connection) -> bool:
-    app = websocket.app
-    settings: Settings = app.state.settings
+async def _authenticate(websocket: WebSocket, conn: Connection, runtime: Runtime) -> bool:
+    settings = runtime.settings
     try:
         async with asyncio.timeout(settings.ws_auth_timeout):
             text = await _receive_frame(websocket, conn, settings.ws_max_frame_bytes)
@@ -87,22 +89,21 @@ async def _authenticate(websocket: WebSocket, conn: Connection) -> bool:
         if not isinstance(frame, f.AuthFrame):
             raise f.FrameError("not_authenticated", "The first frame must be {type: auth, token}.",
                                getattr(frame, "ref", None))
-        await app.state.ws_handlers.authenticate(conn, frame.token)
+        await runtime.ws_handlers.authenticate(conn, frame.token)
     except (f.FrameError, AppError) as exc:
         conn.send(_error(exc))
         conn.close(CLOSE_UNAUTHENTICATED, "not authenticated")
         return False
     conn.move(ConnState.READY)
-    await app.state.hub.add_user_connection(conn)
+    await runtime.hub.add_user_connection(conn)
     conn.send({"type": "ready", "ref": frame.ref, "user_id": str(conn.user_id),
                "connection_id": conn.id})
     return True
 
 
-async def _serve(websocket: WebSocket, conn: Connection) -> None:
-    app = websocket.app
-    settings: Settings = app.state.settings
-    handlers = app.state.ws_handlers
+async def _serve(websocket: WebSocket, conn: Connection, runtime: Runtime) -> None:
+    settings = runtime.settings
+    handlers = runtime.ws_handlers
     while conn.state == ConnState.READY:
         text = await _receive_frame(websocket, conn, settings.ws_max_frame_bytes)
         if text is None:
@@ -150,45 +151,43 @@ class DirectWebSocket:
     alive for the whole life of each of thousands of mostly idle sockets.
     """
 
-    def __init__(self, app: ASGIApp, path: str) -> None:
-        self.app, self.path = app, path
+    def __init__(self, app: ASGIApp, runtime: Runtime, path: str) -> None:
+        self.app, self.runtime, self.path = app, runtime, path
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket" and scope["path"] == self.path:
-            await websocket_endpoint(WebSocket(scope, receive, send))
+            await websocket_endpoint(WebSocket(scope, receive, send), self.runtime)
         else:
             await self.app(scope, receive, send)
 
 
-async def websocket_endpoint(websocket: WebSocket) -> None:
-    app = websocket.app
-    settings: Settings = app.state.settings
+async def websocket_endpoint(websocket: WebSocket, runtime: Runtime) -> None:
+    settings = runtime.settings
     if not origin_allowed(websocket, settings):
         await websocket.close(code=CLOSE_FORBIDDEN_ORIGIN)
         return
     await websocket.accept()
     conn = Connection(websocket, queue_size=settings.ws_send_queue, rate=settings.ws_rate_per_second,
                       burst=settings.ws_rate_burst)
-    if app.state.draining:
+    if runtime.draining:
         conn.send({"type": "server.draining"})
         conn.close(CLOSE_RESTART, "draining")
         await conn.flushed(2)
         return
     try:
-        if await _authenticate(websocket, conn):
-            await _serve(websocket, conn)
+        if await _authenticate(websocket, conn, runtime):
+            await _serve(websocket, conn, runtime)
     except WebSocketDisconnect:
         pass
     finally:
-        await _cleanup(websocket, conn)
+        await _cleanup(conn, runtime)
 
 
-async def _cleanup(websocket: WebSocket, conn: Connection) -> None:
-    app = websocket.app
-    rooms = await app.state.hub.remove_connection(conn)
+async def _cleanup(conn: Connection, runtime: Runtime) -> None:
+    rooms = await runtime.hub.remove_connection(conn)
     for room_id in rooms:
         try:
-            await app.state.ws_handlers.record_leave(conn, room_id)
+            await runtime.ws_handlers.record_leave(conn, room_id)
         except Exception:
             log.exception("ws_leave_failed", room_id=str(room_id))
     if conn.state != ConnState.CLOSED:

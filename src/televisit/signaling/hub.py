@@ -103,6 +103,28 @@ class Hub:
         if sub is not None:
             await sub.close()
 
+    async def move_all(self, spread: float = 0.0) -> int:
+        """Tell every socket here to reconnect (elsewhere) and resume: `server.draining`, close 1012.
+
+        Spread over ``spread`` seconds in batches (draining: every client reconnecting in the same
+        instant is a burst for the instances that stay); at once after a broker outage, whose
+        events these sockets missed and get back by rejoining and `chat.sync`.
+        """
+        connections = list(self.connections.values())
+        batches = max(1, min(len(connections), int(spread / 0.05)))  # a batch every 50 ms at most
+        for i in range(batches):
+            for conn in connections[i::batches]:
+                conn.send({"type": "server.draining"})
+                conn.close(1012, "server restarting")
+            if i + 1 < batches:
+                await asyncio.sleep(spread / batches)
+        return len(connections)
+
+    def on_broker_recovered(self) -> None:
+        task = asyncio.get_running_loop().create_task(self.move_all())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
     # -- delivery ---------------------------------------------------------------------------
     # Handlers are bound to their channel's id, so no event pays for parsing it back.
     def _on_user_event(self, user_id: uuid.UUID, _channel: str, event: Event) -> None:

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import functools
 import uuid
+from contextlib import AbstractAsyncContextManager
+from datetime import datetime
 from typing import Any
 
-from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from televisit.auth import service as auth_service
 from televisit.chat import service as chat_service
 from televisit.chat.schemas import MessagePublic
-from televisit.core.db import session_scope
 from televisit.core.errors import AppError
+from televisit.core.runtime import CoreRuntime
 from televisit.realtime.channels import room_channel
 from televisit.rooms import service as rooms_service
 from televisit.rooms.ice import ice_servers
@@ -32,17 +34,17 @@ def _room_keys(room_id: uuid.UUID) -> tuple[str, str]:
 
 
 class Handlers:
-    def __init__(self, app: FastAPI, hub: Hub) -> None:
-        self.app = app
+    def __init__(self, runtime: CoreRuntime, hub: Hub) -> None:
+        self.runtime = runtime
         self.hub = hub
-        self.settings = app.state.settings
-        self.signals_relayed = app.state.metrics.signals
+        self.settings = runtime.settings
+        self.signals_relayed = runtime.metrics.signals
 
-    def _now(self):
-        return self.app.state.clock.now()
+    def _now(self) -> datetime:
+        return self.runtime.clock.now()
 
-    def _session(self):
-        return session_scope(self.app.state.sessionmaker, self.app.state.publish)
+    def _session(self) -> AbstractAsyncContextManager[AsyncSession]:
+        return self.runtime.session()
 
     async def authenticate(self, conn: Connection, token: str) -> User:
         async with self._session() as session:
@@ -76,7 +78,7 @@ class Handlers:
                 user = await self._user(session, conn)
                 joined = await rooms_service.join(session, user=user, room_id=frame.room_id,
                                                   connection_id=conn.id,
-                                                  instance_id=self.app.state.instance_id, now=now)
+                                                  instance_id=self.runtime.instance_id, now=now)
                 room = room_dict(joined.room)
             await self.hub.enter_room(conn, frame.room_id)
         except BaseException:
@@ -116,14 +118,14 @@ class Handlers:
         self._require_room(conn, frame.room_id, frame.ref)
         self.signals_relayed.inc()
         room_key, channel = _room_keys(frame.room_id)
-        await self.app.state.broker.publish(channel, {
+        await self.runtime.broker.publish(channel, {
             "type": "signal", "room_id": room_key, "from": conn.user_key, "data": frame.data,
         })
 
     async def on_media_state(self, conn: Connection, frame: f.MediaState) -> None:
         self._require_room(conn, frame.room_id, frame.ref)
         room_key, channel = _room_keys(frame.room_id)
-        await self.app.state.broker.publish(channel, {
+        await self.runtime.broker.publish(channel, {
             "type": "media.state", "room_id": room_key, "from": conn.user_key,
             "audio": frame.audio, "video": frame.video,
         })

@@ -8,9 +8,9 @@ from datetime import datetime
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from televisit.auth.passwords import Passwords
 from televisit.core.errors import BadRequest, Conflict, Unprocessable
 from televisit.core.pagination import decode_cursor, encode_cursor
+from televisit.core.security import Passwords
 from televisit.users.models import Role, User
 from televisit.users.repository import UserRepository
 

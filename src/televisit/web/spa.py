@@ -62,7 +62,17 @@ def is_reserved(path: str) -> bool:
 
 
 class SpaRoute(Route):
-    """A catch-all GET route that does not match reserved paths at all (so they 404/405 as before)."""
+    """A catch-all GET route that does not match reserved paths at all (so they 404/405 as before).
+
+    It serves the build in ``dist`` (a test may point it at another one).
+    """
+
+    def __init__(self, dist: Path) -> None:
+        self.dist = dist
+        super().__init__("/{path:path}", self.serve, methods=["GET", "HEAD"], include_in_schema=False)
+
+    async def serve(self, request: Request) -> Response:
+        return spa(self.dist, request.url.path)
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         if scope["type"] == "http" and is_reserved(scope["path"]):
@@ -102,9 +112,7 @@ def _respond(file: Path, relative: PurePosixPath, *, status_code: int = 200) -> 
     return FileResponse(file, status_code=status_code, headers=headers)
 
 
-async def spa(request: Request) -> Response:
-    dist: Path = request.app.state.spa_dist
-    path = request.url.path
+def spa(dist: Path, path: str) -> Response:
     index = dist / "index.html"
     if not index.is_file():
         return PlainTextResponse(NOT_BUILT, status_code=503,
@@ -118,7 +126,12 @@ async def spa(request: Request) -> Response:
     return _respond(index, PurePosixPath("index.html"))
 
 
-def mount_spa(app: FastAPI, dist: Path = DEFAULT_DIST) -> None:
+def mount_spa(app: FastAPI, dist: Path = DEFAULT_DIST) -> SpaRoute:
     """Add the SPA as the last route. Call after every API router is included."""
-    app.state.spa_dist = dist
-    app.router.routes.append(SpaRoute("/{path:path}", spa, methods=["GET", "HEAD"], include_in_schema=False))
+    route = SpaRoute(dist)
+    app.router.routes.append(route)
+    return route
+
+
+def spa_route(app: FastAPI) -> SpaRoute:
+    return next(r for r in app.router.routes if isinstance(r, SpaRoute))

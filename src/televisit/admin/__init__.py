@@ -1,0 +1,1 @@
+"""Staff administration: accounts of every role, for admins only."""

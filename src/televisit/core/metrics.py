@@ -1,0 +1,71 @@
+"""Prometheus metrics: one registry per app (no module globals).
+
+Domain counters are taken from the events each commit publishes, so the services stay free of
+metrics code and a count is made once per cluster (by the instance that committed), never once
+per receiving instance.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from televisit.realtime.broker import Event
+from televisit.realtime.events import Publisher
+
+TIMEOUT_REASONS = frozenset({"unused-timeout", "empty-timeout", "max-duration"})
+# call.* events that mark a step of setting a call up, and the label each gets.
+CALL_STAGES = {"call.incoming": "started", "call.answered": "answered", "call.declined": "declined",
+               "call.cancelled": "cancelled"}
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.http_duration = Histogram(
+            "televisit_http_request_duration_seconds", "HTTP request latency by route template.",
+            ["method", "route", "status"], buckets=LATENCY_BUCKETS, registry=r)
+        self.websockets_open = Gauge(
+            "televisit_websockets_open", "Authenticated WebSocket connections on this instance.", registry=r)
+        self.rooms_live = Gauge(
+            "televisit_rooms_live", "Rooms in progress (read from the database at scrape time).", registry=r)
+        self.signals = Counter(
+            "televisit_signals_relayed", "Signaling frames (SDP, ICE) relayed by this instance.", registry=r)
+        self.chat_messages = Counter(
+            "televisit_chat_messages", "Chat messages stored (new ones, not idempotent repeats).", registry=r)
+        self.call_setups = Counter(
+            "televisit_call_setups", "Call set-up steps: started, answered, declined, cancelled.",
+            ["stage"], registry=r)
+        self.room_timeouts = Counter(
+            "televisit_room_timeouts", "Rooms ended by a timer, by reason.", ["reason"], registry=r)
+        for stage in CALL_STAGES.values():
+            self.call_setups.labels(stage)
+        for reason in TIMEOUT_REASONS:
+            self.room_timeouts.labels(reason)
+
+    def observe_request(self, method: str, route: str | None, status: int, seconds: float) -> None:
+        # Unmatched paths share one label so a scan of random URLs cannot grow the series without end.
+        self.http_duration.labels(method, route or "unmatched", str(status)).observe(seconds)
+
+    def count_events(self, events: list[tuple[str, Event]]) -> None:
+        seen: set[int] = set()
+        for _channel, event in events:
+            if id(event) in seen:  # the same event fanned out to both people counts once
+                continue
+            seen.add(id(event))
+            kind = event.get("type")
+            if kind == "chat.message":
+                self.chat_messages.inc()
+            elif kind in CALL_STAGES:
+                self.call_setups.labels(CALL_STAGES[kind]).inc()
+            elif kind == "room.ended" and event.get("reason") in TIMEOUT_REASONS:
+                self.room_timeouts.labels(event["reason"]).inc()
+
+    def counting(self, publish: Publisher) -> Publisher:
+        async def publish_and_count(events: list[tuple[str, Event]]) -> None:
+            self.count_events(events)
+            await publish(events)
+
+        return publish_and_count
+

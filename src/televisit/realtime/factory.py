@@ -1,0 +1,14 @@
+"""The broker for these settings: Redis pub/sub for several instances, in-process for one."""
+
+from __future__ import annotations
+
+from televisit.realtime.broker import Broker
+from televisit.realtime.memory import MemoryBroker
+
+
+def create_broker(redis_url: str | None) -> Broker:
+    if redis_url:
+        from televisit.realtime.redis import RedisBroker  # only deployments with Redis load redis-py
+
+        return RedisBroker(redis_url)
+    return MemoryBroker()

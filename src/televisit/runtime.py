@@ -1,0 +1,138 @@
+"""The running instance's shared objects, built once and handed to what needs them.
+
+One typed object instead of attributes scattered on `app.state`: a reader sees every dependency
+of a handler or background task in its signature. `create_app` builds it; the lifespan starts it
+(database engine, broker, socket hub, timers) and stops it.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from starlette.applications import Starlette
+
+from televisit.auth import service as auth_service
+from televisit.core.clock import Clock, SystemClock
+from televisit.core.config import Settings
+from televisit.core.db import create_engine, create_sessionmaker, session_scope
+from televisit.core.logging import instrument_engine
+from televisit.core.metrics import Metrics
+from televisit.core.periodic import Periodic
+from televisit.core.security import Passwords
+from televisit.realtime.broker import Broker
+from televisit.realtime.events import Publisher
+from televisit.realtime.factory import create_broker
+from televisit.realtime.publisher import make_publisher
+from televisit.rooms.timers import RoomTimers
+from televisit.signaling.hub import Hub
+from televisit.signaling.service import Handlers
+
+HOUSEKEEPING_INTERVAL = 600.0
+
+
+@dataclass(eq=False)
+class _Started:
+    engine: AsyncEngine
+    sessionmaker: async_sessionmaker[AsyncSession]
+    broker: Broker
+    publish: Publisher
+    hub: Hub
+    ws_handlers: Handlers
+    room_timers: RoomTimers
+    housekeeping: Periodic
+
+
+class NotStarted(RuntimeError):
+    pass
+
+
+class Runtime:
+    def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
+        self.settings = settings
+        self.clock: Clock = clock or SystemClock()
+        self.passwords = Passwords(settings)
+        self.metrics = Metrics()
+        self.instance_id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        # Set on SIGTERM: readiness fails, sockets are told to move, upgrades are refused.
+        self.draining = False
+        self._started: _Started | None = None
+
+    async def start(self) -> None:
+        engine = create_engine(self.settings)
+        instrument_engine(engine, self.settings)
+        broker = create_broker(self.settings.redis_url)
+        await broker.start()
+        hub = Hub(broker)
+        # Events were lost while the broker was down: sockets reconnect and resync (chat by seq).
+        broker.on_recovered(hub.on_broker_recovered)
+        self._started = _Started(
+            engine=engine, sessionmaker=create_sessionmaker(engine), broker=broker,
+            publish=self.metrics.counting(make_publisher(broker)), hub=hub,
+            ws_handlers=Handlers(self, hub), room_timers=RoomTimers(self),
+            housekeeping=Periodic("housekeeping", self._housekeep, HOUSEKEEPING_INTERVAL),
+        )
+        self.metrics.websockets_open.set_function(lambda: len(hub.connections))
+        if self.settings.room_timers_enabled:
+            self._started.room_timers.start()
+            self._started.housekeeping.start()
+
+    async def stop(self) -> None:
+        started, self._started = self._started, None
+        if started is not None:
+            await started.housekeeping.stop()
+            await started.room_timers.stop()
+            await started.broker.stop()
+            await started.engine.dispose()
+
+    async def _housekeep(self) -> None:
+        """Expired sessions and old failed sign-ins must not pile up forever."""
+        async with session_scope(self.sessionmaker) as session:
+            await auth_service.prune(session, settings=self.settings, now=self.clock.now())
+
+    @property
+    def _live(self) -> _Started:
+        if self._started is None:
+            raise NotStarted("the runtime is used before the app's lifespan started it")
+        return self._started
+
+    @property
+    def engine(self) -> AsyncEngine:
+        return self._live.engine
+
+    @property
+    def sessionmaker(self) -> async_sessionmaker[AsyncSession]:
+        return self._live.sessionmaker
+
+    @property
+    def broker(self) -> Broker:
+        return self._live.broker
+
+    @property
+    def publish(self) -> Publisher:
+        return self._live.publish
+
+    @property
+    def hub(self) -> Hub:
+        return self._live.hub
+
+    @property
+    def ws_handlers(self) -> Handlers:
+        return self._live.ws_handlers
+
+    @property
+    def room_timers(self) -> RoomTimers:
+        return self._live.room_timers
+
+    def session(self) -> AbstractAsyncContextManager[AsyncSession]:
+        """One transaction whose queued events are published after its commit."""
+        return session_scope(self.sessionmaker, self.publish)
+
+
+def runtime_of(app: Starlette) -> Runtime:
+    runtime: Runtime = app.state.runtime
+    return runtime
