@@ -17,6 +17,7 @@ from televisit.app import create_app
 from televisit.core.config import load_settings
 from televisit.migrations import upgrade
 from televisit.ops.server import DrainingServer
+from televisit.runtime import runtime_of
 
 
 def main() -> None:
@@ -38,8 +39,9 @@ def main() -> None:
     settings = load_settings()
     if settings.env == "development":
         upgrade(settings.database_url)
+    app = create_app(settings)
     config = uvicorn.Config(
-        create_app(settings),
+        app,
         host=args.host,
         port=args.port,
         log_config=None,
@@ -53,7 +55,7 @@ def main() -> None:
         ws_max_size=settings.ws_max_frame_bytes,
         timeout_graceful_shutdown=max(1, int(settings.drain_grace)),
     )
-    DrainingServer(config, config.app, settings.drain_grace).run()
+    DrainingServer(config, runtime_of(app), settings.drain_grace).run()
 
 
 if __name__ == "__main__":
