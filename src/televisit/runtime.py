@@ -21,7 +21,7 @@ from televisit.core.clock import Clock, SystemClock
 from televisit.core.config import Settings
 from televisit.core.db import create_engine, create_sessionmaker, session_scope
 from televisit.core.logging import instrument_engine
-from televisit.core.metrics import Metrics
+from televisit.core.metrics import TIMEOUT_REASONS, Metrics
 from televisit.core.periodic import Periodic
 from televisit.core.security import Passwords
 from televisit.realtime.broker import Broker
@@ -29,6 +29,7 @@ from televisit.realtime.events import Publisher
 from televisit.realtime.factory import create_broker
 from televisit.realtime.publisher import make_publisher
 from televisit.rooms.timers import RoomTimers
+from televisit.signaling import frames as f
 from televisit.signaling.hub import Hub
 from televisit.signaling.service import Handlers
 
@@ -65,14 +66,14 @@ class Runtime:
     async def start(self) -> None:
         engine = create_engine(self.settings)
         instrument_engine(engine, self.settings)
-        broker = create_broker(self.settings.redis_url)
+        broker = create_broker(self.settings.redis_url, f.BrokerCodec())
         await broker.start()
         hub = Hub(broker)
         # Events were lost while the broker was down: sockets reconnect and resync (chat by seq).
         broker.on_recovered(hub.on_broker_recovered)
         self._started = _Started(
             engine=engine, sessionmaker=create_sessionmaker(engine), broker=broker,
-            publish=self.metrics.counting(make_publisher(broker)), hub=hub,
+            publish=counting(self.metrics, make_publisher(broker)), hub=hub,
             ws_handlers=Handlers(self, hub), room_timers=RoomTimers(self),
             housekeeping=Periodic("housekeeping", self._housekeep, HOUSEKEEPING_INTERVAL),
         )
@@ -131,6 +132,36 @@ class Runtime:
     def session(self) -> AbstractAsyncContextManager[AsyncSession]:
         """One transaction whose queued events are published after its commit."""
         return session_scope(self.sessionmaker, self.publish)
+
+
+def count_events(metrics: Metrics, events: list[tuple[str, f.BrokerEvent]]) -> None:
+    """Domain counters, from what a commit published (an event fanned out to two people counts once)."""
+    seen: set[int] = set()
+    for _channel, event in events:
+        if id(event) in seen:
+            continue
+        seen.add(id(event))
+        match event:
+            case f.ChatMessage():
+                metrics.chat_messages.inc()
+            case f.CallIncoming():
+                metrics.call_setups.labels("started").inc()
+            case f.ExceptConnection(frame=f.CallAnswered()):
+                metrics.call_setups.labels("answered").inc()
+            case f.CallDeclined():
+                metrics.call_setups.labels("declined").inc()
+            case f.CallCancelled():
+                metrics.call_setups.labels("cancelled").inc()
+            case f.RoomEnded(reason=reason) if reason in TIMEOUT_REASONS:
+                metrics.room_timeouts.labels(reason).inc()
+
+
+def counting(metrics: Metrics, publish: Publisher) -> Publisher:
+    async def publish_and_count(events: list[tuple[str, f.BrokerEvent]]) -> None:
+        count_events(metrics, events)
+        await publish(events)
+
+    return publish_and_count
 
 
 def runtime_of(app: Starlette) -> Runtime:

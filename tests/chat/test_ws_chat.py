@@ -7,6 +7,7 @@ import uuid
 import pytest
 
 from televisit.runtime import runtime_of
+from televisit.signaling.frames import ChatMessage
 from tests.chat.streaming import stream_through_drops
 from tests.fixtures.live import WSClient
 from tests.signaling.helpers import connect, make_visit, of_type, settle
@@ -99,9 +100,9 @@ async def test_chat_survives_lost_pub_sub_messages(factory, live, monkeypatch):
     real_publish = broker.publish
     lost: list[int] = []
 
-    async def flaky_publish(channel: str, event: dict) -> None:
-        if event.get("type") == "chat.message" and channel.endswith(str(v.patient.id)):
-            seq = event["message"]["seq"]
+    async def flaky_publish(channel: str, event: object) -> None:
+        if isinstance(event, ChatMessage) and channel.endswith(str(v.patient.id)):
+            seq = event.message.seq
             if seq % 3 == 0:
                 lost.append(seq)
                 return  # dropped on the floor

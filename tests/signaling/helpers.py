@@ -13,6 +13,7 @@ from fastapi import FastAPI
 
 from televisit.realtime.channels import user_channel
 from televisit.runtime import runtime_of
+from televisit.signaling import frames as f
 from tests.fixtures.assertions import assert_error  # noqa: F401 - re-exported for the tests
 from tests.fixtures.factories import Factory, Person
 from tests.fixtures.live import WSClient
@@ -84,10 +85,17 @@ async def settle(ws: WSClient, app: FastAPI, user_id: uuid.UUID | str) -> list[d
     REST replies and timer runs publish before they return) reaches the socket after them, on
     the in-process broker and over Redis alike (one subscriber connection per instance).
     """
-    n = next(_marks)
-    await runtime_of(app).broker.publish(user_channel(user_id), {"type": "test.mark", "n": n})
-    await ws.expect("test.mark", n=n)
-    return [frame for frame in ws.seen if frame.get("type") != "test.mark"]
+    # A real broker event (it crosses Redis too) that rings nothing: `call.answered` for a room that
+    # does not exist, told to every socket of the user.
+    mark = str(uuid.UUID(int=next(_marks)))
+    await runtime_of(app).broker.publish(user_channel(user_id), f.ExceptConnection(
+        connection_id="", frame=f.CallAnswered(room_id=uuid.UUID(mark))))
+    await ws.expect("call.answered", room_id=mark)
+    return [frame for frame in ws.seen if not _is_mark(frame)]
+
+
+def _is_mark(frame: dict[str, Any]) -> bool:
+    return frame.get("type") == "call.answered" and uuid.UUID(frame["room_id"]).int < 1 << 32
 
 
 def of_type(frames: list[dict[str, Any]], type_: str, **match: Any) -> list[dict[str, Any]]:

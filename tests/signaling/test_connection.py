@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from televisit.signaling.connection import Connection, ConnState, IllegalTransition, TokenBucket
+from televisit.signaling.frames import Pong, ServerDraining
 
 S = ConnState
 
@@ -69,10 +70,10 @@ async def test_frames_are_written_in_order_then_the_close():
     c = conn(socket)
     c.move(S.READY)
     for i in range(5):
-        c.send({"type": "pong", "ref": i})
+        c.send(Pong(ref=i))
     c.close(4401, "bye")
     assert c.state is S.CLOSING
-    c.send({"type": "late"})  # dropped: the socket is closing
+    c.send(ServerDraining())  # dropped: the socket is closing
     await c.flushed(2)
     assert [m["ref"] for m in socket.sent] == [0, 1, 2, 3, 4]
     assert socket.closed == (4401, "bye")
@@ -85,7 +86,7 @@ async def test_a_client_that_does_not_read_is_closed_as_too_slow():
     c = conn(socket, queue_size=10)
     c.move(S.READY)
     for i in range(12):  # one taken by the blocked writer, ten queued, one too many
-        c.send({"type": "x", "i": i})
+        c.send(Pong(ref=i))
         await asyncio.sleep(0)
     assert c.state is S.CLOSING
     socket.gate.set()
@@ -100,19 +101,19 @@ async def test_send_paced_waits_for_room_instead_of_overflowing():
 
     async def replay() -> None:
         for i in range(50):
-            await c.send_paced({"type": "chat.message", "i": i})
+            await c.send_paced(Pong(ref=i))
 
     task = asyncio.create_task(replay())
     await asyncio.sleep(0.05)
     assert not task.done() and c.state is S.READY  # waiting, not closed
-    c.send({"type": "live"})  # live events still fit beside the replay
+    c.send(ServerDraining())  # live events still fit beside the replay
     socket.gate.set()
     await asyncio.wait_for(task, 5)
     c.close(1000)
     await c.flushed(2)
     assert c.state is S.CLOSING and socket.closed == (1000, "")
-    replayed = [m["i"] for m in socket.sent if m["type"] == "chat.message"]
-    assert replayed == list(range(50)) and {"type": "live"} in socket.sent
+    replayed = [m["ref"] for m in socket.sent if m["type"] == "pong"]
+    assert replayed == list(range(50)) and {"type": "server.draining"} in socket.sent
 
 
 async def test_send_paced_gives_up_on_a_reader_that_never_reads():
@@ -120,7 +121,7 @@ async def test_send_paced_gives_up_on_a_reader_that_never_reads():
     c = conn(socket, queue_size=10)
     c.move(S.READY)
     for i in range(20):
-        await c.send_paced({"i": i}, timeout=0.1)
+        await c.send_paced(Pong(ref=i), timeout=0.1)
     assert c.state is S.CLOSING
     await c.stop_writer()
 

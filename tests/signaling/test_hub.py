@@ -7,12 +7,13 @@ import uuid
 from televisit.realtime.channels import room_channel
 from televisit.realtime.memory import MemoryBroker
 from televisit.signaling.connection import Connection
+from televisit.signaling.frames import RelayedSignal
 from televisit.signaling.hub import Hub
 
 
 def _conn(user_id: uuid.UUID) -> Connection:
     conn = Connection(websocket=Recorder(), queue_size=100, rate=100, burst=100)  # type: ignore[arg-type]
-    conn.authenticated(user_id, uuid.uuid4(), "patient")
+    conn.authenticated(user_id, uuid.uuid4())
     return conn
 
 
@@ -39,15 +40,13 @@ async def test_events_during_a_join_reach_the_joiner_after_it_joined():
     joiner = _conn(patient)
     await hub.watch_room(joiner, room)
     # The other side offers right after our join committed, before we entered the room.
-    await broker.publish(room_channel(room), {"type": "signal", "room_id": str(room),
-                                              "from": str(doctor), "data": {"n": 1}})
+    await broker.publish(room_channel(room), RelayedSignal(room_id=room, sender=str(doctor), data={"n": 1}))
     assert await _sent(joiner) == []
     await hub.enter_room(joiner, room)
     hub.flush_pending(joiner, room)
     await hub.unwatch_room(joiner, room)
     assert [f["data"] for f in await _sent(joiner)] == [{"n": 1}]
-    await broker.publish(room_channel(room), {"type": "signal", "room_id": str(room),
-                                              "from": str(doctor), "data": {"n": 2}})
+    await broker.publish(room_channel(room), RelayedSignal(room_id=room, sender=str(doctor), data={"n": 2}))
     assert [f["data"] for f in await _sent(joiner)] == [{"n": 2}]
 
 
@@ -57,10 +56,10 @@ async def test_a_refused_joiner_never_sees_the_rooms_events_and_the_channel_is_r
     room, doctor = uuid.uuid4(), uuid.uuid4()
     outsider = _conn(uuid.uuid4())
     await hub.watch_room(outsider, room)
-    await broker.publish(room_channel(room), {"type": "signal", "room_id": str(room),
-                                              "from": str(doctor), "data": {"secret": True}})
+    await broker.publish(room_channel(room), RelayedSignal(
+        room_id=room, sender=str(doctor), data={"secret": True}))
     await hub.unwatch_room(outsider, room)  # the join was refused
-    await broker.publish(room_channel(room), {"type": "signal", "room_id": str(room),
-                                              "from": str(doctor), "data": {"secret": True}})
+    await broker.publish(room_channel(room), RelayedSignal(
+        room_id=room, sender=str(doctor), data={"secret": True}))
     assert await _sent(outsider) == []
     assert room_channel(room) not in broker.local.handlers

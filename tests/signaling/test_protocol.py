@@ -13,6 +13,7 @@ import websockets
 from websockets.exceptions import InvalidStatus
 
 from televisit.runtime import runtime_of
+from televisit.signaling.frames import Ping
 from tests.fixtures.live import WSClient
 from tests.signaling.helpers import connect, end_call, make_visit, roundtrip, start_call
 
@@ -256,7 +257,7 @@ async def test_a_server_bug_is_an_internal_error_and_the_socket_stays(factory, l
     async def broken(conn, frame):
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(runtime_of(live.app).ws_handlers, "on_ping", broken)
+    monkeypatch.setitem(runtime_of(live.app).ws_handlers.table, Ping, broken)
     await ws.send({"type": "ping", "ref": "boom"})
     err = await ws.expect("error", ref="boom")
     assert err["code"] == "internal_error" and "bug" not in err["message"]

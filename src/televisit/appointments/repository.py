@@ -73,6 +73,16 @@ class AppointmentRepository:
         stmt = stmt.order_by(Appointment.starts_at, Appointment.id).limit(limit)
         return list((await self.session.execute(stmt)).scalars())
 
+    async def next_message_seq(self, appointment_id: uuid.UUID) -> int:
+        stmt = (
+            update(Appointment)
+            .where(Appointment.id == appointment_id)
+            .values(last_message_seq=Appointment.last_message_seq + 1)
+            .returning(Appointment.last_message_seq)
+            .execution_options(synchronize_session=False)
+        )
+        return int((await self.session.execute(stmt)).scalar_one())
+
     async def has_overlap(self, *, user_ids: list[uuid.UUID], starts_at: datetime, ends_at: datetime) -> bool:
         people = or_(Appointment.doctor_id.in_(user_ids), Appointment.patient_id.in_(user_ids))
         stmt = select(

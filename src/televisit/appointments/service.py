@@ -16,6 +16,7 @@ from televisit.core.errors import BadRequest, Conflict, NotFound, Unprocessable
 from televisit.core.pagination import decode_cursor, encode_cursor
 from televisit.realtime.channels import user_channel
 from televisit.realtime.events import queue_event
+from televisit.signaling.frames import AppointmentUpdated
 from televisit.users.models import Role, User
 from televisit.users.repository import UserRepository
 
@@ -77,14 +78,59 @@ async def book(
 
 async def get_for_user(
     session: AsyncSession, *, user: User, appointment_id: uuid.UUID, now: datetime,
-    for_update: bool = False,
+    for_update: bool = False, with_people: bool = True,
 ) -> Appointment:
+    """The visit if ``user`` is its doctor or patient, else 404 (``for_update`` locks its row)."""
     repo = AppointmentRepository(session)
     await repo.mark_missed(user_ids=[user.id], now=now)
-    appointment = await repo.get_for_user(appointment_id, user.id, for_update=for_update)
+    appointment = await repo.get_for_user(appointment_id, user.id, for_update=for_update,
+                                          with_people=with_people)
     if appointment is None:
         raise AppointmentNotFound()
     return appointment
+
+
+async def find_for_participant(
+    session: AsyncSession, *, appointment_id: uuid.UUID, user_id: uuid.UUID, with_people: bool = True
+) -> Appointment | None:
+    """The visit if ``user_id`` is one of its two people, else None (``with_people=False`` skips
+    loading the two users when only their ids are needed)."""
+    return await AppointmentRepository(session).get_for_user(appointment_id, user_id,
+                                                             with_people=with_people)
+
+
+async def get(session: AsyncSession, *, appointment_id: uuid.UUID) -> Appointment:
+    """The visit, for the system (a room timer ending its call)."""
+    appointment = await AppointmentRepository(session).get(appointment_id)
+    if appointment is None:
+        raise AppointmentNotFound()
+    return appointment
+
+
+async def begin_call(session: AsyncSession, appointment: Appointment, *, room_id: uuid.UUID,
+                     now: datetime) -> None:
+    """A call started in ``room_id``: the visit is in progress (both people are told)."""
+    appointment.status = AppointmentStatus.in_progress
+    appointment.room_id = room_id
+    appointment.updated_at = now
+    await session.flush()
+    announce(session, appointment)
+
+
+async def finish_call(session: AsyncSession, appointment: Appointment, *, room_id: uuid.UUID,
+                      held: bool, now: datetime) -> None:
+    """The call in ``room_id`` ended: the visit took place if both people were in it; a call
+    nobody answered (declined, hung up while ringing, unused) leaves it to be held (or missed)."""
+    if appointment.status == AppointmentStatus.in_progress and appointment.room_id == room_id:
+        appointment.status = AppointmentStatus.completed if held else AppointmentStatus.scheduled
+        appointment.updated_at = now
+        await session.flush()
+    announce(session, appointment)
+
+
+async def next_message_seq(session: AsyncSession, *, appointment_id: uuid.UUID) -> int:
+    """Take the conversation's next `seq`; the row stays locked until commit, so seqs are gap-free."""
+    return await AppointmentRepository(session).next_message_seq(appointment_id)
 
 
 async def list_for_user(
@@ -153,8 +199,7 @@ async def cancel(
 
 def announce(session: AsyncSession, appointment: Appointment) -> None:
     """Tell both people's devices, after the commit, that the appointment changed."""
-    event = {"type": "appointment.updated",
-             "appointment": AppointmentPublic.model_validate(appointment).model_dump(mode="json")}
+    event = AppointmentUpdated(appointment=AppointmentPublic.model_validate(appointment))
     for person in (appointment.doctor_id, appointment.patient_id):
         queue_event(session, user_channel(person), event)
 

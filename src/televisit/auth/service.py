@@ -18,6 +18,7 @@ from televisit.core.security import Passwords, token_digest
 from televisit.core.text import strip_controls
 from televisit.realtime.channels import user_channel
 from televisit.realtime.events import queue_event
+from televisit.signaling.frames import SessionRevoked
 from televisit.users.models import User
 from televisit.users.repository import UserRepository
 
@@ -149,7 +150,7 @@ async def logout(session: AsyncSession, *, auth_session: AuthSession, now: datet
     """Revoke the token; its open WebSockets (on any instance) are closed after the commit."""
     await AuthSessionRepository(session).revoke(auth_session.id, at=now)
     queue_event(session, user_channel(auth_session.user_id),
-                {"type": "_logout", "session_id": str(auth_session.id)})
+                SessionRevoked(session_id=auth_session.id, reason="logged-out"))
 
 
 async def prune(session: AsyncSession, *, settings: Settings, now: datetime) -> None:

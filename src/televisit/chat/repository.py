@@ -2,10 +2,9 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from televisit.appointments.models import Appointment
 from televisit.chat.models import Message
 
 
@@ -22,17 +21,6 @@ class MessageRepository:
             Message.client_msg_id == client_msg_id,
         )
         return (await self.session.execute(stmt)).scalar_one_or_none()
-
-    async def next_seq(self, appointment_id: uuid.UUID) -> int:
-        """Take the next seq; the row stays locked until commit, so seqs are gap-free."""
-        stmt = (
-            update(Appointment)
-            .where(Appointment.id == appointment_id)
-            .values(last_message_seq=Appointment.last_message_seq + 1)
-            .returning(Appointment.last_message_seq)
-            .execution_options(synchronize_session=False)
-        )
-        return int((await self.session.execute(stmt)).scalar_one())
 
     async def add(self, message: Message) -> Message:
         self.session.add(message)

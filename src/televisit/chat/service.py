@@ -15,6 +15,7 @@ from televisit.chat.schemas import MessagePublic
 from televisit.core.errors import Unprocessable
 from televisit.realtime.channels import user_channel
 from televisit.realtime.events import queue_event
+from televisit.signaling.frames import ChatMessage
 from televisit.users.models import User
 
 
@@ -49,7 +50,7 @@ async def send(
     )
     if existing is not None:
         return existing, False
-    seq = await repo.next_seq(appointment.id)
+    seq = await appointments.next_message_seq(session, appointment_id=appointment.id)
     message = await repo.add(
         Message(appointment_id=appointment.id, seq=seq, sender_id=user.id,
                 client_msg_id=client_msg_id, body=body, created_at=now)
@@ -59,7 +60,7 @@ async def send(
 
 
 def _announce(session: AsyncSession, appointment: Appointment, message: Message) -> None:
-    event = {"type": "chat.message", "message": MessagePublic.model_validate(message).model_dump(mode="json")}
+    event = ChatMessage(message=MessagePublic.model_validate(message))
     for person in (appointment.doctor_id, appointment.patient_id):
         queue_event(session, user_channel(person), event)
 

@@ -103,11 +103,8 @@ async def session_scope(
         try:
             yield session
             await session.commit()
-        except BaseException as exc:
-            if getattr(exc, "commit", False) is True:
-                await session.commit()
-            else:
-                await session.rollback()
+        except BaseException:
+            await session.rollback()
             drop_pending(session)
             raise
         events = take_pending(session)

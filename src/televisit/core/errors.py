@@ -22,8 +22,6 @@ class AppError(Exception):
     status_code = 400
     code = "bad_request"
     message = "Bad request."
-    # When True the request's transaction is still committed (e.g. to keep a failed-login record).
-    commit = False
 
     def __init__(
         self,

@@ -1,21 +1,16 @@
 """Prometheus metrics: one registry per app (no module globals).
 
-Domain counters are taken from the events each commit publishes, so the services stay free of
-metrics code and a count is made once per cluster (by the instance that committed), never once
-per receiving instance.
+Domain counters are fed from the events each commit publishes (`televisit.runtime` maps them), so
+the services stay free of metrics code and a count is made once per cluster (by the instance that
+committed), never once per receiving instance.
 """
 
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from televisit.realtime.broker import Event
-from televisit.realtime.events import Publisher
-
 TIMEOUT_REASONS = frozenset({"unused-timeout", "empty-timeout", "max-duration"})
-# call.* events that mark a step of setting a call up, and the label each gets.
-CALL_STAGES = {"call.incoming": "started", "call.answered": "answered", "call.declined": "declined",
-               "call.cancelled": "cancelled"}
+CALL_STAGES = ("started", "answered", "declined", "cancelled")
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -39,7 +34,7 @@ class Metrics:
             ["stage"], registry=r)
         self.room_timeouts = Counter(
             "televisit_room_timeouts", "Rooms ended by a timer, by reason.", ["reason"], registry=r)
-        for stage in CALL_STAGES.values():
+        for stage in CALL_STAGES:
             self.call_setups.labels(stage)
         for reason in TIMEOUT_REASONS:
             self.room_timeouts.labels(reason)
@@ -47,25 +42,3 @@ class Metrics:
     def observe_request(self, method: str, route: str | None, status: int, seconds: float) -> None:
         # Unmatched paths share one label so a scan of random URLs cannot grow the series without end.
         self.http_duration.labels(method, route or "unmatched", str(status)).observe(seconds)
-
-    def count_events(self, events: list[tuple[str, Event]]) -> None:
-        seen: set[int] = set()
-        for _channel, event in events:
-            if id(event) in seen:  # the same event fanned out to both people counts once
-                continue
-            seen.add(id(event))
-            kind = event.get("type")
-            if kind == "chat.message":
-                self.chat_messages.inc()
-            elif kind in CALL_STAGES:
-                self.call_setups.labels(CALL_STAGES[kind]).inc()
-            elif kind == "room.ended" and event.get("reason") in TIMEOUT_REASONS:
-                self.room_timeouts.labels(event["reason"]).inc()
-
-    def counting(self, publish: Publisher) -> Publisher:
-        async def publish_and_count(events: list[tuple[str, Event]]) -> None:
-            self.count_events(events)
-            await publish(events)
-
-        return publish_and_count
-

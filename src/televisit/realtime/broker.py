@@ -1,4 +1,8 @@
-"""The broker protocol. Events are JSON objects; delivery is best effort (at most once).
+"""The broker protocol. Delivery is best effort (at most once).
+
+Events are the app's typed broker events (`signaling.frames.BrokerEvent`); the broker itself does
+not look inside them. In one process they are handed over as they are; across Redis a codec turns
+them into bytes and back.
 
 Anything that must not be lost (chat) is stored in the database first and replayed by
 sequence number, so a dropped pub/sub message only delays it.
@@ -7,11 +11,30 @@ sequence number, so a dropped pub/sub message only delays it.
 from __future__ import annotations
 
 import abc
+import json
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
-Event = dict[str, Any]
+Event = Any
 Handler = Callable[[str, Event], None]
+
+
+class Codec(Protocol):
+    def encode(self, event: Event) -> bytes: ...
+
+    def decode(self, data: bytes | str) -> Event: ...
+
+
+class JsonCodec:
+    """Plain JSON objects: for tools and tests that speak to a broker without the app's models."""
+
+    @staticmethod
+    def encode(event: Event) -> bytes:
+        return json.dumps(event, separators=(",", ":")).encode()
+
+    @staticmethod
+    def decode(data: bytes | str) -> Event:
+        return json.loads(data)
 
 
 class Subscription(abc.ABC):

@@ -28,8 +28,7 @@ class MemoryBroker(Broker):
         self.local.handlers.clear()
 
     async def publish(self, channel: str, event: Event) -> None:
-        # Handed over as is: events are built from JSON-safe values (the Redis broker's tests
-        # prove they serialize), and handlers never mutate them.
+        # Handed over as is: the app's events are frozen models, and handlers never mutate them.
         self.local.dispatch(channel, event)
 
     async def subscribe(self, channel: str, handler: Handler) -> Subscription:

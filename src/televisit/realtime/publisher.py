@@ -16,6 +16,7 @@ def make_publisher(broker: Broker) -> Publisher:
             try:
                 await broker.publish(channel, event)
             except Exception:
-                log.warning("publish_failed", channel=channel, event_type=event.get("type"), exc_info=True)
+                log.warning("publish_failed", channel=channel, event_type=getattr(event, "type", None),
+                            exc_info=True)
 
     return publish

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from collections.abc import Callable
 
 import redis.asyncio as aioredis
@@ -13,7 +12,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import RedisError
 
-from televisit.realtime.broker import Broker, Event, Handler, Subscription
+from televisit.realtime.broker import Broker, Codec, Event, Handler, JsonCodec, Subscription
 from televisit.realtime.fanout import LocalFanout
 
 log = structlog.get_logger("televisit.broker")
@@ -31,7 +30,8 @@ class _RedisSubscription(Subscription):
 
 
 class RedisBroker(Broker):
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, codec: Codec | None = None) -> None:
+        self._codec: Codec = codec or JsonCodec()
         self._client = aioredis.Redis.from_url(
             url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=15,
             # A pooled connection that died while Redis restarted fails once; retry on a new one.
@@ -58,7 +58,7 @@ class RedisBroker(Broker):
         await self._client.aclose()
 
     async def publish(self, channel: str, event: Event) -> None:
-        await self._client.publish(channel, json.dumps(event, separators=(",", ":")))
+        await self._client.publish(channel, self._codec.encode(event))
 
     async def subscribe(self, channel: str, handler: Handler) -> Subscription:
         async with self._lock:
@@ -129,8 +129,8 @@ class RedisBroker(Broker):
         channel = message["channel"]
         channel = channel.decode() if isinstance(channel, bytes) else channel
         try:
-            event = json.loads(message["data"])
-        except ValueError:
+            event = self._codec.decode(message["data"])
+        except ValueError:  # not JSON, or not one of our events (pydantic's errors are ValueErrors)
             log.warning("redis_bad_event", channel=channel)
             return
         self.local.dispatch(channel, event)

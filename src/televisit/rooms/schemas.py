@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -40,6 +39,3 @@ class CallPublic(BaseModel):
     room: RoomPublic
     ice_servers: list[IceServer] = Field(description="RTCIceServer list, TURN credentials time-limited.")
 
-
-def room_dict(room: Any) -> dict[str, Any]:
-    return RoomPublic.model_validate(room).model_dump(mode="json")

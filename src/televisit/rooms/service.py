@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from televisit.appointments import service as appointments
-from televisit.appointments.models import Appointment, AppointmentStatus
-from televisit.appointments.repository import AppointmentRepository
+from televisit.appointments.models import Appointment
 from televisit.core.config import Settings
 from televisit.core.errors import Conflict, NotFound
 from televisit.realtime.channels import room_channel, user_channel
@@ -19,6 +17,7 @@ from televisit.realtime.events import queue_event
 from televisit.rooms.models import Room, RoomParticipant, RoomStatus
 from televisit.rooms.repository import RoomRepository
 from televisit.rooms.schemas import ParticipantPublic
+from televisit.signaling import frames as f
 from televisit.users.models import User
 
 
@@ -30,14 +29,6 @@ class RoomNotFound(NotFound):
 class RoomEnded(Conflict):
     code = "room_ended"
     message = "This call has ended."
-
-
-@dataclass(frozen=True)
-class Joined:
-    room: Room
-    appointment: Appointment
-    participant: RoomParticipant
-    replaced_connection: str | None
 
 
 def other_party(appointment: Appointment, user_id: uuid.UUID) -> uuid.UUID:
@@ -66,79 +57,73 @@ async def start_call(
         if live is None:
             raise
         return live, False
-    appointment.status = AppointmentStatus.in_progress
-    appointment.room_id = room.id
-    appointment.updated_at = now
-    await session.flush()
-    room = await repo.get(room.id)  # type: ignore[assignment]
+    # Ring first: the callee's devices hear `call.incoming` before the visit's update.
     callee = other_party(appointment, user.id)
-    queue_event(session, user_channel(callee), {
-        "type": "call.incoming", "room_id": str(room.id), "appointment_id": str(appointment.id),
-        "from": {"id": str(user.id), "full_name": user.full_name, "role": str(user.role)},
-    })
-    appointments.announce(session, appointment)
-    return room, True
+    queue_event(session, user_channel(callee), f.CallIncoming(
+        room_id=room.id, appointment_id=appointment.id,
+        sender=f.Caller(id=user.id, full_name=user.full_name, role=str(user.role))))
+    await appointments.begin_call(session, appointment, room_id=room.id, now=now)
+    return await _reload(repo, room.id), True
 
 
-async def _room_for_user(session: AsyncSession, *, user: User, room_id: uuid.UUID, now: datetime,
+async def _reload(repo: RoomRepository, room_id: uuid.UUID, *, for_update: bool = False) -> Room:
+    room = await repo.get(room_id, for_update=for_update)
+    if room is None:
+        raise RoomNotFound()
+    return room
+
+
+async def _room_for_user(session: AsyncSession, *, user: User, room_id: uuid.UUID,
                          for_update: bool = False, with_people: bool = True) -> tuple[Room, Appointment]:
     room = await RoomRepository(session).get(room_id, for_update=for_update)
     if room is None:
         raise RoomNotFound()
-    appointment = await AppointmentRepository(session).get_for_user(room.appointment_id, user.id,
-                                                                    with_people=with_people)
+    appointment = await appointments.find_for_participant(
+        session, appointment_id=room.appointment_id, user_id=user.id, with_people=with_people)
     if appointment is None:  # not one of the room's two identities: it does not exist for them
         raise RoomNotFound()
     return room, appointment
 
 
-async def get_room(session: AsyncSession, *, user: User, room_id: uuid.UUID, now: datetime) -> Room:
-    room, _ = await _room_for_user(session, user=user, room_id=room_id, now=now)
+async def get_room(session: AsyncSession, *, user: User, room_id: uuid.UUID) -> Room:
+    room, _ = await _room_for_user(session, user=user, room_id=room_id)
     return room
 
 
 async def end_room(
     session: AsyncSession, *, user: User | None, room_id: uuid.UUID, now: datetime,
-    status: RoomStatus = RoomStatus.completed, reason: str = "ended",
+    status: RoomStatus = RoomStatus.completed, reason: f.RoomEndReason = "ended",
 ) -> Room:
     """End a live room for both sides. With ``user`` None it is the timer ending it."""
     repo = RoomRepository(session)
     if user is not None:
-        room, appointment = await _room_for_user(session, user=user, room_id=room_id, now=now,
-                                                 for_update=True)
+        room, appointment = await _room_for_user(session, user=user, room_id=room_id, for_update=True)
         if room.status != RoomStatus.in_progress:
             raise RoomEnded()
     else:
-        room = await repo.get(room_id, for_update=True)  # type: ignore[assignment]
-        appointment = await AppointmentRepository(session).get(room.appointment_id)  # type: ignore[assignment]
+        room = await _reload(repo, room_id, for_update=True)
+        appointment = await appointments.get(session, appointment_id=room.appointment_id)
     if not await repo.finish(room.id, status=status, reason=reason, now=now):
         raise RoomEnded()
-    room = await repo.get(room.id)  # type: ignore[assignment]
+    room = await _reload(repo, room.id)
     joined = {p.user_id for p in room.participants}
-    if appointment.status == AppointmentStatus.in_progress and appointment.room_id == room.id:
-        # The visit took place only if both people were in the room; a call nobody answered
-        # (declined, hung up while ringing, unused) leaves it to be held (or missed, once over).
-        held = {appointment.doctor_id, appointment.patient_id} <= joined
-        appointment.status = AppointmentStatus.completed if held else AppointmentStatus.scheduled
-        appointment.updated_at = now
-        await session.flush()
-    ended = {"type": "room.ended", "room_id": str(room.id), "reason": reason, "status": str(room.status)}
+    held = {appointment.doctor_id, appointment.patient_id} <= joined
+    await appointments.finish_call(session, appointment, room_id=room.id, held=held, now=now)
+    ended = f.RoomEnded(room_id=room.id, reason=reason, status=str(room.status))
     queue_event(session, room_channel(room.id), ended)
     if room.created_by_id is not None and reason != "declined":
         callee = other_party(appointment, room.created_by_id)
         if callee not in joined:  # it was still ringing there
-            queue_event(session, user_channel(callee), {
-                "type": "call.cancelled", "room_id": str(room.id),
-                "appointment_id": str(appointment.id), "reason": reason})
+            queue_event(session, user_channel(callee), f.CallCancelled(
+                room_id=room.id, appointment_id=appointment.id, reason=reason))
     for person in (appointment.doctor_id, appointment.patient_id):
         queue_event(session, user_channel(person), ended)
-    appointments.announce(session, appointment)
     return room
 
 
 async def decline(session: AsyncSession, *, user: User, room_id: uuid.UUID, now: datetime) -> Room:
     """The callee refuses the call: the caller hears `call.declined` and the room ends."""
-    room, appointment = await _room_for_user(session, user=user, room_id=room_id, now=now)
+    room, appointment = await _room_for_user(session, user=user, room_id=room_id)
     if room.status != RoomStatus.in_progress:
         raise RoomEnded()
     if room.created_by_id == user.id:
@@ -147,21 +132,19 @@ async def decline(session: AsyncSession, *, user: User, room_id: uuid.UUID, now:
     if mine is not None and mine.left_at is None:
         # Answered on another device a moment ago: a late decline must not end the live call.
         raise Conflict("You already answered this call on another device.", code="call_already_answered")
-    queue_event(session, user_channel(other_party(appointment, user.id)), {
-        "type": "call.declined", "room_id": str(room.id), "appointment_id": str(appointment.id),
-        "by": str(user.id),
-    })
+    queue_event(session, user_channel(other_party(appointment, user.id)), f.CallDeclined(
+        room_id=room.id, appointment_id=appointment.id, by=user.id))
     return await end_room(session, user=user, room_id=room.id, now=now, reason="declined")
 
 
 async def join(
     session: AsyncSession, *, user: User, room_id: uuid.UUID, connection_id: str, instance_id: str,
     now: datetime,
-) -> Joined:
+) -> Room:
     # A join sits between a callee's accept and the first video frame: it reads the room once
     # (its participants come with it, read after the lock) and skips loading the people.
-    room, appointment = await _room_for_user(session, user=user, room_id=room_id, now=now,
-                                             for_update=True, with_people=False)
+    room, _appointment = await _room_for_user(session, user=user, room_id=room_id, for_update=True,
+                                              with_people=False)
     if room.status != RoomStatus.in_progress:
         raise RoomEnded()
     participant = next((p for p in room.participants if p.user_id == user.id), None)
@@ -182,19 +165,15 @@ async def join(
     await session.flush()
     if room.created_by_id != user.id:
         # The callee answered: stop the ringing on their other devices.
-        queue_event(session, user_channel(user.id), {
-            "type": "call.answered", "room_id": str(room.id), "connection_id": connection_id})
+        queue_event(session, user_channel(user.id), f.ExceptConnection(
+            connection_id=connection_id, frame=f.CallAnswered(room_id=room.id)))
     if replaced:
-        queue_event(session, room_channel(room.id), {
-            "type": "_replaced", "room_id": str(room.id), "user_id": str(user.id),
-            "connection_id": replaced})
-    queue_event(session, room_channel(room.id), {
-        "type": "participant.joined", "room_id": str(room.id),
-        "participant": ParticipantPublic.model_validate(participant).model_dump(mode="json"),
-        "connection_id": connection_id,
-    })
+        queue_event(session, room_channel(room.id), f.IdentityReplaced(room_id=room.id,
+                                                                     connection_id=replaced))
+    joined = f.ParticipantJoined(room_id=room.id, participant=ParticipantPublic.model_validate(participant))
+    queue_event(session, room_channel(room.id), f.ExceptConnection(connection_id=connection_id, frame=joined))
     room.participants.sort(key=lambda p: p.joined_at)  # the relationship's order, without a reload
-    return Joined(room=room, appointment=appointment, participant=participant, replaced_connection=replaced)
+    return room
 
 
 async def leave(
@@ -212,10 +191,8 @@ async def leave(
     if room.status == RoomStatus.in_progress and await repo.present_count(room.id) == 0:
         room.empty_since = now
         await session.flush()
-    queue_event(session, room_channel(room.id), {
-        "type": "participant.left", "room_id": str(room.id),
-        "participant": ParticipantPublic.model_validate(participant).model_dump(mode="json"),
-    })
+    queue_event(session, room_channel(room.id), f.ParticipantLeft(
+        room_id=room.id, participant=ParticipantPublic.model_validate(participant)))
     return True
 
 

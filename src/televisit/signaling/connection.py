@@ -15,7 +15,7 @@ from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from televisit.signaling.schemas import encode
+from televisit.signaling.frames import ServerFrame, encode
 
 
 class ConnState(enum.Enum):
@@ -61,7 +61,6 @@ class Connection:
         self.user_id: uuid.UUID | None = None
         self.user_key = ""  # str(user_id), compared on every relayed signal
         self.session_id: uuid.UUID | None = None
-        self.role: str | None = None
         self.rooms: set[uuid.UUID] = set()
         # Rooms whose `room.ended` this socket already got (it arrives on two channels).
         self.ended_rooms: set[uuid.UUID] = set()
@@ -72,8 +71,15 @@ class Connection:
         self._broken = False  # the peer is gone: writing more is pointless
         self._drained: asyncio.Event | None = None  # made by the first paced sender that waits
 
-    def authenticated(self, user_id: uuid.UUID, session_id: uuid.UUID, role: str) -> None:
-        self.user_id, self.user_key, self.session_id, self.role = user_id, str(user_id), session_id, role
+    def authenticated(self, user_id: uuid.UUID, session_id: uuid.UUID) -> None:
+        self.user_id, self.user_key, self.session_id = user_id, str(user_id), session_id
+
+    @property
+    def uid(self) -> uuid.UUID:
+        """The user of an authenticated connection (handlers only ever see those)."""
+        if self.user_id is None:
+            raise IllegalTransition("the connection is not authenticated")
+        return self.user_id
 
     def move(self, new: ConnState) -> None:
         if new not in _ALLOWED[self.state]:
@@ -84,17 +90,21 @@ class Connection:
         if not self._broken and (self._writer is None or self._writer.done()):
             self._writer = asyncio.get_running_loop().create_task(self._write_loop())
 
-    def send(self, frame: dict[str, Any]) -> None:
+    def send(self, frame: ServerFrame) -> None:
         """Queue a frame; a client too slow to keep up is disconnected rather than buffered forever."""
+        self.send_text(encode(frame))
+
+    def send_text(self, text: str) -> None:
+        """Queue an encoded frame (one event fanned out to several sockets is encoded once)."""
         if self.state in (ConnState.CLOSING, ConnState.CLOSED):
             return
         if len(self._out) >= self._max:
             self.close(1013, "too slow")
             return
-        self._out.append(("text", encode(frame)))
+        self._out.append(("text", text))
         self._kick()
 
-    async def send_paced(self, frame: dict[str, Any], timeout: float = 10.0) -> None:
+    async def send_paced(self, frame: ServerFrame, timeout: float = 10.0) -> None:
         """Queue one frame of a bulk reply (a chat replay) without overflowing the queue.
 
         Waits while the queue is half full, so live events keep room; a client that reads

@@ -12,8 +12,9 @@ from starlette.websockets import WebSocketDisconnect
 from televisit.core.config import Settings
 from televisit.core.errors import AppError
 from televisit.core.logging import frame_logged, ws_frame_context
-from televisit.signaling import schemas as f
+from televisit.signaling import frames as f
 from televisit.signaling.connection import Connection, ConnState
+from televisit.signaling.service import Handlers
 
 if TYPE_CHECKING:  # the runtime holds this front's hub and handlers: a type-only import
     from televisit.runtime import Runtime
@@ -38,12 +39,10 @@ def origin_allowed(websocket: WebSocket, settings: Settings) -> bool:
     return urlsplit(origin).netloc.lower() == host.lower() and host != ""
 
 
-def _error(exc: f.FrameError | AppError, ref: object = None) -> dict:
+def _error(exc: f.FrameError | AppError, ref: f.Ref = None) -> f.ErrorFrame:
     if isinstance(exc, f.FrameError):
-        return {"type": "error", "code": exc.code, "message": exc.message, "ref": exc.ref,
-                "details": exc.details}
-    return {"type": "error", "code": exc.code, "message": exc.message, "ref": ref,
-            "details": exc.details}
+        return exc.frame()
+    return f.ErrorFrame(code=exc.code, message=exc.message, ref=ref, details=exc.details)
 
 
 async def _receive_frame(websocket: WebSocket, conn: Connection, max_bytes: int) -> str | bytes | None:
@@ -59,8 +58,7 @@ async def _receive_frame(websocket: WebSocket, conn: Connection, max_bytes: int)
     else:  # UTF-8 takes up to 4 bytes a character: encode only when it could matter
         oversized = len(data) > max_bytes or (len(data) * 4 > max_bytes and len(data.encode()) > max_bytes)
     if oversized:
-        conn.send({"type": "error", "code": "frame_too_large",
-                   "message": f"Frames are limited to {max_bytes} bytes.", "ref": None})
+        conn.send(f.ErrorFrame(code="frame_too_large", message=f"Frames are limited to {max_bytes} bytes."))
         conn.close(CLOSE_TOO_BIG, "frame too large")
         return None
     return data
@@ -76,8 +74,7 @@ async def _authenticate(websocket: WebSocket, conn: Connection, runtime: Runtime
         async with asyncio.timeout(settings.ws_auth_timeout):
             text = await _receive_frame(websocket, conn, settings.ws_max_frame_bytes)
     except TimeoutError:
-        conn.send({"type": "error", "code": "auth_timeout",
-                   "message": "Send {type: auth, token} first.", "ref": None})
+        conn.send(f.ErrorFrame(code="auth_timeout", message="Send {type: auth, token} first."))
         conn.close(CLOSE_UNAUTHENTICATED, "authentication timeout")
         return False
     if text is None:
@@ -96,8 +93,7 @@ async def _authenticate(websocket: WebSocket, conn: Connection, runtime: Runtime
         return False
     conn.move(ConnState.READY)
     await runtime.hub.add_user_connection(conn)
-    conn.send({"type": "ready", "ref": frame.ref, "user_id": str(conn.user_id),
-               "connection_id": conn.id})
+    conn.send(f.Ready(ref=frame.ref, user_id=conn.uid, connection_id=conn.id))
     return True
 
 
@@ -109,13 +105,13 @@ async def _serve(websocket: WebSocket, conn: Connection, runtime: Runtime) -> No
         if text is None:
             return
         if not conn.limiter.take():  # every frame counts, refused ones too
-            conn.send({"type": "error", "code": "rate_limited", "message": "Too many frames.", "ref": None})
+            conn.send(f.ErrorFrame(code="rate_limited", message="Too many frames."))
             conn.close(CLOSE_POLICY, "flood")
             return
         await _handle(conn, handlers, text)
 
 
-async def _handle(conn: Connection, handlers: Any, text: str | bytes) -> None:
+async def _handle(conn: Connection, handlers: Handlers, text: str | bytes) -> None:
     """Decode and dispatch one frame; every failure becomes an error frame, never a crash."""
     try:
         if isinstance(text, bytes):
@@ -131,7 +127,8 @@ async def _handle(conn: Connection, handlers: Any, text: str | bytes) -> None:
         await _dispatch(conn, handlers, frame, {})
 
 
-async def _dispatch(conn: Connection, handlers: Any, frame: Any, outcome: dict[str, Any]) -> None:
+async def _dispatch(conn: Connection, handlers: Handlers, frame: f.ClientFrame,
+                    outcome: dict[str, Any]) -> None:
     try:
         await handlers.dispatch(conn, frame)
     except (f.FrameError, AppError) as exc:
@@ -140,8 +137,8 @@ async def _dispatch(conn: Connection, handlers: Any, frame: Any, outcome: dict[s
     except Exception:
         outcome["error"] = "internal_error"
         log.exception("ws_frame_failed", connection_id=conn.id)
-        conn.send({"type": "error", "code": "internal_error",
-                   "message": "Something went wrong on our side.", "ref": frame.ref})
+        conn.send(f.ErrorFrame(code="internal_error", message="Something went wrong on our side.",
+                               ref=frame.ref))
 
 
 class DirectWebSocket:
@@ -170,7 +167,7 @@ async def websocket_endpoint(websocket: WebSocket, runtime: Runtime) -> None:
     conn = Connection(websocket, queue_size=settings.ws_send_queue, rate=settings.ws_rate_per_second,
                       burst=settings.ws_rate_burst)
     if runtime.draining:
-        conn.send({"type": "server.draining"})
+        conn.send(f.ServerDraining())
         conn.close(CLOSE_RESTART, "draining")
         await conn.flushed(2)
         return

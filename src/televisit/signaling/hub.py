@@ -6,23 +6,17 @@ import asyncio
 import functools
 import uuid
 from collections import defaultdict
+from collections.abc import Iterable
 from typing import Any
 
 import structlog
 
-from televisit.realtime.broker import Broker, Event, Subscription
+from televisit.realtime.broker import Broker, Subscription
 from televisit.realtime.channels import room_channel, user_channel
+from televisit.signaling import frames as f
 from televisit.signaling.connection import Connection
 
 log = structlog.get_logger("televisit.ws")
-
-# Broker events that carry routing hints the client must not see.
-_PRIVATE_KEYS = ("from_connection", "connection_id")
-
-
-def _public(event: Event) -> Event:
-    return {k: v for k, v in event.items() if k not in _PRIVATE_KEYS}
-
 
 class Hub:
     def __init__(self, broker: Broker) -> None:
@@ -36,7 +30,7 @@ class Hub:
         # events are held for the joining socket, delivered only if the join succeeds. So
         # nothing another instance publishes right after our commit slips past, and a refused
         # joiner never sees anything.
-        self._pending: dict[uuid.UUID, dict[str, tuple[Connection, list[Event]]]] = defaultdict(dict)
+        self._pending: dict[uuid.UUID, dict[str, tuple[Connection, list[f.BrokerEvent]]]] = defaultdict(dict)
 
     # -- registry ---------------------------------------------------------------------------
     async def add_user_connection(self, conn: Connection) -> None:
@@ -114,7 +108,7 @@ class Hub:
         batches = max(1, min(len(connections), int(spread / 0.05)))  # a batch every 50 ms at most
         for i in range(batches):
             for conn in connections[i::batches]:
-                conn.send({"type": "server.draining"})
+                conn.send(f.ServerDraining())
                 conn.close(1012, "server restarting")
             if i + 1 < batches:
                 await asyncio.sleep(spread / batches)
@@ -127,67 +121,76 @@ class Hub:
 
     # -- delivery ---------------------------------------------------------------------------
     # Handlers are bound to their channel's id, so no event pays for parsing it back.
-    def _on_user_event(self, user_id: uuid.UUID, _channel: str, event: Event) -> None:
-        kind = event.get("type")
-        for conn in list(self.by_user.get(user_id, ())):
-            if kind == "_logout":
-                if str(conn.session_id) == event.get("session_id"):
-                    conn.send({"type": "session.ended", "reason": "logged-out"})
-                    conn.close(4401, "logged out")
-                continue
-            if kind == "call.answered":
-                if conn.id != event.get("connection_id"):
-                    conn.send({"type": "call.answered", "room_id": event["room_id"]})
-                continue
-            if kind == "room.ended":
-                self._room_ended(conn, event)
-                continue
-            conn.send(_public(event))
+    def _on_user_event(self, user_id: uuid.UUID, _channel: str, event: f.BrokerEvent) -> None:
+        conns = tuple(self.by_user.get(user_id, ()))
+        match event:
+            case f.SessionRevoked(session_id=session_id, reason=reason):
+                for conn in conns:
+                    if conn.session_id == session_id:
+                        conn.send(f.SessionEnded(reason=reason))
+                        conn.close(4401, "session ended")
+            case f.ExceptConnection(connection_id=skip, frame=frame):
+                self._broadcast((c for c in conns if c.id != skip), frame)
+            case f.RoomEnded():
+                for conn in conns:
+                    self._room_ended(conn, event)
+            case _:
+                self._broadcast(conns, event)
 
-    def _on_room_event(self, room_id: uuid.UUID, _channel: str, event: Event) -> None:
-        kind = event.get("type")
-        if kind == "signal" or kind == "media.state":
+    def _on_room_event(self, room_id: uuid.UUID, _channel: str, event: f.BrokerEvent) -> None:
+        if isinstance(event, f.RelayedSignal | f.RelayedMediaState):
             self._relay(room_id, event)
         else:
-            for conn in list(self.by_room.get(room_id, ())):
+            for conn in tuple(self.by_room.get(room_id, ())):
                 self._deliver_room_event(conn, room_id, event)
         for _conn, buffered in self._pending.get(room_id, {}).values():
             buffered.append(event)
 
-    def _relay(self, room_id: uuid.UUID, event: Event) -> None:
+    def _relay(self, room_id: uuid.UUID, event: f.RelayedSignal | f.RelayedMediaState) -> None:
         """The hot path (every SDP, ICE candidate and media change): to the other participant only."""
-        sender = event.get("from")
+        sender = event.sender
+        text = None
         for conn in tuple(self.by_room.get(room_id, ())):
             if conn.user_key != sender:
-                conn.send(event)  # the relay publishes no private keys: nothing to strip
+                text = text or f.encode(event)
+                conn.send_text(text)
 
-    def _deliver_room_event(self, conn: Connection, room_id: uuid.UUID, event: Event) -> None:
-        kind = event.get("type")
-        if kind == "_replaced":
-            if conn.id == event.get("connection_id"):
-                self._drop_from_room(conn, room_id)
-                conn.send({"type": "room.replaced", "room_id": str(room_id),
-                           "reason": "duplicate-identity"})
-            return
-        if kind in ("signal", "media.state") and conn.user_key == event.get("from"):
-            return  # relayed to the other participant only
-        if kind in ("participant.joined", "participant.left") and conn.id == event.get("connection_id"):
-            return
-        if kind == "room.ended":
-            self._room_ended(conn, event)
-            return
-        conn.send(_public(event))
+    @staticmethod
+    def _broadcast(conns: Iterable[Connection], frame: f.ServerFrame) -> None:
+        text = None
+        for conn in conns:
+            text = text or f.encode(frame)
+            conn.send_text(text)
 
-    def _room_ended(self, conn: Connection, event: Event) -> None:
+    def _deliver_room_event(self, conn: Connection, room_id: uuid.UUID, event: f.BrokerEvent) -> None:
+        match event:
+            case f.IdentityReplaced(connection_id=replaced):
+                if conn.id == replaced:
+                    self._drop_from_room(conn, room_id)
+                    conn.send(f.RoomReplaced(room_id=room_id))
+            case f.RelayedSignal() | f.RelayedMediaState():
+                if conn.user_key != event.sender:  # relayed to the other participant only
+                    conn.send(event)
+            case f.ExceptConnection(connection_id=skip, frame=frame):
+                if conn.id != skip:
+                    conn.send(frame)
+            case f.RoomEnded():
+                self._room_ended(conn, event)
+            case f.SessionRevoked():
+                pass  # only ever published on user channels
+            case _:
+                conn.send(event)
+
+    def _room_ended(self, conn: Connection, event: f.RoomEnded) -> None:
         """`room.ended` comes on the room channel and on the user channel: tell each socket once."""
-        room_id = uuid.UUID(event["room_id"])
+        room_id = event.room_id
         self._drop_from_room(conn, room_id)
         if room_id in conn.ended_rooms:
             return
         if len(conn.ended_rooms) >= 64:  # a long-lived socket: forget the oldest calls
             conn.ended_rooms.clear()
         conn.ended_rooms.add(room_id)
-        conn.send(_public(event))
+        conn.send(event)
 
     def _forget_member(self, conn: Connection, room_id: uuid.UUID) -> bool:
         """Take the socket out of the room; True when the room has no local member left."""

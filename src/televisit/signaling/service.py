@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import uuid
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any
@@ -18,19 +19,22 @@ from televisit.core.runtime import CoreRuntime
 from televisit.realtime.channels import room_channel
 from televisit.rooms import service as rooms_service
 from televisit.rooms.ice import ice_servers
-from televisit.rooms.schemas import room_dict
-from televisit.signaling import schemas as f
+from televisit.rooms.schemas import IceServer, RoomPublic
+from televisit.signaling import frames as f
 from televisit.signaling.connection import Connection
 from televisit.signaling.hub import Hub
+from televisit.users import service as users_service
 from televisit.users.models import Role, User
 
 SYNC_BATCH = 500
 
+Handler = Callable[[Connection, Any], Awaitable[None]]
+
 
 @functools.lru_cache(maxsize=4096)
-def _room_keys(room_id: uuid.UUID) -> tuple[str, str]:
-    """A room's id string and channel, made once per room rather than once per relayed signal."""
-    return str(room_id), room_channel(room_id)
+def _room_channel(room_id: uuid.UUID) -> str:
+    """A room's channel, made once per room rather than once per relayed signal."""
+    return room_channel(room_id)
 
 
 class Handlers:
@@ -39,6 +43,21 @@ class Handlers:
         self.hub = hub
         self.settings = runtime.settings
         self.signals_relayed = runtime.metrics.signals
+        # Dispatch is a table from frame class to handler: every client frame has exactly one.
+        self.table: dict[type[Any], Handler] = {
+            f.AuthFrame: self.on_auth,
+            f.Ping: self.on_ping,
+            f.RoomJoin: self.on_room_join,
+            f.RoomLeave: self.on_room_leave,
+            f.Signal: self.on_signal,
+            f.MediaState: self.on_media_state,
+            f.CallDecline: self.on_call_decline,
+            f.ChatSend: self.on_chat_send,
+            f.ChatSync: self.on_chat_sync,
+        }
+        missing = set(f.CLIENT_FRAMES) - set(self.table)
+        if missing:
+            raise TypeError(f"client frames without a handler: {sorted(c.__name__ for c in missing)}")
 
     def _now(self) -> datetime:
         return self.runtime.clock.now()
@@ -50,25 +69,24 @@ class Handlers:
         async with self._session() as session:
             auth = await auth_service.authenticate(session, settings=self.settings, token=token,
                                                    now=self._now())
-        conn.authenticated(auth.user.id, auth.session.id, str(auth.user.role))
+        conn.authenticated(auth.user.id, auth.session.id)
         return auth.user
 
-    async def _user(self, session: Any, conn: Connection) -> User:
-        user = await session.get(User, conn.user_id)
+    async def _user(self, session: AsyncSession, conn: Connection) -> User:
+        user = await users_service.get_active(session, user_id=conn.uid)
         if user is None:
             raise AppError("Your account is gone.", code="not_authenticated")
         return user
 
-    async def dispatch(self, conn: Connection, frame: Any) -> None:
-        handler = getattr(self, "on_" + frame.type.replace(".", "_"))
-        await handler(conn, frame)
+    async def dispatch(self, conn: Connection, frame: f.ClientFrame) -> None:
+        await self.table[type(frame)](conn, frame)
 
     async def on_auth(self, conn: Connection, frame: f.AuthFrame) -> None:
         raise f.FrameError("already_authenticated", "This connection is already authenticated.",
                            frame.ref)
 
     async def on_ping(self, conn: Connection, frame: f.Ping) -> None:
-        conn.send({"type": "pong", "ref": frame.ref})
+        conn.send(f.Pong(ref=frame.ref))
 
     async def on_room_join(self, conn: Connection, frame: f.RoomJoin) -> None:
         now = self._now()
@@ -79,7 +97,7 @@ class Handlers:
                 joined = await rooms_service.join(session, user=user, room_id=frame.room_id,
                                                   connection_id=conn.id,
                                                   instance_id=self.runtime.instance_id, now=now)
-                room = room_dict(joined.room)
+                room = RoomPublic.model_validate(joined)
             await self.hub.enter_room(conn, frame.room_id)
         except BaseException:
             await self.hub.unwatch_room(conn, frame.room_id)
@@ -88,13 +106,12 @@ class Handlers:
             await self.hub.unwatch_room(conn, frame.room_id)
             await self.hub.leave_room(conn, frame.room_id)
             raise rooms_service.RoomEnded()
-        conn.send({
-            "type": "room.joined", "ref": frame.ref, "room": room,
-            "participants": room["participants"],
-            "ice_servers": ice_servers(self.settings, user_id=user.id, now=now),
+        conn.send(f.RoomJoined(
+            ref=frame.ref, room=room, participants=room.participants,
+            ice_servers=[IceServer(**s) for s in ice_servers(self.settings, user_id=user.id, now=now)],
             # The doctor is the impolite peer and makes the first offer; the patient yields.
-            "polite": user.role == Role.patient,
-        })
+            polite=user.role == Role.patient,
+        ))
         self.hub.flush_pending(conn, frame.room_id)
         await self.hub.unwatch_room(conn, frame.room_id)
 
@@ -103,38 +120,33 @@ class Handlers:
             raise f.FrameError("not_in_room", "You are not in this room.", frame.ref)
         await self.hub.leave_room(conn, frame.room_id)
         await self.record_leave(conn, frame.room_id)
-        conn.send({"type": "room.left", "ref": frame.ref, "room_id": str(frame.room_id)})
+        conn.send(f.RoomLeft(ref=frame.ref, room_id=frame.room_id))
 
     async def record_leave(self, conn: Connection, room_id: uuid.UUID) -> None:
         async with self._session() as session:
-            await rooms_service.leave(session, user_id=conn.user_id, room_id=room_id,  # type: ignore[arg-type]
+            await rooms_service.leave(session, user_id=conn.uid, room_id=room_id,
                                       connection_id=conn.id, now=self._now())
 
-    def _require_room(self, conn: Connection, room_id: uuid.UUID, ref: Any) -> None:
+    def _require_room(self, conn: Connection, room_id: uuid.UUID, ref: f.Ref) -> None:
         if room_id not in conn.rooms:
             raise f.FrameError("not_in_room", "Join the room before signaling in it.", ref)
 
     async def on_signal(self, conn: Connection, frame: f.Signal) -> None:
         self._require_room(conn, frame.room_id, frame.ref)
         self.signals_relayed.inc()
-        room_key, channel = _room_keys(frame.room_id)
-        await self.runtime.broker.publish(channel, {
-            "type": "signal", "room_id": room_key, "from": conn.user_key, "data": frame.data,
-        })
+        await self.runtime.broker.publish(_room_channel(frame.room_id), f.RelayedSignal(
+            room_id=frame.room_id, sender=conn.user_key, data=frame.data))
 
     async def on_media_state(self, conn: Connection, frame: f.MediaState) -> None:
         self._require_room(conn, frame.room_id, frame.ref)
-        room_key, channel = _room_keys(frame.room_id)
-        await self.runtime.broker.publish(channel, {
-            "type": "media.state", "room_id": room_key, "from": conn.user_key,
-            "audio": frame.audio, "video": frame.video,
-        })
+        await self.runtime.broker.publish(_room_channel(frame.room_id), f.RelayedMediaState(
+            room_id=frame.room_id, sender=conn.user_key, audio=frame.audio, video=frame.video))
 
     async def on_call_decline(self, conn: Connection, frame: f.CallDecline) -> None:
         async with self._session() as session:
             user = await self._user(session, conn)
             await rooms_service.decline(session, user=user, room_id=frame.room_id, now=self._now())
-        conn.send({"type": "call.declined.ok", "ref": frame.ref, "room_id": str(frame.room_id)})
+        conn.send(f.CallDeclineAccepted(ref=frame.ref, room_id=frame.room_id))
 
     async def on_chat_send(self, conn: Connection, frame: f.ChatSend) -> None:
         async with self._session() as session:
@@ -145,9 +157,8 @@ class Handlers:
                 max_length=self.settings.chat_max_length, now=self._now(),
             )
         # Sent after the commit: an ack means the message is stored.
-        conn.send({"type": "chat.ack", "ref": frame.ref, "client_msg_id": message.client_msg_id,
-                   "seq": message.seq, "id": str(message.id),
-                   "appointment_id": str(message.appointment_id)})
+        conn.send(f.ChatAck(ref=frame.ref, client_msg_id=message.client_msg_id, seq=message.seq,
+                            id=message.id, appointment_id=message.appointment_id))
 
     async def on_chat_sync(self, conn: Connection, frame: f.ChatSync) -> None:
         after = frame.after_seq
@@ -160,11 +171,9 @@ class Handlers:
                 )
             for message in rows:
                 # Paced: a long backlog must not overflow the socket's queue (that closes it).
-                public = MessagePublic.model_validate(message).model_dump(mode="json")
-                await conn.send_paced({"type": "chat.message", "message": public})
+                await conn.send_paced(f.ChatMessage(message=MessagePublic.model_validate(message)))
             if rows:
                 after = rows[-1].seq
             if more is None:
                 break
-        conn.send({"type": "chat.synced", "ref": frame.ref,
-                   "appointment_id": str(frame.appointment_id), "last_seq": after})
+        conn.send(f.ChatSynced(ref=frame.ref, appointment_id=frame.appointment_id, last_seq=after))

@@ -47,6 +47,12 @@ async def create_user(
     return user
 
 
+async def get_active(session: AsyncSession, *, user_id: uuid.UUID) -> User | None:
+    """The user, if the account still exists and is active."""
+    user = await UserRepository(session).get(user_id)
+    return user if user is not None and user.is_active else None
+
+
 async def search_patients(
     session: AsyncSession, *, query: str | None, cursor: str | None, limit: int
 ) -> tuple[list[User], str | None]:

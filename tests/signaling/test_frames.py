@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from televisit.signaling import schemas as f
+from televisit.signaling import frames as f
 
 ROOM = str(uuid.uuid4())
 APPT = str(uuid.uuid4())
@@ -90,7 +90,6 @@ def test_errors_carry_the_ref_and_field_details():
 
 
 def test_encode_is_compact_json():
-    frame = {"type": "pong", "ref": None, "id": uuid.UUID(int=1)}
-    text = f.encode(frame)
+    text = f.encode(f.RoomLeft(ref=None, room_id=uuid.UUID(int=1)))
     assert " " not in text
-    assert json.loads(text) == {"type": "pong", "ref": None, "id": str(uuid.UUID(int=1))}
+    assert json.loads(text) == {"type": "room.left", "ref": None, "room_id": str(uuid.UUID(int=1))}

@@ -1,0 +1,417 @@
+"""The real-time contract as code: every WebSocket frame both ways, and every broker event.
+
+- `ClientFrame`: the closed set a client may send (a discriminated union on `type`), with the one
+  decoder, `decode`.
+- `ServerFrame`: the closed set the server sends, with the one encoder, `encode`.
+- `BrokerEvent`: what crosses instances on the broker's `user:` and `room:` channels: server frames
+  delivered as they are, plus three internal events (`_`-prefixed types) a client never sees.
+
+`asyncapi.json` is printed from these models (`televisit asyncapi`), and the web app's frame
+types are generated from it: a new frame is added here, and nowhere else by hand.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    TypeAdapter,
+    ValidationError,
+)
+
+from televisit.appointments.schemas import AppointmentPublic
+from televisit.chat.schemas import ClientMsgId, MessageBody, MessagePublic
+from televisit.rooms.schemas import IceServer, ParticipantPublic, RoomPublic
+
+MAX_REF = 64
+Ref = Annotated[str, Field(max_length=MAX_REF)] | int | None
+RoomEndReason = Literal["ended", "declined", "unused-timeout", "empty-timeout", "max-duration"]
+SessionEndReason = Literal["logged-out", "expired", "revoked", "deactivated"]
+
+
+# -- client → server ------------------------------------------------------------------------------
+class _ClientFrame(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    ref: Ref = Field(default=None, description="Echoed in the replies to this frame.")
+
+
+class AuthFrame(_ClientFrame):
+    """The first frame of every connection, within 5 s: answered with `ready`."""
+
+    type: Literal["auth"]
+    token: str = Field(min_length=1, max_length=256)
+
+
+class Ping(_ClientFrame):
+    """An application-level liveness check: answered with `pong`."""
+
+    type: Literal["ping"]
+
+
+class RoomJoin(_ClientFrame):
+    """Enter a call's room (the callee's join is the answer): `room.joined`."""
+
+    type: Literal["room.join"]
+    room_id: uuid.UUID
+
+
+class RoomLeave(_ClientFrame):
+    type: Literal["room.leave"]
+    room_id: uuid.UUID
+
+
+class Signal(_ClientFrame):
+    """SDP or an ICE candidate for the other participant, relayed as `signal`."""
+
+    type: Literal["signal"]
+    room_id: uuid.UUID
+    data: dict[str, Any] = Field(description="Opaque SDP or ICE candidate, relayed as is.")
+
+
+class MediaState(_ClientFrame):
+    """Microphone and camera on or off, relayed to the other participant."""
+
+    type: Literal["media.state"]
+    room_id: uuid.UUID
+    # Strict: "yes" or 1 is a client bug to report, not a value to guess.
+    audio: StrictBool
+    video: StrictBool
+
+
+class CallDecline(_ClientFrame):
+    type: Literal["call.decline"]
+    room_id: uuid.UUID
+
+
+class ChatSend(_ClientFrame):
+    """Store a message (acknowledged with `chat.ack`); resending a `client_msg_id` is safe."""
+
+    type: Literal["chat.send"]
+    appointment_id: uuid.UUID
+    client_msg_id: ClientMsgId
+    body: MessageBody
+
+
+class ChatSync(_ClientFrame):
+    """Replay every message after `after_seq` as `chat.message` frames, then `chat.synced`."""
+
+    type: Literal["chat.sync"]
+    appointment_id: uuid.UUID
+    after_seq: StrictInt = Field(default=0, ge=0, le=2**31 - 1)
+
+
+ClientFrame = Annotated[
+    AuthFrame | Ping | RoomJoin | RoomLeave | Signal | MediaState | CallDecline | ChatSend | ChatSync,
+    Field(discriminator="type"),
+]
+CLIENT_FRAMES: tuple[type[_ClientFrame], ...] = (
+    AuthFrame, Ping, RoomJoin, RoomLeave, Signal, MediaState, CallDecline, ChatSend, ChatSync,
+)
+
+
+# -- server → client ------------------------------------------------------------------------------
+class _ServerFrame(BaseModel):
+    # Frozen: the in-process broker hands one instance to every socket's handler.
+    model_config = ConfigDict(frozen=True)
+
+
+class _Reply(_ServerFrame):
+    ref: Ref = Field(default=None, description="The `ref` of the frame this answers.")
+
+
+class Ready(_Reply):
+    """The token was accepted: the connection is open for every other frame."""
+
+    type: Literal["ready"] = "ready"
+    user_id: uuid.UUID
+    connection_id: str
+
+
+class Pong(_Reply):
+    type: Literal["pong"] = "pong"
+
+
+class ErrorFrame(_Reply):
+    """A frame was refused; the connection stays open unless a close follows."""
+
+    type: Literal["error"] = "error"
+    code: str = Field(description="One of the codes listed under `x-error-codes`.")
+    message: str
+    details: Any = None
+
+
+class RoomJoined(_Reply):
+    type: Literal["room.joined"] = "room.joined"
+    room: RoomPublic
+    participants: list[ParticipantPublic]
+    ice_servers: list[IceServer]
+    polite: bool = Field(description="Perfect negotiation: the polite peer yields on glare.")
+
+
+class RoomLeft(_Reply):
+    type: Literal["room.left"] = "room.left"
+    room_id: uuid.UUID
+
+
+class RoomReplaced(_ServerFrame):
+    """The same user joined from another connection: this one is out of the room (not closed)."""
+
+    type: Literal["room.replaced"] = "room.replaced"
+    room_id: uuid.UUID
+    reason: Literal["duplicate-identity"] = "duplicate-identity"
+
+
+class ParticipantJoined(_ServerFrame):
+    type: Literal["participant.joined"] = "participant.joined"
+    room_id: uuid.UUID
+    participant: ParticipantPublic
+
+
+class ParticipantLeft(_ServerFrame):
+    type: Literal["participant.left"] = "participant.left"
+    room_id: uuid.UUID
+    participant: ParticipantPublic
+
+
+class RelayedSignal(_ServerFrame):
+    """The other participant's `signal`."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True, serialize_by_alias=True)
+
+    type: Literal["signal"] = "signal"
+    room_id: uuid.UUID
+    sender: str = Field(alias="from", description="The sender's user id.")
+    data: dict[str, Any]
+
+
+class RelayedMediaState(_ServerFrame):
+    """The other participant turned their microphone or camera on or off."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True, serialize_by_alias=True)
+
+    type: Literal["media.state"] = "media.state"
+    room_id: uuid.UUID
+    sender: str = Field(alias="from", description="The sender's user id.")
+    audio: bool
+    video: bool
+
+
+class RoomEnded(_ServerFrame):
+    type: Literal["room.ended"] = "room.ended"
+    room_id: uuid.UUID
+    reason: RoomEndReason
+    status: str
+
+
+class Caller(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: uuid.UUID
+    full_name: str
+    role: str
+
+
+class CallIncoming(_ServerFrame):
+    """The other party started the call: ring."""
+
+    type: Literal["call.incoming"] = "call.incoming"
+    room_id: uuid.UUID
+    appointment_id: uuid.UUID
+    sender: Caller = Field(alias="from")
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True, serialize_by_alias=True)
+
+
+class CallAnswered(_ServerFrame):
+    """You answered on another device: stop ringing here."""
+
+    type: Literal["call.answered"] = "call.answered"
+    room_id: uuid.UUID
+
+
+class CallDeclined(_ServerFrame):
+    """The callee declined."""
+
+    type: Literal["call.declined"] = "call.declined"
+    room_id: uuid.UUID
+    appointment_id: uuid.UUID
+    by: uuid.UUID
+
+
+class CallDeclineAccepted(_Reply):
+    """Your `call.decline` ended the call."""
+
+    type: Literal["call.declined.ok"] = "call.declined.ok"
+    room_id: uuid.UUID
+
+
+class CallCancelled(_ServerFrame):
+    """The call ended before you answered: stop ringing."""
+
+    type: Literal["call.cancelled"] = "call.cancelled"
+    room_id: uuid.UUID
+    appointment_id: uuid.UUID
+    reason: RoomEndReason
+
+
+class AppointmentUpdated(_ServerFrame):
+    type: Literal["appointment.updated"] = "appointment.updated"
+    appointment: AppointmentPublic
+
+
+class ChatMessage(_ServerFrame):
+    """A message of a conversation you are in (yours too, for your other devices)."""
+
+    type: Literal["chat.message"] = "chat.message"
+    message: MessagePublic
+
+
+class ChatAck(_Reply):
+    """Your message is stored."""
+
+    type: Literal["chat.ack"] = "chat.ack"
+    client_msg_id: str
+    seq: int
+    id: uuid.UUID
+    appointment_id: uuid.UUID
+
+
+class ChatSynced(_Reply):
+    """The replay after `chat.sync` is complete."""
+
+    type: Literal["chat.synced"] = "chat.synced"
+    appointment_id: uuid.UUID
+    last_seq: int
+
+
+class SessionEnded(_ServerFrame):
+    """Your session ended; close 4401 follows."""
+
+    type: Literal["session.ended"] = "session.ended"
+    reason: SessionEndReason
+
+
+class ServerDraining(_ServerFrame):
+    """This instance is stopping: reconnect (you will reach another one) and resume."""
+
+    type: Literal["server.draining"] = "server.draining"
+
+
+ServerFrame = Annotated[
+    Ready | Pong | ErrorFrame | RoomJoined | RoomLeft | RoomReplaced | ParticipantJoined
+    | ParticipantLeft | RelayedSignal | RelayedMediaState | RoomEnded | CallIncoming | CallAnswered
+    | CallDeclined | CallDeclineAccepted | CallCancelled | AppointmentUpdated | ChatMessage | ChatAck
+    | ChatSynced | SessionEnded | ServerDraining,
+    Field(discriminator="type"),
+]
+SERVER_FRAMES: tuple[type[_ServerFrame], ...] = (
+    Ready, Pong, ErrorFrame, RoomJoined, RoomLeft, RoomReplaced, ParticipantJoined, ParticipantLeft,
+    RelayedSignal, RelayedMediaState, RoomEnded, CallIncoming, CallAnswered, CallDeclined,
+    CallDeclineAccepted, CallCancelled, AppointmentUpdated, ChatMessage, ChatAck, ChatSynced,
+    SessionEnded, ServerDraining,
+)
+
+
+# -- broker events (between instances; never sent to a client as they are) -----------------------
+class SessionRevoked(_ServerFrame):
+    """On `user:{id}`: close this session's sockets (after telling them why)."""
+
+    type: Literal["_session.revoked"] = "_session.revoked"
+    session_id: uuid.UUID
+    reason: SessionEndReason
+
+
+class IdentityReplaced(_ServerFrame):
+    """On `room:{id}`: that connection lost the room to a newer one of the same user."""
+
+    type: Literal["_identity.replaced"] = "_identity.replaced"
+    room_id: uuid.UUID
+    connection_id: str
+
+
+class ExceptConnection(_ServerFrame):
+    """Deliver ``frame`` to every socket on the channel but ``connection_id`` (the one that caused it)."""
+
+    type: Literal["_except"] = "_except"
+    connection_id: str
+    frame: Annotated[ParticipantJoined | ParticipantLeft | CallAnswered, Field(discriminator="type")]
+
+
+BrokerEvent = Annotated[
+    RelayedSignal | RelayedMediaState | ParticipantLeft | RoomEnded | CallIncoming | CallDeclined
+    | CallCancelled | AppointmentUpdated | ChatMessage | SessionRevoked | IdentityReplaced
+    | ExceptConnection,
+    Field(discriminator="type"),
+]
+
+
+# -- codecs ---------------------------------------------------------------------------------------
+_client: TypeAdapter[ClientFrame] = TypeAdapter(ClientFrame)
+_broker: TypeAdapter[BrokerEvent] = TypeAdapter(BrokerEvent)
+
+
+class FrameError(Exception):
+    def __init__(self, code: str, message: str, ref: str | int | None = None, details: Any = None) -> None:
+        super().__init__(message)
+        self.code, self.message, self.ref, self.details = code, message, ref, details
+
+    def frame(self) -> ErrorFrame:
+        return ErrorFrame(code=self.code, message=self.message, ref=self.ref, details=self.details)
+
+
+def _valid_ref(ref: Any) -> str | int | None:
+    """The ref to echo in an error, only if it is one (a bad one is not reflected back)."""
+    if isinstance(ref, bool):
+        return None
+    if isinstance(ref, int) or (isinstance(ref, str) and len(ref) <= MAX_REF):
+        return ref
+    return None
+
+
+def decode(text: str) -> ClientFrame:
+    """Parse one text frame, or raise FrameError with a code the client can act on."""
+    try:
+        # The fast path (pydantic's own JSON parser); the slow one below only explains errors.
+        return _client.validate_json(text)
+    except ValidationError:
+        pass
+    try:
+        raw = json.loads(text)
+    except ValueError:
+        raise FrameError("malformed_json", "The frame is not valid JSON.") from None
+    if not isinstance(raw, dict):
+        raise FrameError("invalid_frame", "A frame must be a JSON object.")
+    ref = _valid_ref(raw.get("ref"))
+    try:
+        return _client.validate_python(raw)
+    except ValidationError as exc:
+        errors = [{"loc": [str(p) for p in e["loc"]], "msg": e["msg"], "type": e["type"]}
+                  for e in exc.errors()]
+        if any(e["type"] in ("union_tag_invalid", "union_tag_not_found") for e in errors):
+            raise FrameError("unknown_type", f"Unknown frame type {raw.get('type')!r}.", ref) from None
+        raise FrameError("invalid_frame", "The frame is not valid.", ref, errors) from None
+
+
+def encode(frame: _ServerFrame) -> str:
+    return frame.__pydantic_serializer__.to_json(frame).decode()
+
+
+class BrokerCodec:
+    """How broker events cross Redis: JSON both ways, validated into their models on arrival."""
+
+    @staticmethod
+    def encode(event: BrokerEvent) -> bytes:
+        # "error": an event outside the union is a bug to surface, not JSON to guess at.
+        return _broker.dump_json(event, warnings="error")
+
+    @staticmethod
+    def decode(data: bytes | str) -> BrokerEvent:
+        return _broker.validate_json(data)
