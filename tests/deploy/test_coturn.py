@@ -34,11 +34,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import yaml
 from aioice import stun, turn
 
 from televisit.rooms.ice import turn_credentials
 from tests.deploy.manifests import DEPLOY, find, k8s_objects
+from tests.deploy.manifests import start_script as manifest_script
 from tests.fixtures.coturn import _free_port, _stop, _stun_answers
 from tests.fixtures.services import service_missing
 
@@ -86,19 +86,6 @@ DENIED_V6 = {
 }
 
 
-def manifest_script(source: str) -> str:
-    """The shell script as the container runs it (compose has already turned `$$` into `$`)."""
-    if source == "k8s":
-        (c,) = find(k8s_objects(), "Deployment", "coturn")["spec"]["template"]["spec"]["containers"]
-        assert c["command"] == ["/bin/sh", "-c"]
-        (script,) = c["args"]
-        return script
-    service = yaml.safe_load((DEPLOY / "compose.yaml").read_text())["services"]["coturn"]
-    assert service["entrypoint"] == ["/bin/sh", "-c"]
-    (script,) = service["command"]
-    return script.replace("$$", "$")
-
-
 def shipped_config(source: str, workdir: Path) -> Path:
     """The file the container mounts at /etc/coturn/turnserver.conf, as shipped."""
     if source == "compose":
@@ -110,7 +97,7 @@ def shipped_config(source: str, workdir: Path) -> Path:
 
 
 def start_script(source: str, workdir: Path, port: int) -> str:
-    script = manifest_script(source)
+    script = manifest_script(source, "coturn")
     low = random.randrange(20000, 32000, 100)
     test_only = (f"--listening-ip=127.0.0.1 --listening-ip=::1 --relay-ip=127.0.0.1 --relay-ip=::1 "
                  f"--listening-port={port} --min-port={low} --max-port={low + 99} --no-tls --no-dtls "
