@@ -522,3 +522,28 @@ def test_the_policies_name_the_real_ports_and_labels(objects, policies, app):
         assert template["metadata"]["labels"] == labels, name
     # The Ingress's class is served by the controller the app policy admits.
     assert {i["spec"]["ingressClassName"] for i in objects if i["kind"] == "Ingress"} == {"nginx"}
+
+
+# -- Security headers at the Ingress ----------------------------------------------------------
+
+
+def nginx_headers() -> dict[str, str]:
+    """What deploy/nginx/televisit.conf sends over TLS (its HSTS map's `on` value, and nosniff)."""
+    conf = (DEPLOY / "nginx" / "televisit.conf").read_text()
+    hsts = re.search(r"map \$https \$televisit_hsts \{\s*on\s+\"([^\"]+)\";", conf)
+    assert hsts and "add_header Strict-Transport-Security $televisit_hsts always;" in conf
+    assert "add_header X-Content-Type-Options nosniff always;" in conf
+    return {"Strict-Transport-Security": hsts[1], "X-Content-Type-Options": "nosniff"}
+
+
+def test_the_ingress_sends_the_same_security_headers_as_nginx(objects):
+    ingress = find(objects, "Ingress", "televisit")
+    notes = ingress["metadata"]["annotations"]
+    namespace, name = notes["nginx.ingress.kubernetes.io/custom-headers"].split("/")
+    assert namespace == ingress["metadata"]["namespace"]
+    headers = find(objects, "ConfigMap", name)["data"]
+    assert headers == nginx_headers()
+    max_age = re.fullmatch(r"max-age=(\d+); includeSubDomains", headers["Strict-Transport-Security"])
+    assert max_age and int(max_age[1]) >= 365 * 24 * 3600
+    # HSTS is only honoured over HTTPS: the Ingress serves nothing else.
+    assert notes["nginx.ingress.kubernetes.io/ssl-redirect"] == "true"

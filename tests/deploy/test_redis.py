@@ -15,10 +15,8 @@ for the test; every other line is the shipped one.
 from __future__ import annotations
 
 import asyncio
-import datetime
 import hashlib
 import inspect
-import ipaddress
 import os
 import re
 import secrets
@@ -36,10 +34,6 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import pytest
 import redis.asyncio as aioredis
 import yaml
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import AuthenticationError, NoPermissionError, ResponseError
@@ -48,6 +42,7 @@ from structlog.testing import capture_logs
 
 from televisit.realtime import channels
 from televisit.realtime.redis import RedisBroker
+from tests.deploy.certs import make_certificates
 from tests.deploy.manifests import DEPLOY, SECRET_TEMPLATE, documents, find, k8s_objects, start_script
 from tests.fixtures.nginx import free_port
 from tests.fixtures.services import service_missing
@@ -346,44 +341,6 @@ def tls_lines(config: Path) -> list[tuple[str, str]]:
     lines = re.findall(r"(?m)^# (port|tls-[\w-]+) (\S+)$", config.read_text())
     assert ("port", "0") in lines and any(k == "tls-port" for k, _ in lines), lines
     return lines
-
-
-def make_certificates(workdir: Path) -> tuple[Path, Path, Path]:
-    """A CA made for this test and a server certificate for 127.0.0.1 signed by it."""
-    now = datetime.datetime.now(datetime.UTC)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Televisit test CA")])
-    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
-          .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
-          .not_valid_before(now - datetime.timedelta(minutes=5))
-          .not_valid_after(now + datetime.timedelta(hours=1))
-          .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-          .add_extension(x509.KeyUsage(digital_signature=False, content_commitment=False,
-                                       key_encipherment=False, data_encipherment=False,
-                                       key_agreement=False, key_cert_sign=True, crl_sign=True,
-                                       encipher_only=False, decipher_only=False), critical=True)
-          .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
-          .sign(ca_key, hashes.SHA256()))
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "redis")]))
-            .issuer_name(ca_name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(hours=1))
-            .add_extension(x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                critical=False)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
-                           critical=False)
-            .sign(ca_key, hashes.SHA256()))
-    paths = workdir / "ca.pem", workdir / "tls.crt", workdir / "tls.key"
-    paths[0].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    paths[1].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    paths[2].write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    return paths
 
 
 @pytest.fixture(scope="module", params=SOURCES)
