@@ -39,6 +39,20 @@ def find(objects: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
     return matches[0]
 
 
+def start_script(source: str, name: str) -> str:
+    """The `/bin/sh -c` script of compose service `name` or Kubernetes Deployment `name`, as the
+    container's shell gets it (compose has already turned `$$` into `$`)."""
+    if source == "k8s":
+        (c,) = find(k8s_objects(), "Deployment", name)["spec"]["template"]["spec"]["containers"]
+        assert c["command"] == ["/bin/sh", "-c"]
+        (script,) = c["args"]
+        return script
+    service = yaml.safe_load((DEPLOY / "compose.yaml").read_text())["services"][name]
+    assert service["entrypoint"] == ["/bin/sh", "-c"]
+    (script,) = service["command"]
+    return script.replace("$$", "$")
+
+
 def pod_templates(objects: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
     """(name, pod spec) of every workload: Deployments, Jobs, DaemonSets, StatefulSets."""
     kinds = {"Deployment", "Job", "DaemonSet", "StatefulSet"}

@@ -90,7 +90,9 @@ def test_apps_run_read_only_unprivileged_on_postgres_and_redis(services):
         assert env["TELEVISIT_ENV"] == "production"
         assert env["TELEVISIT_DATABASE_URL"].startswith("postgresql+asyncpg://")
         assert "@postgres:5432/" in env["TELEVISIT_DATABASE_URL"]
-        assert env["TELEVISIT_REDIS_URL"].startswith("redis://redis:6379")
+        # The app's Redis user, its password from .env (test_redis.py runs it against the server).
+        assert re.fullmatch(r"redis://televisit:\$\{REDIS_PASSWORD:\?[^}]+\}@redis:6379/0",
+                            env["TELEVISIT_REDIS_URL"]), env["TELEVISIT_REDIS_URL"]
         assert service["env_file"] == ".env"
 
 
@@ -99,10 +101,12 @@ def test_no_secret_is_written_in_the_compose_file(services, example):
         for key, value in (service.get("environment") or {}).items():
             if SECRET_NAME.search(key):
                 assert re.fullmatch(r"\$\{\w+:\?[^}]+\}", str(value)), f"{name}.{key} must come from .env"
-        url = (service.get("environment") or {}).get("TELEVISIT_DATABASE_URL")
-        if url:
-            password = url.split("://", 1)[1].split("@", 1)[0].split(":", 1)[1]
-            assert re.fullmatch(r"\$\{POSTGRES_PASSWORD:\?[^}]+\}", password)
+        for key, variable in (("TELEVISIT_DATABASE_URL", "POSTGRES_PASSWORD"),
+                              ("TELEVISIT_REDIS_URL", "REDIS_PASSWORD")):
+            url = (service.get("environment") or {}).get(key)
+            if url:
+                password = url.split("://", 1)[1].split("@", 1)[0].split(":", 1)[1]
+                assert re.fullmatch(rf"\$\{{{variable}:\?[^}}]+\}}", password), f"{name}.{key}"
     for key, value in example.items():
         if SECRET_NAME.search(key):
             assert value == "", f"{key} must be empty in the example"
@@ -174,6 +178,23 @@ def test_coturn_uses_the_shared_config_and_the_one_turn_secret(services):
 def test_postgres_keeps_its_data_and_redis_keeps_none(compose, services):
     assert "pgdata:/var/lib/postgresql/data" in services["postgres"]["volumes"]
     assert "pgdata" in compose["volumes"]
-    assert "volumes" not in services["redis"]
+    # Redis gets its configuration file, read-only, and nowhere to write but /tmp (tmpfs).
+    assert services["redis"]["volumes"] == ["./redis/redis.conf:/etc/redis/redis.conf:ro"]
+    assert services["redis"]["read_only"] is True
     for name in ("postgres", "redis", "app1", "app2"):
         assert "ports" not in services[name], f"{name} must not be published on the host"
+
+
+def test_redis_runs_its_shared_config_unprivileged_and_checks_health_as_the_app(services):
+    """The start script itself runs against redis-server in tests/deploy/test_redis.py."""
+    redis = services["redis"]
+    assert redis["user"].split(":")[0] not in {"0", "root"}
+    assert redis["cap_drop"] == ["ALL"]
+    assert "no-new-privileges:true" in redis["security_opt"]
+    assert redis["environment"]["REDIS_PASSWORD"].startswith("${REDIS_PASSWORD:?")
+    script = " ".join(redis["command"])
+    assert "#CHANGE-ME-sha256-of-REDIS_PASSWORD" in (DEPLOY / "redis" / "redis.conf").read_text()
+    assert "s|#CHANGE-ME-sha256-of-REDIS_PASSWORD|#$${hash}|" in script
+    # A bare `redis-cli ping` prints NOAUTH and still exits 0: the check must log in and see PONG.
+    check = " ".join(redis["healthcheck"]["test"])
+    assert "--user televisit" in check and "REDISCLI_AUTH" in check and "grep -q PONG" in check

@@ -9,8 +9,12 @@ from __future__ import annotations
 import copy
 import ipaddress
 import re
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
+import uvicorn
 import yaml
 from kubernetes_validate import utils as kubernetes_validate
 
@@ -143,7 +147,8 @@ def test_readiness_notices_a_stopping_pod_within_the_drain_grace(objects, app):
     assert noticed_within <= drain_grace(objects)
 
 
-@pytest.mark.parametrize("name", ["Deployment/televisit", "Job/televisit-migrate", "Deployment/coturn"])
+@pytest.mark.parametrize("name", ["Deployment/televisit", "Job/televisit-migrate", "Deployment/coturn",
+                                  "Deployment/redis"])
 def test_pods_run_unprivileged_with_limits(objects, name):
     spec = dict(pod_templates(objects))[name]
     pod_security = spec["securityContext"]
@@ -283,11 +288,262 @@ def test_coturn_gets_the_shared_secret_in_place_of_the_placeholder(objects):
     assert turn_secret["metadata"]["namespace"] == deployment["metadata"]["namespace"]
 
 
-def test_coturn_denies_relaying_to_private_and_loopback_ranges():
-    conf = (DEPLOY / "coturn" / "turnserver.conf").read_text()
-    assert "allow-loopback-peers" not in conf
-    denied = re.findall(r"(?m)^denied-peer-ip=(\S+)-(\S+)$", conf)
-    ranges = [(ipaddress.ip_address(a), ipaddress.ip_address(b)) for a, b in denied]
-    for private in ("10.1.2.3", "127.0.0.1", "169.254.169.254", "172.20.0.1", "192.168.1.1", "100.64.0.1"):
-        ip = ipaddress.ip_address(private)
-        assert any(lo <= ip <= hi for lo, hi in ranges if lo.version == ip.version), private
+# -- Redis ------------------------------------------------------------------------------------
+
+def component(name: str) -> dict[str, str]:
+    return {"app.kubernetes.io/name": "televisit", "app.kubernetes.io/component": name}
+
+
+def app_secret(key: str) -> str:
+    return find(documents(SECRET_TEMPLATE), "Secret", "televisit-secrets")["stringData"][key]
+
+
+REDIS = component("redis")
+
+
+def test_redis_runs_the_shared_config_and_takes_its_password_from_a_secret(objects):
+    """The start script itself runs against redis-server in tests/deploy/test_redis.py."""
+    conf = (DEPLOY / "redis" / "redis.conf").read_text()
+    assert find(objects, "ConfigMap", "redis-config")["data"]["redis.conf"] == conf
+    deployment = find(objects, "Deployment", "redis")
+    # Two Redis pods at once would split the pods' pub/sub between them.
+    assert deployment["spec"]["replicas"] == 1
+    assert deployment["spec"]["strategy"]["type"] == "Recreate"
+    assert deployment["spec"]["template"]["metadata"]["labels"] == REDIS
+    (c,) = deployment["spec"]["template"]["spec"]["containers"]
+    assert "s|#CHANGE-ME-sha256-of-REDIS_PASSWORD|#${hash}|" in " ".join(c["args"])
+    (password,) = [e for e in c["env"] if e["name"] == "REDIS_PASSWORD"]
+    ref = password["valueFrom"]["secretKeyRef"]
+    secret = find(documents(SECRET_TEMPLATE), "Secret", ref["name"])
+    assert ref["key"] in secret["stringData"]
+    assert secret["metadata"]["namespace"] == deployment["metadata"]["namespace"]
+    assert "PONG" in " ".join(c["readinessProbe"]["exec"]["command"]), "the probe logs in as the app"
+    service = find(objects, "Service", "redis")
+    assert service["spec"]["selector"] == REDIS
+    assert {p["targetPort"] for p in service["spec"]["ports"]} <= {p["name"] for p in c["ports"]}
+
+
+def test_the_redis_url_with_its_password_is_in_the_secret_never_in_a_configmap(objects):
+    for configmap in (o for o in objects if o["kind"] == "ConfigMap"):
+        assert "TELEVISIT_REDIS_URL" not in configmap["data"], configmap["metadata"]["name"]
+        for key, value in configmap["data"].items():
+            assert not re.search(r"\w+://[^/\s:@]+:[^/\s@]+@", value), f"credentials in {key}"
+    url = urlsplit(app_secret("TELEVISIT_REDIS_URL"))
+    service = find(objects, "Service", "redis")
+    assert url.scheme in {"redis", "rediss"}
+    assert url.username == "televisit"
+    assert f"user {url.username} on " in (DEPLOY / "redis" / "redis.conf").read_text()
+    assert url.hostname == f"{service['metadata']['name']}.{service['metadata']['namespace']}.svc"
+    assert url.port in {p["port"] for p in service["spec"]["ports"]}
+
+
+# -- FORWARDED_ALLOW_IPS ----------------------------------------------------------------------
+
+
+async def test_forwarded_headers_are_trusted_from_the_pod_network_only(objects, monkeypatch):
+    """uvicorn, configured the way `televisit serve` does, with the ConfigMap's value."""
+    value = find(objects, "ConfigMap", "televisit-config")["data"]["FORWARDED_ALLOW_IPS"]
+    networks = [ipaddress.ip_network(item.strip()) for item in value.split(",")]
+    assert all(n.is_private and n.prefixlen >= 8 for n in networks), value
+    monkeypatch.setenv("FORWARDED_ALLOW_IPS", value)
+    seen: list[tuple[str, int]] = []
+
+    async def app(scope, receive, send):
+        seen.append(scope["client"])
+
+    config = uvicorn.Config(app, proxy_headers=True, log_config=None)
+    config.load()
+    ingress_pod = str(next(networks[0].hosts()))
+    for peer in (ingress_pod, "192.0.2.55", "203.0.113.20"):
+        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
+                 "scheme": "http", "path": "/", "raw_path": b"/", "query_string": b"", "root_path": "",
+                 "headers": [(b"x-forwarded-for", b"198.51.100.7")], "client": (peer, 40000),
+                 "server": ("10.0.0.1", 8000)}
+        await config.loaded_app(scope, None, None)
+    assert [host for host, _ in seen] == ["198.51.100.7", "192.0.2.55", "203.0.113.20"]
+
+
+# -- NetworkPolicies --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Pod:
+    namespace: str
+    labels: dict[str, str] = field(hash=False)
+
+
+Peer = Pod | str  # a pod, or an address outside the cluster
+
+INGRESS_CONTROLLER = Pod("ingress-nginx", {"app.kubernetes.io/name": "ingress-nginx"})
+APP_POD = Pod("televisit", APP)
+MIGRATE_POD = Pod("televisit", component("migrate"))
+REDIS_POD = Pod("televisit", REDIS)
+POSTGRES_POD = Pod("televisit", component("postgres"))
+DNS_POD = Pod("kube-system", {"k8s-app": "kube-dns"})
+STRAY_POD = Pod("televisit", {"app": "debug-shell"})
+OTHER_POD = Pod("default", {"app": "web"})
+EXTERNAL_DB = "192.0.2.10"  # the placeholder range for a database outside the cluster
+INTERNET = "93.184.216.34"
+METADATA = "169.254.169.254"
+
+
+def selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
+    assert set(selector) <= {"matchLabels"}, "the evaluator below knows matchLabels only"
+    return all(labels.get(k) == v for k, v in selector.get("matchLabels", {}).items())
+
+
+def peer_matches(peer_rule: dict[str, Any], policy_namespace: str, peer: Peer) -> bool:
+    if "ipBlock" in peer_rule:
+        block = peer_rule["ipBlock"]
+        address = ipaddress.ip_address(peer) if isinstance(peer, str) else None
+        return (address is not None and address in ipaddress.ip_network(block["cidr"])
+                and not any(address in ipaddress.ip_network(e) for e in block.get("except", [])))
+    if isinstance(peer, str):
+        return False
+    if "namespaceSelector" in peer_rule:
+        namespace_labels = {"kubernetes.io/metadata.name": peer.namespace}
+        in_namespace = selects(peer_rule["namespaceSelector"], namespace_labels)
+    else:
+        in_namespace = peer.namespace == policy_namespace
+    return in_namespace and selects(peer_rule.get("podSelector", {}), peer.labels)
+
+
+def side_allows(policies, pod: Pod, direction: str, peer: Peer, port: int, protocol: str) -> bool:
+    """Kubernetes' rule: a pod no policy of this direction selects is open; else one rule must match."""
+    applicable = [p for p in policies if p["metadata"]["namespace"] == pod.namespace
+                  and selects(p["spec"]["podSelector"], pod.labels) and direction in p["spec"]["policyTypes"]]
+    if not applicable:
+        return True
+    key, peers_key = ("ingress", "from") if direction == "Ingress" else ("egress", "to")
+    for policy in applicable:
+        for rule in policy["spec"].get(key, []):
+            peers = rule.get(peers_key)
+            ports = rule.get("ports")
+            for p in ports or []:
+                assert isinstance(p["port"], int), "the evaluator below knows port numbers only"
+            namespace = policy["metadata"]["namespace"]
+            peer_ok = not peers or any(peer_matches(r, namespace, peer) for r in peers)
+            port_ok = not ports or (protocol, port) in {(p.get("protocol", "TCP"), p["port"]) for p in ports}
+            if peer_ok and port_ok:
+                return True
+    return False
+
+
+def connects(policies, source: Peer, target: Peer, port: int, protocol: str = "TCP") -> bool:
+    out = isinstance(source, str) or side_allows(policies, source, "Egress", target, port, protocol)
+    into = isinstance(target, str) or side_allows(policies, target, "Ingress", source, port, protocol)
+    return out and into
+
+
+@pytest.fixture(scope="module")
+def policies(objects):
+    return [o for o in objects if o["kind"] == "NetworkPolicy"]
+
+
+def test_the_app_namespace_denies_everything_by_default(policies):
+    defaults = [p for p in policies
+                if p["spec"]["podSelector"] == {} and p["metadata"]["namespace"] == "televisit"]
+    assert len(defaults) == 1
+    (default,) = defaults
+    assert set(default["spec"]["policyTypes"]) == {"Ingress", "Egress"}
+    assert "ingress" not in default["spec"] and "egress" not in default["spec"]
+
+
+ALLOWED = [
+    (INGRESS_CONTROLLER, APP_POD, 8000, "TCP"),
+    (APP_POD, REDIS_POD, 6379, "TCP"),
+    (APP_POD, POSTGRES_POD, 5432, "TCP"),
+    (APP_POD, EXTERNAL_DB, 5432, "TCP"),
+    (MIGRATE_POD, POSTGRES_POD, 5432, "TCP"),
+    (MIGRATE_POD, EXTERNAL_DB, 5432, "TCP"),
+    (APP_POD, DNS_POD, 53, "UDP"),
+    (APP_POD, DNS_POD, 53, "TCP"),
+    (MIGRATE_POD, DNS_POD, 53, "UDP"),
+]
+DENIED = [
+    (OTHER_POD, APP_POD, 8000, "TCP"),
+    (STRAY_POD, APP_POD, 8000, "TCP"),
+    (INTERNET, APP_POD, 8000, "TCP"),
+    (INGRESS_CONTROLLER, APP_POD, 9000, "TCP"),
+    (INGRESS_CONTROLLER, REDIS_POD, 6379, "TCP"),
+    (INGRESS_CONTROLLER, POSTGRES_POD, 5432, "TCP"),
+    (MIGRATE_POD, REDIS_POD, 6379, "TCP"),
+    (STRAY_POD, REDIS_POD, 6379, "TCP"),
+    (OTHER_POD, REDIS_POD, 6379, "TCP"),
+    (INTERNET, REDIS_POD, 6379, "TCP"),
+    (STRAY_POD, POSTGRES_POD, 5432, "TCP"),
+    (OTHER_POD, POSTGRES_POD, 5432, "TCP"),
+    (REDIS_POD, POSTGRES_POD, 5432, "TCP"),
+    (APP_POD, INTERNET, 443, "TCP"),
+    (APP_POD, METADATA, 80, "TCP"),
+    (APP_POD, REDIS_POD, 22, "TCP"),
+    (REDIS_POD, INTERNET, 443, "TCP"),
+    (REDIS_POD, APP_POD, 8000, "TCP"),
+    (MIGRATE_POD, APP_POD, 8000, "TCP"),
+    (STRAY_POD, DNS_POD, 53, "UDP"),
+    (STRAY_POD, INTERNET, 443, "TCP"),
+]
+
+
+def label(case) -> str:
+    def name(peer: Peer) -> str:
+        if isinstance(peer, str):
+            return peer
+        what = peer.labels.get("app.kubernetes.io/component") or next(iter(peer.labels.values()))
+        return f"{peer.namespace}/{what}"
+    source, target, port, protocol = case
+    return f"{name(source)}->{name(target)}:{port}/{protocol}"
+
+
+@pytest.mark.parametrize("case", ALLOWED, ids=label)
+def test_network_policies_let_through_what_the_app_needs(policies, case):
+    assert connects(policies, *case)
+
+
+@pytest.mark.parametrize("case", DENIED, ids=label)
+def test_network_policies_stop_everything_else(policies, case):
+    assert not connects(policies, *case)
+
+
+def test_the_policies_name_the_real_ports_and_labels(objects, policies, app):
+    """Numbers in the policies that drift from the workloads would cut the app off silently."""
+    app_ports = {p["containerPort"] for p in container(app)["ports"]}
+    (redis,) = find(objects, "Deployment", "redis")["spec"]["template"]["spec"]["containers"]
+    redis_ports = {p["containerPort"] for p in redis["ports"]}
+    assert connects(policies, INGRESS_CONTROLLER, APP_POD, *app_ports)
+    assert connects(policies, APP_POD, REDIS_POD, *redis_ports)
+    assert connects(policies, APP_POD, POSTGRES_POD, urlsplit(app_secret("TELEVISIT_DATABASE_URL")).port)
+    workloads = (("Deployment/televisit", APP_POD), ("Job/televisit-migrate", MIGRATE_POD),
+                 ("Deployment/redis", REDIS_POD))
+    for name, pod in workloads:
+        labels = pod.labels
+        kind, object_name = name.split("/")
+        template = find(objects, kind, object_name)["spec"]["template"]
+        assert template["metadata"]["labels"] == labels, name
+    # The Ingress's class is served by the controller the app policy admits.
+    assert {i["spec"]["ingressClassName"] for i in objects if i["kind"] == "Ingress"} == {"nginx"}
+
+
+# -- Security headers at the Ingress ----------------------------------------------------------
+
+
+def nginx_headers() -> dict[str, str]:
+    """What deploy/nginx/televisit.conf sends over TLS (its HSTS map's `on` value, and nosniff)."""
+    conf = (DEPLOY / "nginx" / "televisit.conf").read_text()
+    hsts = re.search(r"map \$https \$televisit_hsts \{\s*on\s+\"([^\"]+)\";", conf)
+    assert hsts and "add_header Strict-Transport-Security $televisit_hsts always;" in conf
+    assert "add_header X-Content-Type-Options nosniff always;" in conf
+    return {"Strict-Transport-Security": hsts[1], "X-Content-Type-Options": "nosniff"}
+
+
+def test_the_ingress_sends_the_same_security_headers_as_nginx(objects):
+    ingress = find(objects, "Ingress", "televisit")
+    notes = ingress["metadata"]["annotations"]
+    namespace, name = notes["nginx.ingress.kubernetes.io/custom-headers"].split("/")
+    assert namespace == ingress["metadata"]["namespace"]
+    headers = find(objects, "ConfigMap", name)["data"]
+    assert headers == nginx_headers()
+    max_age = re.fullmatch(r"max-age=(\d+); includeSubDomains", headers["Strict-Transport-Security"])
+    assert max_age and int(max_age[1]) >= 365 * 24 * 3600
+    # HSTS is only honoured over HTTPS: the Ingress serves nothing else.
+    assert notes["nginx.ingress.kubernetes.io/ssl-redirect"] == "true"

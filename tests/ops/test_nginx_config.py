@@ -4,7 +4,8 @@
 hosts file makes compose's `app1`/`app2` resolve to 127.0.0.1 (as root, with `unshare -m`), and on
 the rendering every other test runs (tests/fixtures/nginx.py: only the upstream `server` lines,
 `listen` and the access log path replaced). The behaviour tests put the rendered file in front of
-real uvicorn servers.
+real uvicorn servers, over plain HTTP and, with the TLS lines docs/operations.md tells a clinic to
+add (`listen ... ssl` and its certificate), over HTTPS.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import contextlib
 import os
 import re
 import shutil
+import ssl
 import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -24,6 +26,7 @@ import websockets
 from televisit.app import create_app
 from televisit.runtime import runtime_of
 from televisit.web.spa import spa_route
+from tests.deploy.certs import make_certificates
 from tests.fixtures.app import make_settings
 from tests.fixtures.factories import Factory
 from tests.fixtures.live import LiveServer, WSClient, serve
@@ -151,3 +154,85 @@ async def test_static_files_are_compressed_and_api_json_is_not(proxied, tmp_path
         assert r.text == script  # httpx decodes it
         r = await http.get("/api/v1/openapi.json", headers={"Accept-Encoding": "gzip"})
         assert r.status_code == 200 and "content-encoding" not in r.headers
+
+
+# -- Security headers where TLS ends ------------------------------------------------------------
+
+HSTS = "max-age=31536000; includeSubDomains"
+
+
+class TlsNginx(Nginx):
+    """The rendered shipped file with its `listen` turned into the documented TLS one."""
+
+    def __init__(self, workdir: Path, servers: list[str], cert: Path, key: Path) -> None:
+        super().__init__(workdir, servers)
+        self.cert, self.key = cert, key
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.port}"
+
+    def _write(self) -> None:
+        super()._write()
+        site = self.workdir / "televisit.conf"
+        plain = f"listen 127.0.0.1:{self.port};"
+        text = site.read_text()
+        assert text.count(plain) == 1
+        site.write_text(text.replace(plain, f"listen 127.0.0.1:{self.port} ssl;\n"
+                                            f"    ssl_certificate {self.cert};\n"
+                                            f"    ssl_certificate_key {self.key};"))
+
+
+def spa_files(workdir: Path) -> Path:
+    """A built web app, whose files the app serves with its own nosniff header."""
+    dist = workdir / "dist"
+    (dist / "assets").mkdir(parents=True)
+    (dist / "index.html").write_text("<!doctype html><title>Televisit</title>")
+    return dist
+
+
+async def answers_of_every_kind(http: httpx.AsyncClient) -> dict[str, httpx.Response]:
+    """The app's JSON, the app's web page (nosniff already set), and nginx's own answers."""
+    return {
+        "app JSON": await http.get("/api/v1/openapi.json"),
+        "app web page": await http.get("/"),
+        "app 404": await http.get("/api/v1/nothing-here"),
+        "nginx 404": await http.get("/metrics"),
+        "nginx 413": await http.post("/api/v1/auth/register", content=b"x" * 70_000,
+                                     headers={"content-type": "application/json"}),
+    }
+
+
+@pytest.fixture
+async def proxied_tls(sqlite_template, tmp_path) -> AsyncIterator[tuple[TlsNginx, ssl.SSLContext]]:
+    ca, cert, key = make_certificates(tmp_path)
+    async with app_server(sqlite_template, tmp_path) as live:
+        spa_route(live.app).dist = spa_files(tmp_path)
+        nginx = TlsNginx(tmp_path / "nginx", [f"127.0.0.1:{live.port}"], cert, key)
+        await nginx.start()
+        try:
+            yield nginx, ssl.create_default_context(cafile=str(ca))
+        finally:
+            nginx.stop()
+
+
+async def test_every_answer_over_tls_carries_hsts_and_exactly_one_nosniff(proxied_tls):
+    nginx, trust = proxied_tls
+    async with httpx.AsyncClient(base_url=nginx.url, verify=trust) as http:
+        answers = await answers_of_every_kind(http)
+    assert [r.status_code for r in answers.values()] == [200, 200, 404, 404, 413]
+    assert answers["app web page"].headers["content-security-policy"]  # the app's own headers pass
+    for kind, r in answers.items():
+        assert r.headers.get_list("strict-transport-security") == [HSTS], kind
+        assert r.headers.get_list("x-content-type-options") == ["nosniff"], kind
+
+
+async def test_plain_http_answers_carry_nosniff_and_no_hsts(proxied, tmp_path):
+    nginx, live = proxied
+    spa_route(live.app).dist = spa_files(tmp_path)
+    async with httpx.AsyncClient(base_url=nginx.url) as http:
+        answers = await answers_of_every_kind(http)
+    assert [r.status_code for r in answers.values()] == [200, 200, 404, 404, 413]
+    for kind, r in answers.items():
+        assert "strict-transport-security" not in r.headers, kind
+        assert r.headers.get_list("x-content-type-options") == ["nosniff"], kind
