@@ -353,6 +353,40 @@ BrokerEvent = Annotated[
 ]
 
 
+# -- error and close codes ------------------------------------------------------------------------
+ERROR_CODES: dict[str, str] = {
+    "malformed_json": "The frame is not JSON.",
+    "invalid_frame": "The frame is not one of the client frames (`details` lists the fields).",
+    "unknown_type": "No client frame has this `type`.",
+    "binary_not_supported": "Binary frames are not accepted: send JSON text.",
+    "auth_timeout": "No `auth` frame came in time (close 4401 follows).",
+    "not_authenticated": "The first frame was not `auth`, or the account is gone (close 4401 follows).",
+    "invalid_token": "The token is not valid (close 4401 follows).",
+    "session_expired": "The session expired (close 4401 follows).",
+    "already_authenticated": "`auth` on a connection that is already authenticated.",
+    "frame_too_large": "The frame is over the size limit (close 1009 follows).",
+    "rate_limited": "Too many frames (close 1008 follows).",
+    "not_in_room": "Join the room first.",
+    "room_not_found": "No such room, or not one of yours.",
+    "room_ended": "The call has ended.",
+    "not_callee": "Only the person called can decline; the caller ends the call.",
+    "call_already_answered": "The call was answered on another device; the decline changed nothing.",
+    "appointment_not_found": "No such appointment, or not one of yours.",
+    "empty_message": "The message is empty.",
+    "message_too_long": "The message is over the length limit (`details.max_length`).",
+    "internal_error": "A fault on the server; the frame may be retried.",
+}
+CLOSE_CODES: dict[int, str] = {
+    1000: "Normal closure.",
+    1008: "Flood: too many frames.",
+    1009: "A frame over the size limit.",
+    1012: "The server is restarting (after `server.draining`): reconnect.",
+    1013: "Too slow: the client did not read its frames.",
+    4401: "Not authenticated, or the session ended (after `session.ended`).",
+    4403: "The page's origin is not allowed.",
+}
+
+
 # -- codecs ---------------------------------------------------------------------------------------
 _client: TypeAdapter[ClientFrame] = TypeAdapter(ClientFrame)
 _broker: TypeAdapter[BrokerEvent] = TypeAdapter(BrokerEvent)
