@@ -41,4 +41,5 @@ test: lint web web-test
 
 openapi: setup $(WEB_DEPS)
 	$(VENV)/televisit openapi > openapi.json
+	$(VENV)/televisit asyncapi > asyncapi.json
 	npm --prefix web run gen:api

@@ -13,8 +13,10 @@ import typer
 from televisit.core.config import ConfigError, Settings, load_settings
 from televisit.users.models import Role
 
-app = typer.Typer(help="Televisit: self-hosted telemedicine video visits.", no_args_is_help=True)
-users_app = typer.Typer(help="Manage accounts.", no_args_is_help=True)
+# Never the locals in a crash's traceback: `users create` holds a password, serve the settings.
+app = typer.Typer(help="Televisit: self-hosted telemedicine video visits.", no_args_is_help=True,
+                  pretty_exceptions_show_locals=False)
+users_app = typer.Typer(help="Manage accounts.", no_args_is_help=True, pretty_exceptions_show_locals=False)
 app.add_typer(users_app, name="users")
 
 
@@ -196,6 +198,14 @@ def openapi() -> None:
 
     document = create_app(Settings(), configure_logs=False).openapi()
     sys.stdout.write(json.dumps(document, indent=2, sort_keys=False) + "\n")
+
+
+@app.command()
+def asyncapi() -> None:
+    """Print the AsyncAPI document of the WebSocket (what asyncapi.json at the repository root holds)."""
+    from televisit.signaling.asyncapi import document
+
+    sys.stdout.write(json.dumps(document(), indent=2) + "\n")
 
 
 def main() -> None:

@@ -119,8 +119,9 @@ CLIENT_FRAMES: tuple[type[_ClientFrame], ...] = (
 
 # -- server → client ------------------------------------------------------------------------------
 class _ServerFrame(BaseModel):
-    # Frozen: the in-process broker hands one instance to every socket's handler.
-    model_config = ConfigDict(frozen=True)
+    # Frozen: the in-process broker hands one instance to every socket's handler. Fields with a
+    # default are always sent, so the schema of what the server sends lists them as required.
+    model_config = ConfigDict(frozen=True, json_schema_serialization_defaults_required=True)
 
 
 class _Reply(_ServerFrame):
@@ -212,7 +213,7 @@ class RoomEnded(_ServerFrame):
 
 
 class Caller(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, json_schema_serialization_defaults_required=True)
 
     id: uuid.UUID
     full_name: str
