@@ -5,21 +5,19 @@
 import { defineStore } from 'pinia'
 import { computed, ref, shallowRef } from 'vue'
 import { api, call, errorMessage, type Appointment } from '@/api/client'
+import type { RoomJoined } from '@/api/frames'
 import {
   facingOf, listDevices, nextCamera, openCamera, openLocalMedia, openMicrophone, stopStream,
   type DeviceChoice, type Devices, type MediaError,
 } from '@/calls/media'
 import { planOffer, type Quality } from '@/calls/negotiation'
-import { Peer, type SignalData } from '@/calls/peer'
+import { Peer, readSignal, toRtcIceServers, type SignalData } from '@/calls/peer'
 import { watchQuality } from '@/calls/quality'
 import { keepAwake } from '@/calls/wakeLock'
-import type { Frame } from '@/realtime/signaling'
 import { useRealtimeStore } from './realtime'
 import { useSessionStore } from './session'
 
 export type Phase = 'idle' | 'starting' | 'ringing' | 'waiting' | 'in-call' | 'ended'
-
-interface Participant { user_id: string; left_at: string | null }
 
 const CHOICE_KEY = 'televisit.devices'
 
@@ -219,7 +217,7 @@ export const useCallStore = defineStore('call', () => {
       const started = await call(
         api.POST('/api/v1/appointments/{appointment_id}/call', { params: { path: { appointment_id: appointmentId } } }),
       )
-      iceServers = started.ice_servers as RTCIceServer[]
+      iceServers = toRtcIceServers(started.ice_servers)
       const othersIn = started.room.participants.some((p) => p.user_id !== me.value && !p.left_at)
       join(started.room.id, othersIn ? 'waiting' : 'ringing')
     } catch (err) {
@@ -442,55 +440,50 @@ export const useCallStore = defineStore('call', () => {
     }
   }
 
-  const inRoom = (frame: Frame) => roomId.value !== null && frame.room_id === roomId.value && phase.value !== 'ended'
+  const inRoom = (frame: { room_id: string }) => roomId.value !== null && frame.room_id === roomId.value && phase.value !== 'ended'
   const client = realtime.client
 
-  const joinedHere = (frame: Frame) => {
-    const room = frame.room as { id: string } | undefined
-    return roomId.value !== null && room?.id === roomId.value && phase.value !== 'ended'
-  }
+  const joinedHere = (frame: RoomJoined) => roomId.value !== null && frame.room.id === roomId.value && phase.value !== 'ended'
 
   client.on('room.joined', (frame) => {
     if (joinedHere(frame)) whenMedia(() => joinedRoom(frame))
   })
-  function joinedRoom(frame: Frame): void {
+  function joinedRoom(frame: RoomJoined): void {
     if (!joinedHere(frame)) return
-    polite.value = Boolean(frame.polite)
-    iceServers = (frame.ice_servers as RTCIceServer[]) ?? iceServers
+    polite.value = frame.polite
+    iceServers = toRtcIceServers(frame.ice_servers)
     if (peer) peer.polite = polite.value
-    const participants = (frame.participants as Participant[]) ?? []
-    const present = participants.some((p) => p.user_id !== me.value && !p.left_at)
+    const present = frame.participants.some((p) => p.user_id !== me.value && !p.left_at)
     ensurePeer()
     if (present) otherJoined()
     else if (otherPresent.value) otherPresent.value = false
   }
   client.on('participant.joined', (frame) => {
-    const p = frame.participant as Participant
-    if (!inRoom(frame) || p?.user_id === me.value) return
+    if (!inRoom(frame) || frame.participant.user_id === me.value) return
     whenMedia(() => {
       if (inRoom(frame)) otherJoined()
     })
   })
   client.on('participant.left', (frame) => {
-    const p = frame.participant as Participant
-    if (!inRoom(frame) || p?.user_id === me.value) return
+    if (!inRoom(frame) || frame.participant.user_id === me.value) return
     whenMedia(() => { // after a participant.joined that is still waiting, not before it
       if (inRoom(frame)) otherPresent.value = false
     })
   })
   client.on('signal', (frame) => {
-    if (!inRoom(frame)) return
+    const data = readSignal(frame.data)
+    if (!inRoom(frame) || !data) return
     whenMedia(() => {
-      if (inRoom(frame)) ensurePeer().handle(frame.data as SignalData)
+      if (inRoom(frame)) ensurePeer().handle(data)
     })
   })
   client.on('media.state', (frame) => {
     if (!inRoom(frame)) return
-    remoteAudio.value = Boolean(frame.audio)
-    remoteVideo.value = Boolean(frame.video)
+    remoteAudio.value = frame.audio
+    remoteVideo.value = frame.video
   })
   client.on('room.ended', (frame) => {
-    if (inRoom(frame)) ended(String(frame.reason ?? 'ended'))
+    if (inRoom(frame)) ended(frame.reason)
   })
   client.on('call.declined', (frame) => {
     if (inRoom(frame)) ended('declined')
@@ -500,9 +493,9 @@ export const useCallStore = defineStore('call', () => {
   })
   client.on('error', (frame) => {
     if (frame.ref !== 'room.join' || !roomId.value || phase.value === 'ended') return
-    const code = String(frame.code)
+    const code = frame.code
     if (code === 'room_ended' || code === 'room_not_found') ended(code)
-    else error.value = String(frame.message ?? 'Could not join the call.')
+    else error.value = frame.message || 'Could not join the call.'
   })
   // After a reconnect, take our place in the room again; media keeps flowing meanwhile.
   client.onResume((reconnected) => {
