@@ -6,9 +6,9 @@
 import { defineStore } from 'pinia'
 import { reactive } from 'vue'
 import { api, call, type Message } from '@/api/client'
-import { contiguousSeq, lastSeq, mergeBySeq, unreadCount } from '@/chat/ordering'
-import { useRealtimeStore } from './realtime'
-import { useSessionStore } from './session'
+import { contiguousSeq, lastSeq, mergeBySeq, unreadCount } from './ordering'
+import { useRealtimeStore } from '@/stores/realtime'
+import { useSessionStore } from '@/stores/session'
 
 export interface Pending {
   clientMsgId: string
