@@ -25,8 +25,10 @@ $(WEB_DIST): $(WEB_DEPS) $(WEB_SOURCES)
 
 web: $(WEB_DIST)
 
+# typecheck here too: the build (which also runs vue-tsc) is skipped when dist is up to date.
 web-test: $(WEB_DEPS)
 	npm --prefix web run check:api
+	npm --prefix web run typecheck
 	npm --prefix web run test -- --run
 
 run: setup web
@@ -43,3 +45,4 @@ openapi: setup $(WEB_DEPS)
 	$(VENV)/televisit openapi > openapi.json
 	$(VENV)/televisit asyncapi > asyncapi.json
 	npm --prefix web run gen:api
+	npm --prefix web run gen:frames

@@ -66,6 +66,17 @@ def test_client_frame_types_are_unique_and_server_frame_types_too():
         assert len(types) == len(set(types))
 
 
+def test_unions_name_their_discriminator_as_asyncapi_3_does(generated):
+    """AsyncAPI 3's Schema Object takes `discriminator` as a property name; OpenAPI's object form
+    makes the document invalid (`npm --prefix web run check:api` runs the official parser on it)."""
+    schemas = generated["components"]["schemas"]
+    for name in ("ClientFrame", "ServerFrame"):
+        assert schemas[name]["discriminator"] == "type"
+    nested = [name for name, schema in schemas.items() if "discriminator" in json.dumps(
+        {k: v for k, v in schema.items() if k != "discriminator"})]
+    assert nested == [], nested
+
+
 def _resolve(document: dict[str, Any]) -> jsonschema.protocols.Validator:
     """A validator for the document's ServerFrame union, resolving its component refs."""
     schema = {"$ref": "#/components/schemas/ServerFrame", "components": document["components"]}

@@ -71,9 +71,16 @@ def _key(model: type[BaseModel]) -> str:
 
 
 def _union_schema(name: str, union: Any, mode: str) -> dict[str, Any]:
+    """The union's JSON Schema, its discriminator written as AsyncAPI 3's Schema Object has it.
+
+    pydantic writes OpenAPI's `{"propertyName", "mapping"}`; AsyncAPI's `discriminator` is the
+    property's name alone (a document with the object is invalid). Each member's `type` `const`
+    already says which frame is which.
+    """
     schema = TypeAdapter(union).json_schema(ref_template=REF, mode=mode)  # type: ignore[arg-type]
     schema.pop("$defs", None)
     schema["title"] = name
+    schema["discriminator"] = schema["discriminator"]["propertyName"]
     return schema
 
 

@@ -3,11 +3,54 @@
  * (a candidate arriving during setRemoteDescription would fail otherwise). When a remote description
  * cannot be applied (the other side reloaded: new DTLS identity), the connection is rebuilt.
  */
+import type { IceServer } from '@/api/frames'
 import { isOfferCollision, shouldIgnoreOffer } from './negotiation'
 
 export type SignalData =
   | { description: RTCSessionDescriptionInit }
   | { candidate: RTCIceCandidateInit | null }
+
+const SDP_TYPES: readonly RTCSdpType[] = ['offer', 'answer', 'pranswer', 'rollback']
+
+const isRecord = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value)
+const isSdpType = (value: unknown): value is RTCSdpType => SDP_TYPES.some((t) => t === value)
+
+const stringOrNull = (value: unknown): value is string | null => value === null || typeof value === 'string'
+
+/**
+ * The other side's `signal` data as WebRTC takes it, or null when it is neither a description nor
+ * a candidate. The server relays `data` without reading it, so it is read here, field by field.
+ */
+export function readSignal(data: Record<string, unknown>): SignalData | null {
+  const { description, candidate } = data
+  if (isRecord(description)) {
+    const { type, sdp } = description
+    if (!isSdpType(type)) return null
+    return { description: typeof sdp === 'string' ? { type, sdp } : { type } }
+  }
+  if (candidate === null) return { candidate: null }
+  if (!isRecord(candidate)) return null
+  const init: RTCIceCandidateInit = {}
+  const { candidate: line, sdpMid, sdpMLineIndex, usernameFragment } = candidate
+  if (typeof line === 'string') init.candidate = line
+  if (stringOrNull(sdpMid)) init.sdpMid = sdpMid
+  if (typeof sdpMLineIndex === 'number' || sdpMLineIndex === null) init.sdpMLineIndex = sdpMLineIndex
+  if (stringOrNull(usernameFragment)) init.usernameFragment = usernameFragment
+  return { candidate: init }
+}
+
+/**
+ * ICE servers from the server (REST or `room.joined`) as RTCPeerConnection takes them: absent
+ * credentials are left out, not passed as null (which WebIDL would turn into the string "null").
+ */
+export function toRtcIceServers(servers: readonly IceServer[]): RTCIceServer[] {
+  return servers.map(({ urls, username, credential }) => ({
+    urls,
+    ...(username != null ? { username } : {}),
+    ...(credential != null ? { credential } : {}),
+  }))
+}
 
 /** The DTLS certificate fingerprint of an SDP: it changes only with a new peer connection. */
 export function fingerprint(sdp: string | undefined): string | null {
@@ -126,7 +169,7 @@ export class Peer {
   }
 
   private async applyDescription(description: RTCSessionDescriptionInit): Promise<void> {
-    const type = description.type as RTCSdpType
+    const type = description.type
     const ctx = {
       polite: this.polite,
       makingOffer: this.makingOffer,

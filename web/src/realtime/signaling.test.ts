@@ -1,4 +1,5 @@
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import { afterEach, beforeEach, describe, expect, expectTypeOf, it, vi } from 'vitest'
+import type { ChatMessage, ServerFrame, ServerFrameMap, ServerFrameType } from '@/api/frames'
 import { latest, ScriptedSocket } from '@/testing/scriptedSocket'
 import { SignalingClient } from './signaling'
 
@@ -47,8 +48,8 @@ describe('SignalingClient', () => {
     const { client } = makeClient()
     const order: string[] = []
     client.onResume(() => order.push('resume'))
-    client.send({ type: 'chat.send', body: 'queued' })
-    expect(client.sendNow({ type: 'signal' })).toBe(false) // signals are not queued
+    client.send({ type: 'chat.send', appointment_id: 'a1', client_msg_id: 'm1', body: 'queued' })
+    expect(client.sendNow({ type: 'signal', room_id: 'r1', data: {} })).toBe(false) // signals are not queued
     const socket = connectReady(client)
     expect(order).toEqual(['resume'])
     expect(socket.types()).toEqual(['auth', 'chat.send'])
@@ -153,6 +154,25 @@ describe('SignalingClient', () => {
     off()
     socket.frame({ type: 'chat.message', message: { seq: 2 } })
     expect(got).toHaveBeenCalledOnce()
+  })
+
+  it('gives each listener the frame of its type, as asyncapi.json describes it (checked by vue-tsc)', () => {
+    const { client } = makeClient()
+    const socket = connectReady(client)
+    const seqs: number[] = []
+    client.on('chat.message', (frame) => {
+      expectTypeOf(frame).toEqualTypeOf<ChatMessage>()
+      seqs.push(frame.message.seq)
+    })
+    client.on('room.ended', (frame) => seqs.push(frame.reason === 'ended' ? -1 : -2))
+    socket.frame({ type: 'chat.message', message: { seq: 7 } })
+    expect(seqs).toEqual([7])
+    // The map from `type` to frame covers the union exactly.
+    expectTypeOf<ServerFrameMap[ServerFrameType]>().toEqualTypeOf<ServerFrame>()
+    // @ts-expect-error: not a frame the server sends
+    client.on('chat.send', () => {})
+    // @ts-expect-error: a client frame needs its fields
+    client.send({ type: 'room.join' })
   })
 
   it('ignores events from a socket it has already given up on', () => {

@@ -4,11 +4,14 @@
  * idle → connecting → authenticating → ready; any close → reconnecting (backoff) → connecting;
  * stop() or a refused token → closed. After every `ready` the listeners resume (rejoin the room,
  * chat.sync) before frames queued while offline are flushed, so nothing goes out of order.
+ * Frames are typed from asyncapi.json (src/api/frames.d.ts): `send` takes a ClientFrame, and a
+ * listener for one `type` gets that frame's type (`on('chat.message', (f) => f.message)`).
  */
+import type { ClientFrame, ServerFrame, ServerFrameOf, ServerFrameType, SessionEnded } from '@/api/frames'
+
+export type { ClientFrame, ServerFrame, ServerFrameOf, ServerFrameType }
 
 export type ConnectionState = 'idle' | 'connecting' | 'authenticating' | 'ready' | 'reconnecting' | 'closed'
-
-export type Frame = { type: string; [key: string]: unknown }
 
 /** The part of the browser WebSocket this client uses (so tests can drive it). */
 export interface SocketLike {
@@ -47,7 +50,21 @@ const AUTH_REFUSED = 4401
 const ORIGIN_REFUSED = 4403
 const SERVER_RESTART = 1012
 
-type Listener = (frame: Frame) => void
+type Listener = (frame: ServerFrame) => void
+
+/**
+ * Whether parsed JSON is a frame. Only its `type` is checked: the server sends what asyncapi.json
+ * says (its tests hold it to that), and the `type` is what picks the listeners.
+ */
+function isFrame(value: unknown): value is ServerFrame {
+  return typeof value === 'object' && value !== null && 'type' in value && typeof value.type === 'string'
+}
+
+function isOfType<T extends ServerFrameType>(frame: ServerFrame, type: T): frame is ServerFrameOf<T> {
+  return frame.type === type
+}
+
+const encode = (frame: ClientFrame): string => JSON.stringify(frame)
 
 export class SignalingClient {
   state: ConnectionState = 'idle'
@@ -57,7 +74,7 @@ export class SignalingClient {
   private attempt = 0
   private everReady = false
   private queue: string[] = []
-  private listeners = new Map<string, Set<Listener>>()
+  private listeners = new Map<ServerFrameType, Set<Listener>>()
   private stateListeners = new Set<(s: ConnectionState) => void>()
   private resumeHooks = new Set<(reconnected: boolean) => void>()
   private retryTimer: ReturnType<typeof setTimeout> | null = null
@@ -95,8 +112,8 @@ export class SignalingClient {
   }
 
   /** Send now when ready; otherwise keep the frame for after the next `ready` (bounded). */
-  send(frame: Frame): void {
-    const text = JSON.stringify(frame)
+  send(frame: ClientFrame): void {
+    const text = encode(frame)
     if (this.state === 'ready' && this.socket) {
       this.socket.send(text)
       return
@@ -107,17 +124,21 @@ export class SignalingClient {
   }
 
   /** Send only if the connection is ready right now (signals are useless later). */
-  sendNow(frame: Frame): boolean {
+  sendNow(frame: ClientFrame): boolean {
     if (this.state !== 'ready' || !this.socket) return false
-    this.socket.send(JSON.stringify(frame))
+    this.socket.send(encode(frame))
     return true
   }
 
-  on(type: string, listener: Listener): () => void {
+  /** Listen to the frames of one `type`; returns the function that stops listening. */
+  on<T extends ServerFrameType>(type: T, listener: (frame: ServerFrameOf<T>) => void): () => void {
+    const relay: Listener = (frame) => {
+      if (isOfType(frame, type)) listener(frame)
+    }
     let set = this.listeners.get(type)
     if (!set) this.listeners.set(type, (set = new Set()))
-    set.add(listener)
-    return () => set!.delete(listener)
+    set.add(relay)
+    return () => set.delete(relay)
   }
 
   onState(listener: (s: ConnectionState) => void): () => void {
@@ -147,7 +168,7 @@ export class SignalingClient {
       this.scheduleReconnect(0)
       return
     }
-    this.socket.send(JSON.stringify({ type: 'ping' }))
+    this.socket.send(encode({ type: 'ping' }))
   }
 
   private transition(next: ConnectionState): void {
@@ -182,18 +203,18 @@ export class SignalingClient {
       return
     }
     this.transition('authenticating')
-    socket.send(JSON.stringify({ type: 'auth', token }))
+    socket.send(encode({ type: 'auth', token }))
   }
 
   private receive(socket: SocketLike, data: unknown): void {
     if (socket !== this.socket || typeof data !== 'string') return
-    let frame: Frame
+    let frame: unknown
     try {
-      frame = JSON.parse(data) as Frame
+      frame = JSON.parse(data)
     } catch {
       return
     }
-    if (!frame || typeof frame.type !== 'string') return
+    if (!isFrame(frame)) return
     this.lastFrameAt = Date.now()
     if (frame.type === 'ready' && this.state === 'authenticating') this.becomeReady()
     if (frame.type === 'server.draining') {
@@ -223,7 +244,9 @@ export class SignalingClient {
     this.socket = null
     this.stopPing()
     if (code === AUTH_REFUSED) {
-      this.fail('Your session has ended. Please sign in again.', 'session.ended')
+      // The token was refused (the server says why in its own `session.ended` when it revokes a
+      // session; a token refused at `auth` is most often an expired one).
+      this.fail('Your session has ended. Please sign in again.', { type: 'session.ended', reason: 'expired' })
       return
     }
     if (code === ORIGIN_REFUSED) {
@@ -234,12 +257,12 @@ export class SignalingClient {
     this.scheduleReconnect(code === SERVER_RESTART ? 0 : undefined)
   }
 
-  private fail(message: string, emitType?: string): void {
+  private fail(message: string, ended: SessionEnded | null = null): void {
     this.fatal = message
     this.clearTimers()
     this.queue = []
     if (this.state !== 'closed') this.transition('closed')
-    if (emitType) this.emit({ type: emitType, reason: 'closed' })
+    if (ended) this.emit(ended)
   }
 
   private scheduleReconnect(delay?: number): void {
@@ -269,10 +292,8 @@ export class SignalingClient {
     }
   }
 
-  private emit(frame: Frame): void {
-    for (const key of [frame.type, '*']) {
-      for (const listener of this.listeners.get(key) ?? []) listener(frame)
-    }
+  private emit(frame: ServerFrame): void {
+    for (const listener of this.listeners.get(frame.type) ?? []) listener(frame)
   }
 
   private startPing(): void {

@@ -72,7 +72,7 @@ export const useAppointmentsStore = defineStore('appointments', () => {
     return page.items
   }
 
-  realtime.client.on('appointment.updated', (frame) => upsert(frame.appointment as Appointment))
+  realtime.client.on('appointment.updated', (frame) => upsert(frame.appointment))
   realtime.client.onResume((reconnected) => {
     if (reconnected) void refresh()
   })

@@ -6,6 +6,7 @@
  */
 import { createPinia, setActivePinia } from 'pinia'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import { FakeStream, FakeTrack } from '@/testing/fakeMedia'
 import { latest, ScriptedSocket } from '@/testing/scriptedSocket'
 import { useCallStore } from './call'
 
@@ -15,43 +16,6 @@ const ME = 'patient-1'
 const DOC = 'doctor-1'
 const APPOINTMENT = {
   id: AP, doctor: { id: DOC, full_name: 'Dr Who' }, patient: { id: ME, full_name: 'Pat' },
-}
-
-class FakeTrack {
-  enabled = true
-  stopped = false
-  constructor(readonly kind: 'audio' | 'video') {}
-  stop(): void {
-    this.stopped = true
-  }
-  getSettings(): MediaTrackSettings {
-    return { deviceId: `${this.kind}-1` }
-  }
-}
-
-class FakeStream {
-  private tracks: FakeTrack[]
-  constructor(tracks: FakeTrack[] = []) {
-    this.tracks = [...tracks]
-  }
-  get active(): boolean {
-    return this.tracks.some((t) => !t.stopped)
-  }
-  getTracks(): FakeTrack[] {
-    return [...this.tracks]
-  }
-  getAudioTracks(): FakeTrack[] {
-    return this.tracks.filter((t) => t.kind === 'audio')
-  }
-  getVideoTracks(): FakeTrack[] {
-    return this.tracks.filter((t) => t.kind === 'video')
-  }
-  addTrack(t: FakeTrack): void {
-    this.tracks.push(t)
-  }
-  removeTrack(t: FakeTrack): void {
-    this.tracks = this.tracks.filter((x) => x !== t)
-  }
 }
 
 /** Records what the store does to the connection; descriptions are plain objects. */

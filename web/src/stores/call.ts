@@ -1,29 +1,26 @@
 /**
- * The video visit in progress: media, the room, the peer connection and what the screen shows.
- * The store outlives route changes inside a visit (pre-call check → call) and is reset after it.
+ * The video visit in progress: its phases (starting → ringing or waiting → in-call → ended),
+ * starting, answering and hanging up, the peer connection and what the screen shows. The camera
+ * and microphone are composables/useDevices, the room's frames are read in ./callFrames, and
+ * negotiation is calls/peer. The store outlives route changes inside a visit (pre-call check →
+ * call) and is reset after it.
  */
 import { defineStore } from 'pinia'
 import { computed, ref, shallowRef } from 'vue'
-import { api, call, errorMessage, type Appointment } from '@/api/client'
-import {
-  facingOf, listDevices, nextCamera, openCamera, openLocalMedia, openMicrophone, stopStream,
-  type DeviceChoice, type Devices, type MediaError,
-} from '@/calls/media'
+import { api, ApiError, call, errorMessage, type Appointment, type IceServer } from '@/api/client'
+import type { RoomJoined } from '@/api/frames'
 import { planOffer, type Quality } from '@/calls/negotiation'
-import { Peer, type SignalData } from '@/calls/peer'
+import { Peer, toRtcIceServers, type SignalData } from '@/calls/peer'
 import { watchQuality } from '@/calls/quality'
 import { keepAwake } from '@/calls/wakeLock'
-import type { Frame } from '@/realtime/signaling'
+import { useDevices } from '@/composables/useDevices'
+import { JOIN_REF, listenToCallFrames, type EndReason } from './callFrames'
 import { useRealtimeStore } from './realtime'
 import { useSessionStore } from './session'
 
 export type Phase = 'idle' | 'starting' | 'ringing' | 'waiting' | 'in-call' | 'ended'
 
-interface Participant { user_id: string; left_at: string | null }
-
-const CHOICE_KEY = 'televisit.devices'
-
-const END_MESSAGES: Record<string, string> = {
+const END_MESSAGES: Record<EndReason, string> = {
   ended: 'The visit has ended.',
   declined: 'The call was declined.',
   'unused-timeout': 'Nobody answered, so the call has ended.',
@@ -34,17 +31,11 @@ const END_MESSAGES: Record<string, string> = {
   room_not_found: 'This call is not available any more.',
 }
 
-function loadChoice(): DeviceChoice {
-  try {
-    return JSON.parse(localStorage.getItem(CHOICE_KEY) ?? '{}') as DeviceChoice
-  } catch {
-    return {}
-  }
-}
-
 export const useCallStore = defineStore('call', () => {
   const realtime = useRealtimeStore()
   const session = useSessionStore()
+  const media = useDevices(() => peer)
+  const { localStream, mediaError, micOn, camOn, devices, cameraId, micId, switching, canSwitchCamera } = media
 
   const phase = ref<Phase>('idle')
   const appointment = ref<Appointment | null>(null)
@@ -52,32 +43,18 @@ export const useCallStore = defineStore('call', () => {
   const polite = ref(true)
   const otherPresent = ref(false)
   const everConnected = ref(false)
-  const localStream = shallowRef<MediaStream | null>(null)
   const remoteStream = shallowRef<MediaStream | null>(null)
-  const micOn = ref(true)
-  const camOn = ref(true)
   const remoteAudio = ref(true)
   const remoteVideo = ref(true)
   const peerState = ref<RTCPeerConnectionState>('new')
   const quality = ref<Quality>('unknown')
-  const mediaError = ref<string | null>(null)
   const error = ref<string | null>(null)
   const endMessage = ref<string | null>(null)
-  const devices = ref<Devices>({ cameras: [], microphones: [] })
-  const choice = ref<DeviceChoice>(loadChoice())
-  const cameraId = ref<string | undefined>()
-  const micId = ref<string | undefined>()
-  const switching = ref(false)
 
   let peer: Peer | null = null
   let iceServers: RTCIceServer[] = []
   let stopAwake: (() => void) | null = null
   let stopQuality: (() => void) | null = null
-  /** The camera and microphone being opened, if they are, and the room frames waiting for them. */
-  let opening: Promise<boolean> | null = null
-  let waiting: (() => void)[] = []
-  /** Bumped by teardown, so media that opens after the visit ended is stopped, not kept. */
-  let visit = 0
 
   const me = computed(() => session.user?.id)
   const other = computed(() => {
@@ -108,86 +85,6 @@ export const useCallStore = defineStore('call', () => {
     if (peerState.value === 'disconnected' || peerState.value === 'failed') return 'reconnecting'
     return 'connecting'
   })
-  const canSwitchCamera = computed(() => devices.value.cameras.length > 1)
-
-  async function refreshDevices(): Promise<void> {
-    devices.value = await listDevices()
-    const stream = localStream.value
-    cameraId.value = stream?.getVideoTracks()[0]?.getSettings().deviceId
-    micId.value = stream?.getAudioTracks()[0]?.getSettings().deviceId
-  }
-
-  function rememberChoice(update: DeviceChoice): void {
-    choice.value = { ...choice.value, ...update }
-    localStorage.setItem(CHOICE_KEY, JSON.stringify(choice.value))
-  }
-
-  /**
-   * Open the camera and microphone (once per visit); failures become a message, not an exception.
-   * A second call while they open shares the first one's promise. The device list is refreshed in
-   * the background: a call must not wait for enumerateDevices (it only feeds the pickers and the
-   * camera switch button).
-   */
-  function prepareMedia(): Promise<boolean> {
-    if (localStream.value?.active) return Promise.resolve(true)
-    if (opening) return opening
-    opening = openMedia(visit)
-    return opening
-  }
-
-  async function openMedia(forVisit: number): Promise<boolean> {
-    mediaError.value = null
-    let stream: MediaStream
-    try {
-      stream = await openLocalMedia(choice.value)
-    } catch (err) {
-      if (forVisit !== visit) return false
-      mediaError.value = errorMessage(err)
-      mediaSettled()
-      return false
-    }
-    if (forVisit !== visit) {
-      stopStream(stream) // the visit ended while the camera opened
-      return false
-    }
-    localStream.value = stream
-    applyEnabled()
-    mediaSettled()
-    void refreshDevices().catch(() => {})
-    return true
-  }
-
-  /**
-   * Run the room frames that waited for the camera, in their order, right away: before the screen
-   * re-renders with the self-view, so the peer connection starts first.
-   */
-  function mediaSettled(): void {
-    const run = waiting
-    opening = null
-    waiting = []
-    for (const fn of run) {
-      try {
-        fn()
-      } catch (err) {
-        console.warn('room frame failed', err)
-      }
-    }
-  }
-
-  /**
-   * Run `fn` once the camera and microphone are open (or failed to): at once when they are not
-   * being opened. The peer connection must carry our tracks from the start (the polite side would
-   * otherwise answer without them).
-   */
-  function whenMedia(fn: () => void): void {
-    if (opening) waiting.push(fn)
-    else fn()
-  }
-
-  function applyEnabled(): void {
-    for (const t of localStream.value?.getAudioTracks() ?? []) t.enabled = micOn.value
-    for (const t of localStream.value?.getVideoTracks() ?? []) t.enabled = camOn.value
-  }
 
   async function load(appointmentId: string): Promise<void> {
     if (appointment.value?.id === appointmentId) return
@@ -209,17 +106,26 @@ export const useCallStore = defineStore('call', () => {
     quality.value = 'unknown'
   }
 
+  /**
+   * The STUN and TURN servers for the peer connection, from the call response and from every
+   * `room.joined`. TURN credentials expire (TELEVISIT_TURN_CREDENTIAL_TTL): refreshing them
+   * hooks in here.
+   */
+  function setIceServers(servers: readonly IceServer[]): void {
+    iceServers = toRtcIceServers(servers)
+  }
+
   /** Caller: start (or pick up the live) room, then join it; the camera opens meanwhile. */
   async function start(appointmentId: string): Promise<void> {
     resetForVisit()
     phase.value = 'starting'
-    void prepareMedia()
+    void media.prepareMedia()
     try {
       await load(appointmentId)
       const started = await call(
         api.POST('/api/v1/appointments/{appointment_id}/call', { params: { path: { appointment_id: appointmentId } } }),
       )
-      iceServers = started.ice_servers as RTCIceServer[]
+      setIceServers(started.ice_servers)
       const othersIn = started.room.participants.some((p) => p.user_id !== me.value && !p.left_at)
       join(started.room.id, othersIn ? 'waiting' : 'ringing')
     } catch (err) {
@@ -237,7 +143,7 @@ export const useCallStore = defineStore('call', () => {
     resetForVisit()
     phase.value = 'starting'
     join(room, 'waiting')
-    void prepareMedia()
+    void media.prepareMedia()
     try {
       await load(appointmentId)
     } catch (err) {
@@ -252,7 +158,7 @@ export const useCallStore = defineStore('call', () => {
   function join(room: string, next: Phase): void {
     roomId.value = room
     phase.value = next
-    realtime.client.send({ type: 'room.join', room_id: room, ref: 'room.join' })
+    realtime.client.send({ type: 'room.join', room_id: room, ref: JOIN_REF })
     stopAwake = keepAwake()
     stopQuality = watchQuality(() => peer?.pc ?? null, (q) => (quality.value = q))
   }
@@ -291,6 +197,16 @@ export const useCallStore = defineStore('call', () => {
     else if (plan === 'rebuild') void p.rebuild()
   }
 
+  function joinedRoom(frame: RoomJoined): void {
+    polite.value = frame.polite
+    setIceServers(frame.ice_servers)
+    if (peer) peer.polite = polite.value
+    const present = frame.participants.some((p) => p.user_id !== me.value && !p.left_at)
+    ensurePeer()
+    if (present) otherJoined()
+    else if (otherPresent.value) otherPresent.value = false
+  }
+
   function otherJoined(): void {
     otherPresent.value = true
     if (phase.value === 'ringing' || phase.value === 'waiting') phase.value = 'in-call'
@@ -298,26 +214,22 @@ export const useCallStore = defineStore('call', () => {
     maybeOffer()
   }
 
-  function ended(reason: string, byMe = false): void {
+  function ended(reason: EndReason, byMe = false): void {
     if (phase.value === 'ended') return
     phase.value = 'ended'
     endMessage.value = byMe ? 'You ended the visit.'
       : reason === 'declined' ? `${otherName.value} declined the call.`
-        : END_MESSAGES[reason] ?? 'The visit has ended.'
+        : END_MESSAGES[reason] ?? 'The visit has ended.' // a reason newer than this page
     teardown()
   }
 
   function teardown(): void {
-    visit += 1
-    opening = null
-    waiting = []
     stopAwake?.()
     stopQuality?.()
     stopAwake = stopQuality = null
     peer?.close()
     peer = null
-    stopStream(localStream.value)
-    localStream.value = null
+    media.release()
     remoteStream.value = null
     peerState.value = 'closed'
   }
@@ -331,7 +243,7 @@ export const useCallStore = defineStore('call', () => {
     } catch (err) {
       // Already ended is fine; anything else: the room ends by itself when both have left.
       realtime.client.sendNow({ type: 'room.leave', room_id: room })
-      if ((err as { status?: number }).status === 0) endMessage.value = 'You left the visit.'
+      if (err instanceof ApiError && err.status === 0) endMessage.value = 'You left the visit.'
     }
   }
 
@@ -346,168 +258,36 @@ export const useCallStore = defineStore('call', () => {
   }
 
   function toggleMic(): void {
-    micOn.value = !micOn.value
-    applyEnabled()
+    media.toggleMic()
     sendMediaState()
   }
 
   function toggleCam(): void {
-    camOn.value = !camOn.value
-    applyEnabled()
+    media.toggleCam()
     sendMediaState()
   }
 
-  /**
-   * Put ``track`` in place of the local one of its kind, sending it without renegotiation. False
-   * (and the track stopped) when the call has no local media any more, e.g. it ended meanwhile.
-   */
-  async function swapTrack(kind: 'audio' | 'video', track: MediaStreamTrack): Promise<boolean> {
-    const stream = localStream.value
-    if (!stream) {
-      track.stop()
-      return false
-    }
-    track.enabled = kind === 'video' ? camOn.value : micOn.value
-    await peer?.replaceTrack(kind, track)
-    for (const old of kind === 'video' ? stream.getVideoTracks() : stream.getAudioTracks()) {
-      stream.removeTrack(old)
-      old.stop()
-    }
-    stream.addTrack(track)
-    // A new MediaStream object so the preview element picks the new track up.
-    localStream.value = new MediaStream(stream.getTracks())
-    peer?.setLocal(localStream.value)
-    return true
-  }
-
-  async function useVideoTrack(track: MediaStreamTrack): Promise<void> {
-    if (await swapTrack('video', track)) cameraId.value = track.getSettings().deviceId
-  }
-
-  /**
-   * Open the next camera while the current one still runs, so the sender never holds an ended
-   * track (Chromium's encoder then stalled after replaceTrack). Phones that cannot run two
-   * cameras at once refuse with "busy": then stop the current one first and try again.
-   */
-  async function openCameraBeside(current: MediaStreamTrack | undefined, target: DeviceChoice): Promise<MediaStreamTrack> {
-    try {
-      return await openCamera(target)
-    } catch (err) {
-      if (!current || (err as MediaError).kind !== 'busy') throw err
-      current.stop()
-      return openCamera(target)
-    }
-  }
-
-  /** Front ↔ back on phones (facingMode); the next camera on desktops. No renegotiation: replaceTrack. */
-  async function switchCamera(): Promise<void> {
-    if (switching.value) return
-    switching.value = true
-    mediaError.value = null
-    try {
-      const current = localStream.value?.getVideoTracks()[0]
-      const facing = facingOf(current)
-      let target: DeviceChoice
-      if (facing) target = { facingMode: facing === 'user' ? 'environment' : 'user' }
-      else target = { cameraId: nextCamera(devices.value.cameras, cameraId.value)?.deviceId }
-      const track = await openCameraBeside(current, target)
-      await useVideoTrack(track)
-      rememberChoice({ cameraId: cameraId.value, facingMode: facingOf(track) })
-    } catch (err) {
-      mediaError.value = errorMessage(err)
-    } finally {
-      switching.value = false
-    }
-  }
-
-  async function selectCamera(id: string): Promise<void> {
-    mediaError.value = null
-    try {
-      await useVideoTrack(await openCameraBeside(localStream.value?.getVideoTracks()[0], { cameraId: id }))
-      rememberChoice({ cameraId: id })
-    } catch (err) {
-      mediaError.value = errorMessage(err)
-    }
-  }
-
-  async function selectMicrophone(id: string): Promise<void> {
-    mediaError.value = null
-    if (!localStream.value) return
-    try {
-      if (!(await swapTrack('audio', await openMicrophone(id)))) return
-      micId.value = id
-      rememberChoice({ micId: id })
-    } catch (err) {
-      mediaError.value = errorMessage(err)
-    }
-  }
-
-  const inRoom = (frame: Frame) => roomId.value !== null && frame.room_id === roomId.value && phase.value !== 'ended'
   const client = realtime.client
-
-  const joinedHere = (frame: Frame) => {
-    const room = frame.room as { id: string } | undefined
-    return roomId.value !== null && room?.id === roomId.value && phase.value !== 'ended'
-  }
-
-  client.on('room.joined', (frame) => {
-    if (joinedHere(frame)) whenMedia(() => joinedRoom(frame))
-  })
-  function joinedRoom(frame: Frame): void {
-    if (!joinedHere(frame)) return
-    polite.value = Boolean(frame.polite)
-    iceServers = (frame.ice_servers as RTCIceServer[]) ?? iceServers
-    if (peer) peer.polite = polite.value
-    const participants = (frame.participants as Participant[]) ?? []
-    const present = participants.some((p) => p.user_id !== me.value && !p.left_at)
-    ensurePeer()
-    if (present) otherJoined()
-    else if (otherPresent.value) otherPresent.value = false
-  }
-  client.on('participant.joined', (frame) => {
-    const p = frame.participant as Participant
-    if (!inRoom(frame) || p?.user_id === me.value) return
-    whenMedia(() => {
-      if (inRoom(frame)) otherJoined()
-    })
-  })
-  client.on('participant.left', (frame) => {
-    const p = frame.participant as Participant
-    if (!inRoom(frame) || p?.user_id === me.value) return
-    whenMedia(() => { // after a participant.joined that is still waiting, not before it
-      if (inRoom(frame)) otherPresent.value = false
-    })
-  })
-  client.on('signal', (frame) => {
-    if (!inRoom(frame)) return
-    whenMedia(() => {
-      if (inRoom(frame)) ensurePeer().handle(frame.data as SignalData)
-    })
-  })
-  client.on('media.state', (frame) => {
-    if (!inRoom(frame)) return
-    remoteAudio.value = Boolean(frame.audio)
-    remoteVideo.value = Boolean(frame.video)
-  })
-  client.on('room.ended', (frame) => {
-    if (inRoom(frame)) ended(String(frame.reason ?? 'ended'))
-  })
-  client.on('call.declined', (frame) => {
-    if (inRoom(frame)) ended('declined')
-  })
-  client.on('room.replaced', (frame) => {
-    if (inRoom(frame)) ended('duplicate-identity')
-  })
-  client.on('error', (frame) => {
-    if (frame.ref !== 'room.join' || !roomId.value || phase.value === 'ended') return
-    const code = String(frame.code)
-    if (code === 'room_ended' || code === 'room_not_found') ended(code)
-    else error.value = String(frame.message ?? 'Could not join the call.')
+  listenToCallFrames(client, {
+    inRoom: (id) => roomId.value !== null && id === roomId.value && phase.value !== 'ended',
+    inCall: () => roomId.value !== null && phase.value !== 'ended',
+    me: () => me.value,
+    whenMedia: media.whenMedia,
+    joined: joinedRoom,
+    otherJoined,
+    otherLeft: () => (otherPresent.value = false),
+    signal: (data) => ensurePeer().handle(data),
+    remoteMedia: (audio, video) => {
+      remoteAudio.value = audio
+      remoteVideo.value = video
+    },
+    ended: (reason) => ended(reason),
+    joinFailed: (message) => (error.value = message),
   })
   // After a reconnect, take our place in the room again; media keeps flowing meanwhile.
   client.onResume((reconnected) => {
-    if (reconnected && roomId.value && phase.value !== 'ended' && phase.value !== 'idle') {
-      client.sendNow({ type: 'room.join', room_id: roomId.value, ref: 'room.join' })
+    if (reconnected && roomId.value && active()) {
+      client.sendNow({ type: 'room.join', room_id: roomId.value, ref: JOIN_REF })
     }
   })
 
@@ -515,8 +295,9 @@ export const useCallStore = defineStore('call', () => {
     phase, appointment, roomId, polite, otherPresent, everConnected, localStream, remoteStream,
     micOn, camOn, remoteAudio, remoteVideo, peerState, quality, mediaError, error, endMessage,
     devices, cameraId, micId, switching, otherName, status, connection, canSwitchCamera,
-    prepareMedia, refreshDevices, load, start, answer, hangUp, leave, toggleMic, toggleCam,
-    switchCamera, selectCamera, selectMicrophone,
+    prepareMedia: media.prepareMedia, refreshDevices: media.refreshDevices, load, start, answer, hangUp,
+    leave, toggleMic, toggleCam, switchCamera: media.switchCamera, selectCamera: media.selectCamera,
+    selectMicrophone: media.selectMicrophone,
     /** For tests and debugging in the browser: the live peer connection. */
     peerConnection: () => peer?.pc ?? null,
   }

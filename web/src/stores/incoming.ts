@@ -2,13 +2,13 @@
 import { defineStore } from 'pinia'
 import { ref } from 'vue'
 import { ring } from '@/calls/ringtone'
-import type { Frame } from '@/realtime/signaling'
+import type { Caller } from '@/api/frames'
 import { useRealtimeStore } from './realtime'
 
 export interface IncomingCall {
   roomId: string
   appointmentId: string
-  from: { id: string; full_name: string; role: string }
+  from: Caller
 }
 
 export const useIncomingStore = defineStore('incoming', () => {
@@ -39,14 +39,14 @@ export const useIncomingStore = defineStore('incoming', () => {
     return c
   }
 
-  const matches = (frame: Frame) => current.value !== null && frame.room_id === current.value.roomId
+  const matches = (frame: { room_id: string }) => current.value !== null && frame.room_id === current.value.roomId
 
   realtime.client.on('call.incoming', (frame) => {
     stopRing?.()
     current.value = {
-      roomId: String(frame.room_id),
-      appointmentId: String(frame.appointment_id),
-      from: frame.from as IncomingCall['from'],
+      roomId: frame.room_id,
+      appointmentId: frame.appointment_id,
+      from: frame.from,
     }
     notice.value = null
     stopRing = ring()

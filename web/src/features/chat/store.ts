@@ -6,10 +6,9 @@
 import { defineStore } from 'pinia'
 import { reactive } from 'vue'
 import { api, call, type Message } from '@/api/client'
-import { contiguousSeq, lastSeq, mergeBySeq, unreadCount } from '@/chat/ordering'
-import type { Frame } from '@/realtime/signaling'
-import { useRealtimeStore } from './realtime'
-import { useSessionStore } from './session'
+import { contiguousSeq, lastSeq, mergeBySeq, unreadCount } from './ordering'
+import { useRealtimeStore } from '@/stores/realtime'
+import { useSessionStore } from '@/stores/session'
 
 export interface Pending {
   clientMsgId: string
@@ -112,18 +111,18 @@ export const useChatStore = defineStore('chat', () => {
     }, GAP_WAIT_MS))
   }
 
-  realtime.client.on('chat.message', (frame: Frame) => {
-    const message = frame.message as Message
+  realtime.client.on('chat.message', (frame) => {
+    const message = frame.message
     if (!message?.appointment_id) return
     add(message.appointment_id, [message])
     watchGap(message.appointment_id)
   })
-  realtime.client.on('error', (frame: Frame) => {
+  realtime.client.on('error', (frame) => {
     const ref = typeof frame.ref === 'string' ? frame.ref : null
     if (!ref) return
     for (const t of threads.values()) {
       const p = t.pending.find((x) => x.clientMsgId === ref)
-      if (p) p.failed = String(frame.message ?? 'Not sent.')
+      if (p) p.failed = frame.message || 'Not sent.'
     }
   })
   // After a reconnect: ask for what we missed, then resend what never got stored.

@@ -2,7 +2,7 @@ import { createPinia, setActivePinia } from 'pinia'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import type { Message } from '@/api/client'
 import { latest, ScriptedSocket } from '@/testing/scriptedSocket'
-import { useChatStore } from './chat'
+import { useChatStore } from './store'
 
 const AP = 'appointment-1'
 const msg = (seq: number, sender: string, clientMsgId = `c${seq}`): Message => ({

@@ -1,0 +1,246 @@
+/**
+ * The camera and microphone of a visit: opening them (once, shared by whoever asks first), the
+ * device list for the pickers, the choice remembered across visits, mute and camera off, and
+ * switching devices mid-call. The call store owns one; the peer connection gets new tracks through
+ * `sink`, so a switch needs no renegotiation.
+ */
+import { computed, ref, shallowRef } from 'vue'
+import { errorMessage } from '@/api/client'
+import {
+  facingOf, listDevices, MediaError, nextCamera, openCamera, openLocalMedia, openMicrophone, stopStream,
+  type DeviceChoice, type Devices,
+} from '@/calls/media'
+
+const CHOICE_KEY = 'televisit.devices'
+
+/** Where a new local track goes: the call's peer connection (the Peer class fits). */
+export interface TrackSink {
+  replaceTrack(kind: 'audio' | 'video', track: MediaStreamTrack): Promise<void>
+  setLocal(stream: MediaStream): void
+}
+
+const text = (value: unknown): string | undefined => (typeof value === 'string' ? value : undefined)
+
+/** The remembered choice; device ids are not secrets, so localStorage is fine (docs/web.md). */
+function loadChoice(): DeviceChoice {
+  try {
+    const saved: unknown = JSON.parse(localStorage.getItem(CHOICE_KEY) ?? '{}')
+    if (typeof saved !== 'object' || saved === null) return {}
+    const facingMode: unknown = Reflect.get(saved, 'facingMode')
+    return {
+      cameraId: text(Reflect.get(saved, 'cameraId')),
+      micId: text(Reflect.get(saved, 'micId')),
+      facingMode: facingMode === 'user' || facingMode === 'environment' ? facingMode : undefined,
+    }
+  } catch {
+    return {}
+  }
+}
+
+export function useDevices(sink: () => TrackSink | null) {
+  const localStream = shallowRef<MediaStream | null>(null)
+  const mediaError = ref<string | null>(null)
+  const micOn = ref(true)
+  const camOn = ref(true)
+  const devices = ref<Devices>({ cameras: [], microphones: [] })
+  const choice = ref<DeviceChoice>(loadChoice())
+  const cameraId = ref<string | undefined>()
+  const micId = ref<string | undefined>()
+  const switching = ref(false)
+  const canSwitchCamera = computed(() => devices.value.cameras.length > 1)
+
+  /** The camera and microphone being opened, if they are, and the room frames waiting for them. */
+  let opening: Promise<boolean> | null = null
+  let waiting: (() => void)[] = []
+  /** Bumped by release, so media that opens after the visit ended is stopped, not kept. */
+  let visit = 0
+
+  async function refreshDevices(): Promise<void> {
+    devices.value = await listDevices()
+    const stream = localStream.value
+    cameraId.value = stream?.getVideoTracks()[0]?.getSettings().deviceId
+    micId.value = stream?.getAudioTracks()[0]?.getSettings().deviceId
+  }
+
+  function rememberChoice(update: DeviceChoice): void {
+    choice.value = { ...choice.value, ...update }
+    localStorage.setItem(CHOICE_KEY, JSON.stringify(choice.value))
+  }
+
+  /**
+   * Open the camera and microphone (once per visit); failures become a message, not an exception.
+   * A second call while they open shares the first one's promise. The device list is refreshed in
+   * the background: a call must not wait for enumerateDevices (it only feeds the pickers and the
+   * camera switch button).
+   */
+  function prepareMedia(): Promise<boolean> {
+    if (localStream.value?.active) return Promise.resolve(true)
+    if (opening) return opening
+    opening = openMedia(visit)
+    return opening
+  }
+
+  async function openMedia(forVisit: number): Promise<boolean> {
+    mediaError.value = null
+    let stream: MediaStream
+    try {
+      stream = await openLocalMedia(choice.value)
+    } catch (err) {
+      if (forVisit !== visit) return false
+      mediaError.value = errorMessage(err)
+      mediaSettled()
+      return false
+    }
+    if (forVisit !== visit) {
+      stopStream(stream) // the visit ended while the camera opened
+      return false
+    }
+    localStream.value = stream
+    applyEnabled()
+    mediaSettled()
+    void refreshDevices().catch(() => {})
+    return true
+  }
+
+  /**
+   * Run the room frames that waited for the camera, in their order, right away: before the screen
+   * re-renders with the self-view, so the peer connection starts first.
+   */
+  function mediaSettled(): void {
+    const run = waiting
+    opening = null
+    waiting = []
+    for (const fn of run) {
+      try {
+        fn()
+      } catch (err) {
+        console.warn('room frame failed', err)
+      }
+    }
+  }
+
+  /**
+   * Run `fn` once the camera and microphone are open (or failed to): at once when they are not
+   * being opened. The peer connection must carry our tracks from the start (the polite side would
+   * otherwise answer without them).
+   */
+  function whenMedia(fn: () => void): void {
+    if (opening) waiting.push(fn)
+    else fn()
+  }
+
+  function applyEnabled(): void {
+    for (const t of localStream.value?.getAudioTracks() ?? []) t.enabled = micOn.value
+    for (const t of localStream.value?.getVideoTracks() ?? []) t.enabled = camOn.value
+  }
+
+  function toggleMic(): void {
+    micOn.value = !micOn.value
+    applyEnabled()
+  }
+
+  function toggleCam(): void {
+    camOn.value = !camOn.value
+    applyEnabled()
+  }
+
+  /** The visit is over: stop the camera and microphone, drop frames still waiting for them. */
+  function release(): void {
+    visit += 1
+    opening = null
+    waiting = []
+    stopStream(localStream.value)
+    localStream.value = null
+  }
+
+  /**
+   * Put ``track`` in place of the local one of its kind, sending it without renegotiation. False
+   * (and the track stopped) when the call has no local media any more, e.g. it ended meanwhile.
+   */
+  async function swapTrack(kind: 'audio' | 'video', track: MediaStreamTrack): Promise<boolean> {
+    const stream = localStream.value
+    if (!stream) {
+      track.stop()
+      return false
+    }
+    track.enabled = kind === 'video' ? camOn.value : micOn.value
+    await sink()?.replaceTrack(kind, track)
+    for (const old of kind === 'video' ? stream.getVideoTracks() : stream.getAudioTracks()) {
+      stream.removeTrack(old)
+      old.stop()
+    }
+    stream.addTrack(track)
+    // A new MediaStream object so the preview element picks the new track up.
+    localStream.value = new MediaStream(stream.getTracks())
+    sink()?.setLocal(localStream.value)
+    return true
+  }
+
+  async function useVideoTrack(track: MediaStreamTrack): Promise<void> {
+    if (await swapTrack('video', track)) cameraId.value = track.getSettings().deviceId
+  }
+
+  /**
+   * Open the next camera while the current one still runs, so the sender never holds an ended
+   * track (Chromium's encoder then stalled after replaceTrack). Phones that cannot run two
+   * cameras at once refuse with "busy": then stop the current one first and try again.
+   */
+  async function openCameraBeside(current: MediaStreamTrack | undefined, target: DeviceChoice): Promise<MediaStreamTrack> {
+    try {
+      return await openCamera(target)
+    } catch (err) {
+      if (!current || !(err instanceof MediaError) || err.kind !== 'busy') throw err
+      current.stop()
+      return openCamera(target)
+    }
+  }
+
+  /** Front ↔ back on phones (facingMode); the next camera on desktops. No renegotiation: replaceTrack. */
+  async function switchCamera(): Promise<void> {
+    if (switching.value) return
+    switching.value = true
+    mediaError.value = null
+    try {
+      const current = localStream.value?.getVideoTracks()[0]
+      const facing = facingOf(current)
+      let target: DeviceChoice
+      if (facing) target = { facingMode: facing === 'user' ? 'environment' : 'user' }
+      else target = { cameraId: nextCamera(devices.value.cameras, cameraId.value)?.deviceId }
+      const track = await openCameraBeside(current, target)
+      await useVideoTrack(track)
+      rememberChoice({ cameraId: cameraId.value, facingMode: facingOf(track) })
+    } catch (err) {
+      mediaError.value = errorMessage(err)
+    } finally {
+      switching.value = false
+    }
+  }
+
+  async function selectCamera(id: string): Promise<void> {
+    mediaError.value = null
+    try {
+      await useVideoTrack(await openCameraBeside(localStream.value?.getVideoTracks()[0], { cameraId: id }))
+      rememberChoice({ cameraId: id })
+    } catch (err) {
+      mediaError.value = errorMessage(err)
+    }
+  }
+
+  async function selectMicrophone(id: string): Promise<void> {
+    mediaError.value = null
+    if (!localStream.value) return
+    try {
+      if (!(await swapTrack('audio', await openMicrophone(id)))) return
+      micId.value = id
+      rememberChoice({ micId: id })
+    } catch (err) {
+      mediaError.value = errorMessage(err)
+    }
+  }
+
+  return {
+    localStream, mediaError, micOn, camOn, devices, cameraId, micId, switching, canSwitchCamera,
+    refreshDevices, prepareMedia, whenMedia, toggleMic, toggleCam, release, switchCamera, selectCamera,
+    selectMicrophone,
+  }
+}

@@ -1,0 +1,74 @@
+/**
+ * The frames of the call in progress: which of them concern it, and when they run. Frames that
+ * touch the peer connection wait for the camera (it must carry our tracks from the start) and are
+ * checked again when they run, since the call may have ended meanwhile; they keep their order.
+ * Frames for another room, or about ourselves, are ignored. What each one does is the call
+ * store's (./call.ts).
+ */
+import type { RoomEnded, RoomJoined } from '@/api/frames'
+import { readSignal, type SignalData } from '@/calls/peer'
+import type { SignalingClient } from '@/realtime/signaling'
+
+/** Why a call ended, as the screen explains it. */
+export type EndReason = RoomEnded['reason'] | 'duplicate-identity' | 'room_ended' | 'room_not_found'
+
+/** The `ref` of our `room.join`: an `error` carrying it is about joining the call. */
+export const JOIN_REF = 'room.join'
+
+/** What the call store does with its frames. */
+export interface CallFrameHandlers {
+  /** Whether frames about this room concern the call: it is the call's room and the call goes on. */
+  inRoom(roomId: string): boolean
+  /** Whether a call is set up and not ended (an error answering our `room.join` is about it). */
+  inCall(): boolean
+  me(): string | undefined
+  /** Run now, or after the camera and microphone opened (or failed to) if they are opening. */
+  whenMedia(run: () => void): void
+  joined(frame: RoomJoined): void
+  otherJoined(): void
+  otherLeft(): void
+  signal(data: SignalData): void
+  remoteMedia(audio: boolean, video: boolean): void
+  ended(reason: EndReason): void
+  joinFailed(message: string): void
+}
+
+export function listenToCallFrames(client: Pick<SignalingClient, 'on'>, call: CallFrameHandlers): void {
+  /** After the camera settled, if the frame still concerns the call then. */
+  const afterMedia = (roomId: string, run: () => void) => call.whenMedia(() => {
+    if (call.inRoom(roomId)) run()
+  })
+  const aboutOther = (roomId: string, userId: string) => call.inRoom(roomId) && userId !== call.me()
+
+  client.on('room.joined', (frame) => {
+    if (call.inRoom(frame.room.id)) afterMedia(frame.room.id, () => call.joined(frame))
+  })
+  client.on('participant.joined', (frame) => {
+    if (aboutOther(frame.room_id, frame.participant.user_id)) afterMedia(frame.room_id, () => call.otherJoined())
+  })
+  client.on('participant.left', (frame) => {
+    // Waits too: it must come after a participant.joined that is still waiting, not before it.
+    if (aboutOther(frame.room_id, frame.participant.user_id)) afterMedia(frame.room_id, () => call.otherLeft())
+  })
+  client.on('signal', (frame) => {
+    const data = readSignal(frame.data)
+    if (data && call.inRoom(frame.room_id)) afterMedia(frame.room_id, () => call.signal(data))
+  })
+  client.on('media.state', (frame) => {
+    if (call.inRoom(frame.room_id)) call.remoteMedia(frame.audio, frame.video)
+  })
+  client.on('room.ended', (frame) => {
+    if (call.inRoom(frame.room_id)) call.ended(frame.reason)
+  })
+  client.on('call.declined', (frame) => {
+    if (call.inRoom(frame.room_id)) call.ended('declined')
+  })
+  client.on('room.replaced', (frame) => {
+    if (call.inRoom(frame.room_id)) call.ended('duplicate-identity')
+  })
+  client.on('error', (frame) => {
+    if (frame.ref !== JOIN_REF || !call.inCall()) return
+    if (frame.code === 'room_ended' || frame.code === 'room_not_found') call.ended(frame.code)
+    else call.joinFailed(frame.message || 'Could not join the call.')
+  })
+}
