@@ -1,6 +1,18 @@
 # The two commands of the README: `make run` and `make test`. Everything else is set up on demand.
+#
+# Nothing here installs into the machine's Python or writes outside this checkout: a pinned uv is
+# bootstrapped into its own virtual environment (.venv-tools, made with `python3 -m venv`), and that
+# uv builds the project's environment (.venv) exactly from uv.lock. Debian (PEP 668) refuses
+# `pip install` into the system Python, and it would change the machine for every other program.
 export UV_PYTHON_DOWNLOADS := never
-UV := python3 -m uv
+# Caches inside the checkout too (set UV_CACHE_DIR or npm_config_cache to share one across clones).
+export UV_CACHE_DIR ?= $(CURDIR)/.cache/uv
+export npm_config_cache ?= $(CURDIR)/.cache/npm
+# The same uv as the Docker image (deploy/Dockerfile, UV_VERSION).
+UV_VERSION := 0.13.9
+TOOLS := .venv-tools
+UV := $(TOOLS)/bin/uv
+UV_STAMP := $(TOOLS)/.uv-$(UV_VERSION)
 VENV := .venv/bin
 
 .PHONY: setup run test lint openapi web web-test
@@ -12,8 +24,15 @@ WEB_DIST := src/televisit/web/dist/index.html
 WEB_SOURCES := $(shell find web/src web/public -type f 2>/dev/null) \
 	web/index.html web/vite.config.ts web/tsconfig.json web/package.json
 
-setup:
-	@python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet --disable-pip-version-check uv
+# Made again when the pinned version above changes.
+$(UV_STAMP):
+	@python3 -c 'import ensurepip' 2>/dev/null || { echo "python3 cannot create virtual environments: install Debian's python3-venv (see README.md, Quick start)." >&2; exit 1; }
+	@rm -rf $(TOOLS)
+	python3 -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check --no-cache-dir "uv==$(UV_VERSION)"
+	@touch $@
+
+setup: $(UV_STAMP)
 	@$(UV) sync --frozen --python python3 --quiet
 
 $(WEB_DEPS): web/package-lock.json

@@ -1,7 +1,8 @@
 """Run Televisit like `televisit serve`, with uvicorn's WebSocket stack chosen on the command line.
 
 bench/signaling.py uses it to compare stacks (`--variant`); with no option it is the same server
-as `televisit serve` (same app, same DrainingServer, same uvicorn settings as src/televisit/cli.py).
+as `televisit serve`: the same app, DrainingServer and uvicorn configuration (one function builds
+it for both, televisit.ops.server.server_config), changed only where an option says so.
 
     .venv/bin/python bench/serve_variant.py --port 8001 --ws wsproto --loop asyncio --deflate off
 """
@@ -10,13 +11,12 @@ from __future__ import annotations
 
 import argparse
 import runpy
-
-import uvicorn
+from typing import Any
 
 from televisit.app import create_app
 from televisit.core.config import load_settings
 from televisit.migrations import upgrade
-from televisit.ops.server import DrainingServer
+from televisit.ops.server import DrainingServer, raise_open_files_limit, server_config
 from televisit.runtime import runtime_of
 
 
@@ -24,12 +24,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--ws", default="websockets-sansio",
-                        choices=["websockets-sansio", "websockets", "wsproto"])
-    parser.add_argument("--loop", default="auto", choices=["auto", "asyncio", "uvloop"])
-    parser.add_argument("--http", default="auto", choices=["auto", "h11", "httptools"])
-    parser.add_argument("--deflate", default="on", choices=["on", "off"],
-                        help="uvicorn's ws_per_message_deflate (uvicorn's default: on).")
+    # Each defaults to what `televisit serve` runs (server_config's defaults).
+    parser.add_argument("--ws", choices=["websockets-sansio", "websockets", "wsproto"])
+    parser.add_argument("--loop", choices=["auto", "asyncio", "uvloop"])
+    parser.add_argument("--http", choices=["auto", "h11", "httptools"])
+    parser.add_argument("--deflate", choices=["on", "off"], help="uvicorn's ws_per_message_deflate")
     parser.add_argument("--preload", action="append", default=[],
                         help="run this Python file first (to measure a prototype of a change)")
     args = parser.parse_args()
@@ -40,21 +39,12 @@ def main() -> None:
     if settings.env == "development":
         upgrade(settings.database_url)
     app = create_app(settings)
-    config = uvicorn.Config(
-        app,
-        host=args.host,
-        port=args.port,
-        log_config=None,
-        access_log=False,
-        proxy_headers=True,
-        server_header=False,
-        ws=args.ws,
-        loop=args.loop,
-        http=args.http,
-        ws_per_message_deflate=args.deflate == "on",
-        ws_max_size=settings.ws_max_frame_bytes,
-        timeout_graceful_shutdown=max(1, int(settings.drain_grace)),
-    )
+    variant: dict[str, Any] = {name: value for name, value in
+                               (("ws", args.ws), ("loop", args.loop), ("http", args.http)) if value}
+    if args.deflate is not None:
+        variant["ws_per_message_deflate"] = args.deflate == "on"
+    raise_open_files_limit(settings.limit_concurrency)
+    config = server_config(app, settings, host=args.host, port=args.port, **variant)
     DrainingServer(config, runtime_of(app), settings.drain_grace).run()
 
 

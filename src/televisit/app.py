@@ -16,6 +16,7 @@ from televisit.chat.endpoints import router as chat_router
 from televisit.core.clock import Clock
 from televisit.core.config import Settings
 from televisit.core.errors import install_error_handlers
+from televisit.core.headers import ApiHeadersMiddleware
 from televisit.core.limits import BodySizeLimitMiddleware
 from televisit.core.logging import RequestLoggingMiddleware, configure_logging
 from televisit.ops.endpoints import router as ops_router
@@ -24,6 +25,7 @@ from televisit.rooms.endpoints import router as rooms_router
 from televisit.runtime import Runtime
 from televisit.signaling.endpoints import DirectWebSocket
 from televisit.web import mount_spa
+from televisit.web.docs import mount_api_docs
 
 API_PREFIX = "/api/v1"
 
@@ -54,9 +56,11 @@ def create_app(settings: Settings, *, clock: Clock | None = None, configure_logs
         version="1.0.0",
         description="Appointments, 1:1 video visits and chat between a doctor and a patient.",
         lifespan=lifespan,
-        openapi_url=f"{API_PREFIX}/openapi.json",
-        docs_url=f"{API_PREFIX}/docs",
+        # Swagger UI from our own files (web/docs.py), not FastAPI's CDN page; off in production.
+        openapi_url=f"{API_PREFIX}/openapi.json" if settings.effective_api_docs else None,
+        docs_url=None,
         redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
     )
     # The one attribute on app.state: everything shared travels in the typed runtime.
     app.state.runtime = runtime
@@ -64,9 +68,12 @@ def create_app(settings: Settings, *, clock: Clock | None = None, configure_logs
     app.include_router(api_router())
     app.include_router(ops_router)
     app.include_router(metrics_router)
+    mount_api_docs(app, f"{API_PREFIX}/docs")
     mount_spa(app)  # last: the SPA's catch-all never shadows an API route
     # Outermost last: logging sees everything, including 413s.
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestLoggingMiddleware, settings=settings, observe=runtime.metrics.observe_request)
+    # Around logging, so its 500 gets them too; inside DirectWebSocket, which sockets never pass.
+    app.add_middleware(ApiHeadersMiddleware, hsts_seconds=settings.hsts_seconds)
     app.add_middleware(DirectWebSocket, runtime=runtime, path=f"{API_PREFIX}/ws")
     return app

@@ -48,10 +48,8 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
 ) -> None:
     """Run the server (migrates first in development)."""
-    import uvicorn
-
     from televisit.app import create_app
-    from televisit.ops.server import DrainingServer
+    from televisit.ops.server import DrainingServer, raise_open_files_limit, server_config
     from televisit.runtime import runtime_of
 
     settings = _settings()
@@ -59,26 +57,11 @@ def serve(
         _migrate(settings)
     host = host or settings.host
     port = port or settings.port
-    typer.echo(f"Televisit is running at http://{host}:{port}/  (API docs: /api/v1/docs)")
+    docs = "  (API docs: /api/v1/docs)" if settings.effective_api_docs else ""
+    typer.echo(f"Televisit is running at http://{host}:{port}/{docs}")
     application = create_app(settings)
-    config = uvicorn.Config(
-        application,
-        host=host,
-        port=port,
-        log_config=None,
-        access_log=False,
-        proxy_headers=True,
-        server_header=False,
-        ws="websockets-sansio",
-        # uvicorn refuses larger frames itself (1009); the app checks again.
-        ws_max_size=settings.ws_max_frame_bytes,
-        # Signaling frames are small; compression doubled memory per socket and cost CPU.
-        ws_per_message_deflate=False,
-        timeout_graceful_shutdown=max(1, int(settings.drain_grace)),
-        # Longer than a proxy keeps idle upstream connections (nginx: 60 s in deploy/nginx), so
-        # the app never closes one just as the proxy sends a request on it (a 502 for a POST).
-        timeout_keep_alive=75,
-    )
+    raise_open_files_limit(settings.limit_concurrency)
+    config = server_config(application, settings, host=host, port=port)
     DrainingServer(config, runtime_of(application), settings.drain_grace).run()
 
 

@@ -60,7 +60,8 @@ def assert_security_headers(response: httpx.Response) -> None:
     directives = {d.split()[0]: d.split()[1:] for d in csp.split("; ")}
     assert directives["script-src"] == ["'self'"], csp  # no unsafe-inline, no eval
     assert "'unsafe-inline'" not in csp and "'unsafe-eval'" not in csp
-    assert set(directives["connect-src"]) == {"'self'", "ws:", "wss:"}
+    # Only this origin (its ws:/wss: included): no other host, no scheme wildcard.
+    assert directives["connect-src"] == ["'self'"]
     assert directives["frame-ancestors"] == ["'none'"]
     assert response.headers["x-content-type-options"] == "nosniff"
     assert response.headers["referrer-policy"] == "no-referrer"
@@ -133,3 +134,15 @@ async def test_without_a_build_the_root_says_how_to_build_and_the_api_works(spa_
         login = await c.post("/api/v1/auth/login",
                              json={"email": "a@example.org", "password": "wrong-password"})
         assert_error(login, 401)
+
+
+async def test_the_csp_lets_the_page_connect_to_the_allowed_origins_only(spa_db, dist):
+    settings = make_settings(f"sqlite+aiosqlite:///{spa_db}",
+                             allowed_origins=["https://portal.clinic.example", "http://localhost:5173"])
+    application = create_app(settings, configure_logs=False)
+    spa_route(application).dist = dist
+    async with application.router.lifespan_context(application), client_for(application) as c:
+        csp = (await c.get("/")).headers["content-security-policy"]
+    [connect] = [d.split()[1:] for d in csp.split("; ") if d.startswith("connect-src ")]
+    assert connect == ["'self'", "https://portal.clinic.example", "wss://portal.clinic.example",
+                       "http://localhost:5173", "ws://localhost:5173"]

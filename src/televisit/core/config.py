@@ -88,6 +88,23 @@ class Settings(BaseSettings):
     # Chat
     chat_max_length: int = Field(default=4000, ge=1, le=65536)
 
+    # Serving. Interactive API docs (/api/v1/docs) and /api/v1/openapi.json: unset = on in
+    # development, off in production (they map every route for a stranger; enable them on purpose).
+    api_docs: bool | None = None
+    # Strict-Transport-Security max-age, seconds, on every answer; 0 = not sent (nginx sends it where
+    # TLS ends; set this only when the app is reached over HTTPS without nginx in front).
+    hsts_seconds: int = Field(default=0, ge=0)
+    # uvicorn's limit_concurrency: open connections of every kind (WebSockets and idle keep-alive
+    # connections included) at which new HTTP requests get 503. WebSockets still connect, so it must
+    # exceed the sockets an instance holds: 10,000 idle sockets plus 2,000 HTTP connections.
+    limit_concurrency: int = Field(default=12_000, ge=2)
+    # Largest request line plus headers, bytes (uvicorn's h11_max_incomplete_event_size); larger: 400.
+    max_header_bytes: int = Field(default=16 * 1024, ge=4096)
+
+    @property
+    def effective_api_docs(self) -> bool:
+        return self.env == "development" if self.api_docs is None else self.api_docs
+
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:
         if self.env == "production":

@@ -17,12 +17,15 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import resource
 from types import FrameType
 
 import structlog
 import uvicorn
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.config import HTTPProtocolType, LoopFactoryType, WSProtocolType
 
+from televisit.core.config import Settings
 from televisit.runtime import Runtime
 
 log = structlog.get_logger("televisit.ops")
@@ -44,9 +47,77 @@ async def drain(runtime: Runtime, grace: float) -> None:
     await asyncio.sleep(max(0.0, grace - (loop.time() - started)))
 
 
+# Longer than a proxy keeps idle upstream connections (nginx: 60 s in deploy/nginx), so the app
+# never closes one just as the proxy sends a request on it (a 502 for a POST).
+TIMEOUT_KEEP_ALIVE = 75
+# File descriptors beyond the connection limit: the listener, the database pool, Redis, logs.
+SPARE_FILES = 256
+
+
+def server_config(app: ASGIApp, settings: Settings, *, host: str, port: int,
+                  http: HTTPProtocolType = "h11", ws: WSProtocolType = "websockets-sansio",
+                  loop: LoopFactoryType = "auto", ws_per_message_deflate: bool = False) -> uvicorn.Config:
+    """The uvicorn configuration `televisit serve` runs; bench/serve_variant.py changes only the
+    keyword arguments it compares.
+
+    - http="h11": uvicorn's only parser with a limit on the request head (httptools reads headers
+      of any size: a 13 MB one was answered 200). It costs about 0.07 ms more per request on
+      /livez, under a tenth of a typical API request.
+    - limit_concurrency counts every open connection, each WebSocket and each idle kept-alive one
+      included, while upgrades are never refused by it: at the limit, plain HTTP requests get 503
+      (nginx tries the next instance) and sockets still connect. Hence a default above the
+      10,000 sockets an instance should hold (TELEVISIT_LIMIT_CONCURRENCY).
+    - uvicorn has no timeout for a request head that trickles in (slow headers): a proxy that reads
+      whole request heads before passing them on (nginx, README's production example) is the guard.
+    """
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        proxy_headers=True,
+        server_header=False,
+        http=http,
+        h11_max_incomplete_event_size=settings.max_header_bytes,
+        loop=loop,
+        ws=ws,
+        # uvicorn refuses larger frames itself (1009); the app checks again.
+        ws_max_size=settings.ws_max_frame_bytes,
+        # Signaling frames are small; compression doubled memory per socket and cost CPU.
+        ws_per_message_deflate=ws_per_message_deflate,
+        limit_concurrency=settings.limit_concurrency,
+        timeout_graceful_shutdown=max(1, int(settings.drain_grace)),
+        timeout_keep_alive=TIMEOUT_KEEP_ALIVE,
+    )
+
+
+def raise_open_files_limit(connections: int) -> int:
+    """Raise this process's soft limit on open files towards what ``connections`` sockets need.
+
+    Debian's default soft limit (1024, systemd's too) would refuse sockets long before the
+    connection limit; the hard limit (systemd: 524288) is what an administrator allows. Returns
+    the soft limit in force.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = connections + SPARE_FILES
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        raised = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        if raised > soft:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (raised, hard))
+            soft = raised
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        log.warning("open_files_limit_low", soft=soft, hard=hard, wanted=wanted,
+                    hint="raise LimitNOFILE (systemd) or ulimit -n, or lower TELEVISIT_LIMIT_CONCURRENCY")
+    return soft
+
+
 DRAINING_BODY = json.dumps({"error": {
     "code": "draining", "message": "This instance is restarting; connect again.", "details": None}}).encode()
 
+# Written outside the app, so the API's headers (core/headers.py) are set here by hand.
+DRAINING_HEADERS = ((b"content-type", b"application/json"), (b"cache-control", b"no-store"),
+                    (b"x-content-type-options", b"nosniff"))
 
 # Requests a proxy may repeat elsewhere after a 503 (nginx never repeats a POST it has sent).
 RETRYABLE = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -79,7 +150,7 @@ class SendElsewhereWhileDraining:
         if scope["type"] == "websocket" and draining and can_refuse:
             await receive()  # websocket.connect
             await send({"type": "websocket.http.response.start", "status": 503,
-                        "headers": [(b"content-type", b"application/json"), (b"retry-after", b"1")]})
+                        "headers": [*DRAINING_HEADERS, (b"retry-after", b"1")]})
             await send({"type": "websocket.http.response.body", "body": DRAINING_BODY})
             return
         if scope["type"] != "http":
@@ -100,7 +171,7 @@ class SendElsewhereWhileDraining:
     @staticmethod
     async def _refuse(send: Send) -> None:
         await send({"type": "http.response.start", "status": 503, "headers": [
-            (b"content-type", b"application/json"), (b"retry-after", b"1"), (b"connection", b"close"),
+            *DRAINING_HEADERS, (b"retry-after", b"1"), (b"connection", b"close"),
             (b"content-length", str(len(DRAINING_BODY)).encode())]})
         await send({"type": "http.response.body", "body": DRAINING_BODY})
 

@@ -7,6 +7,7 @@ paths outright, so their own 404/405 answers (the contract's JSON errors) stay u
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 
 from fastapi import FastAPI, Request
@@ -14,37 +15,67 @@ from starlette.responses import FileResponse, PlainTextResponse, Response
 from starlette.routing import Match, Route
 from starlette.types import Scope
 
+from televisit.runtime import runtime_of
+
 DEFAULT_DIST = Path(__file__).resolve().parent / "dist"
 
 # Paths the SPA never answers: the API, health and metrics keep their own responses.
 RESERVED_PREFIXES = ("/api/", "/livez", "/readyz", "/metrics")
 RESERVED_EXACT = ("/api",)
 
-# No inline scripts or styles; media comes from the camera (blob/mediastream), the API and the
-# WebSocket from this origin.
-CONTENT_SECURITY_POLICY = "; ".join((
+# No inline scripts or styles; media comes from the camera (blob/mediastream). The API and the
+# WebSocket are this origin's: 'self' covers same-origin ws: and wss: in current browsers (CSP 3), so
+# a page hijacked by injected markup still cannot send data to any other host.
+CSP_DIRECTIVES = (
     "default-src 'self'",
     "script-src 'self'",
     "style-src 'self'",
     "img-src 'self' data: blob:",
     "media-src 'self' blob: mediastream:",
     "font-src 'self'",
-    "connect-src 'self' ws: wss:",
+    "connect-src 'self'",
     "worker-src 'self'",
     "manifest-src 'self'",
     "object-src 'none'",
     "base-uri 'self'",
     "form-action 'self'",
     "frame-ancestors 'none'",
-))
-SECURITY_HEADERS = {
-    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+)
+OTHER_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
     "X-Frame-Options": "DENY",
     "Permissions-Policy": "camera=(self), microphone=(self), display-capture=(), geolocation=()",
     "Cross-Origin-Opener-Policy": "same-origin",
 }
+
+
+def connect_sources(allowed_origins: Sequence[str]) -> list[str]:
+    """'self' and the configured ``allowed_origins``, each also as its WebSocket origin.
+
+    An explicit ``https://host`` source does not match ``wss://host`` (CSP 3 scheme matching), so
+    both are listed.
+    """
+    sources = ["'self'"]
+    for origin in allowed_origins:
+        scheme, sep, rest = origin.rstrip("/").partition("://")
+        if not sep or scheme not in ("http", "https") or not rest:
+            continue  # not an origin a page could connect to; the WebSocket check ignores it too
+        for source in (f"{scheme}://{rest}", f"{'wss' if scheme == 'https' else 'ws'}://{rest}"):
+            if source not in sources:
+                sources.append(source)
+    return sources
+
+
+def security_headers(allowed_origins: Sequence[str] = ()) -> dict[str, str]:
+    """The web app's headers; the CSP's connect-src names this origin and the allowed ones only."""
+    directives = [
+        f"connect-src {' '.join(connect_sources(allowed_origins))}" if d.startswith("connect-src ") else d
+        for d in CSP_DIRECTIVES
+    ]
+    return {"Content-Security-Policy": "; ".join(directives), **OTHER_HEADERS}
+
+
 IMMUTABLE = "public, max-age=31536000, immutable"
 REVALIDATE = "no-cache"
 # Files whose name does not change between builds: browsers must check them every time.
@@ -67,12 +98,13 @@ class SpaRoute(Route):
     It serves the build in ``dist`` (a test may point it at another one).
     """
 
-    def __init__(self, dist: Path) -> None:
+    def __init__(self, dist: Path, headers: dict[str, str]) -> None:
         self.dist = dist
+        self.headers = headers
         super().__init__("/{path:path}", self.serve, methods=["GET", "HEAD"], include_in_schema=False)
 
     async def serve(self, request: Request) -> Response:
-        return spa(self.dist, request.url.path)
+        return spa(self.dist, request.url.path, self.headers)
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         if scope["type"] == "http" and is_reserved(scope["path"]):
@@ -105,30 +137,30 @@ def _looks_like_file(path: str) -> bool:
     return path.startswith("/assets/") or ("." in last and not last.endswith(".html"))
 
 
-def _respond(file: Path, relative: PurePosixPath, *, status_code: int = 200) -> Response:
-    headers = {**SECURITY_HEADERS, "Cache-Control": _cache_control(relative)}
+def _respond(file: Path, relative: PurePosixPath, security: dict[str, str]) -> Response:
+    headers = {**security, "Cache-Control": _cache_control(relative)}
     if relative.name == "sw.js":
         headers["Service-Worker-Allowed"] = "/"
-    return FileResponse(file, status_code=status_code, headers=headers)
+    return FileResponse(file, headers=headers)
 
 
-def spa(dist: Path, path: str) -> Response:
+def spa(dist: Path, path: str, security: dict[str, str]) -> Response:
     index = dist / "index.html"
     if not index.is_file():
         return PlainTextResponse(NOT_BUILT, status_code=503,
-                                 headers={**SECURITY_HEADERS, "Cache-Control": "no-store"})
+                                 headers={**security, "Cache-Control": "no-store"})
     found = _file_in(dist, path) if path != "/" else None
     if found is not None:
-        return _respond(*found)
+        return _respond(*found, security)
     if path != "/" and _looks_like_file(path):
         return PlainTextResponse("Not found.\n", status_code=404,
-                                 headers={**SECURITY_HEADERS, "Cache-Control": "no-store"})
-    return _respond(index, PurePosixPath("index.html"))
+                                 headers={**security, "Cache-Control": "no-store"})
+    return _respond(index, PurePosixPath("index.html"), security)
 
 
 def mount_spa(app: FastAPI, dist: Path = DEFAULT_DIST) -> SpaRoute:
     """Add the SPA as the last route. Call after every API router is included."""
-    route = SpaRoute(dist)
+    route = SpaRoute(dist, security_headers(runtime_of(app).settings.allowed_origins))
     app.router.routes.append(route)
     return route
 
