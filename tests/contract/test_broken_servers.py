@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.contract.broken import AckWithoutSeq, DropNextCursor
-from tests.contract.conftest import failed, run_kit, televisit
+from tests.contract.helpers import failed, run_kit, televisit
 
 
 @pytest.fixture

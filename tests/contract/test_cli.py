@@ -12,7 +12,7 @@ import pytest
 
 from conformance.cli import main
 from tests.contract.broken import DropNextCursor
-from tests.contract.conftest import ADMIN_PASSWORD, televisit
+from tests.contract.helpers import ADMIN_PASSWORD, televisit
 
 PYTHON = sys.executable
 TELEVISIT = str(Path(sys.executable).parent / "televisit")

@@ -19,7 +19,7 @@ from starlette.websockets import WebSocket
 from conformance.auth import sign_in, totp
 from conformance.client import Api, CheckFailed, Socket
 from conformance.contract import Contract, ContractError, FrameContract, RestContract, load_document
-from tests.contract.conftest import televisit
+from tests.contract.helpers import televisit
 from tests.fixtures.live import serve
 
 ROOT = Path(__file__).resolve().parents[2]

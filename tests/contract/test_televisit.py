@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.contract.conftest import failed, run_kit
+from tests.contract.helpers import failed, run_kit
 
 
 async def test_televisit_passes_every_check(kit_server):
