@@ -15,7 +15,7 @@ UV := $(TOOLS)/bin/uv
 UV_STAMP := $(TOOLS)/.uv-$(UV_VERSION)
 VENV := .venv/bin
 
-.PHONY: setup run test lint openapi web web-test
+.PHONY: setup run test lint openapi web web-test conformance
 
 # The web client (web/): packages installed when the lock file changes, rebuilt when a source changes,
 # into src/televisit/web/dist, which the server serves at /.
@@ -55,10 +55,15 @@ run: setup web
 	$(VENV)/televisit serve
 
 lint: setup
-	$(VENV)/ruff check src tests bench
+	$(VENV)/ruff check src tests bench conformance
 
 test: lint web web-test
 	$(VENV)/pytest
+
+# The contract's test kit against a running server (docs/conformance.md), e.g.
+#   make conformance URL=http://127.0.0.1:8000 ARGS="--admin-email admin@example.org"
+conformance: setup
+	$(VENV)/python -m conformance $(URL) $(ARGS)
 
 openapi: setup $(WEB_DEPS)
 	$(VENV)/televisit openapi > openapi.json

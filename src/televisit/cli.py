@@ -1,4 +1,4 @@
-"""`televisit serve | migrate | demo | users create | openapi`."""
+"""`televisit serve | migrate | demo | users create | openapi | asyncapi | conformance`."""
 
 from __future__ import annotations
 
@@ -189,6 +189,20 @@ def asyncapi() -> None:
     from televisit.signaling.asyncapi import document
 
     sys.stdout.write(json.dumps(document(), indent=2) + "\n")
+
+
+@app.command(add_help_option=False,
+             context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def conformance(ctx: typer.Context) -> None:
+    """Check a running server against the contract: `televisit conformance URL --admin-email E ...`
+    runs the conformance kit (its options: `televisit conformance --help`; docs/conformance.md)."""
+    try:  # the kit lives in a checkout (conformance/), not in the installed package
+        from conformance.cli import main as run_kit
+    except ImportError as exc:
+        typer.secho(f"The conformance kit is not available ({exc}): run it from a checkout after "
+                    "`make setup`.", fg="red", err=True)
+        raise typer.Exit(2) from None
+    raise typer.Exit(run_kit(ctx.args, prog="televisit conformance"))
 
 
 def main() -> None:
