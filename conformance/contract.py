@@ -177,7 +177,11 @@ class FrameContract:
         if not isinstance(union, dict):
             raise ContractError("asyncapi.json has no components.schemas.ServerFrame")
         self.schemas = _Schemas(document, ASYNCAPI_URI)
-        mapping = union.get("discriminator", {}).get("mapping") or self._mapping(union, schemas)
+        # AsyncAPI 3 writes the discriminator as the property name; OpenAPI-style objects carry a
+        # mapping. Either way each member's `type` const says which frame it is.
+        discriminator = union.get("discriminator")
+        mapping = discriminator.get("mapping") if isinstance(discriminator, dict) else None
+        mapping = mapping or self._mapping(union, schemas)
         self.by_type: dict[str, str] = {t: "#" + ref.split("#", 1)[1] for t, ref in mapping.items()}
         self.error_codes = set(document.get("x-error-codes", {}))
         self.close_codes = {int(code) for code in document.get("x-close-codes", {})}
