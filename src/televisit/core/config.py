@@ -88,6 +88,19 @@ class Settings(BaseSettings):
     # Chat
     chat_max_length: int = Field(default=4000, ge=1, le=65536)
 
+    # Sessions on open sockets and TURN credentials (the trust rules of docs/realtime.md).
+    # Seconds between this instance's checks of its sockets' session deadlines (idle, absolute):
+    # a socket closes at most this long after its session expired.
+    ws_session_sweep_interval: float = Field(default=2.0, gt=0)
+    # Open sockets one user, and one client address, may hold on an instance (an office or a
+    # carrier NAT puts many people behind one address, hence the higher one).
+    ws_max_per_user: int = Field(default=10, ge=1)
+    ws_max_per_address: int = Field(default=50, ge=1)
+    # Seconds: TURN credentials live as long as the room may still last, capped by
+    # `turn_credential_ttl` (the longest one lives; clients refresh with `ice.refresh`), and at
+    # least this long (a refresh always has time to arrive).
+    turn_credential_min_ttl: int = Field(default=300, ge=60)
+
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:
         if self.env == "production":
