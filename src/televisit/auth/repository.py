@@ -1,11 +1,11 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, and_, delete, func, or_, select, update
+from sqlalchemy import CursorResult, Row, and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from televisit.auth.models import AuthSession, LoginFailure
@@ -71,7 +71,7 @@ class AuthSessionRepository:
         return bool(cast(CursorResult[Any], await self.session.execute(stmt)).rowcount)
 
     async def states(self, session_ids: Collection[uuid.UUID]
-                     ) -> list[tuple[uuid.UUID, datetime, datetime, datetime | None, bool]]:
+                     ) -> Sequence[Row[tuple[uuid.UUID, datetime, datetime, datetime | None, bool]]]:
         """(id, last_seen_at, expires_at, revoked_at, the user's is_active) of these sessions."""
         stmt = (
             select(AuthSession.id, AuthSession.last_seen_at, AuthSession.expires_at,
@@ -79,7 +79,7 @@ class AuthSessionRepository:
             .join(User, User.id == AuthSession.user_id)
             .where(AuthSession.id.in_(list(session_ids)))
         )
-        return list((await self.session.execute(stmt)).tuples().all())
+        return (await self.session.execute(stmt)).all()
 
 
 class LoginFailureRepository:
