@@ -9,6 +9,7 @@ import {
   facingOf, listDevices, nextCamera, openCamera, openLocalMedia, openMicrophone, stopStream,
   type DeviceChoice, type Devices, type MediaError,
 } from '@/calls/media'
+import { watchIceRefresh } from '@/calls/iceRefresh'
 import { planOffer, type Quality } from '@/calls/negotiation'
 import { Peer, type SignalData } from '@/calls/peer'
 import { watchQuality } from '@/calls/quality'
@@ -504,6 +505,7 @@ export const useCallStore = defineStore('call', () => {
     if (code === 'room_ended' || code === 'room_not_found') ended(code)
     else error.value = String(frame.message ?? 'Could not join the call.')
   })
+  watchIceRefresh(client, () => (active() ? roomId.value : null), () => peer?.pc ?? null) // TURN credentials stay fresh
   // After a reconnect, take our place in the room again; media keeps flowing meanwhile.
   client.onResume((reconnected) => {
     if (reconnected && roomId.value && phase.value !== 'ended' && phase.value !== 'idle') {
