@@ -130,6 +130,10 @@ def ours_env(tmp: Path) -> dict[str, str]:
         # Lift the per-connection flood limit: the saturation phase is a deliberate flood.
         ws_rate_per_second="1000000",
         ws_rate_burst="1000000",
+        # Thousands of sockets from one host and a few accounts: lift the per-address and
+        # per-user socket caps (meant for real clients, not a load generator).
+        ws_max_per_address="1000000",
+        ws_max_per_user="1000000",
         # Cheap password hashing for the 100 throwaway accounts; logins are not measured.
         password_time_cost="1",
         password_memory_cost="8192",

@@ -32,6 +32,7 @@ from televisit.rooms.timers import RoomTimers
 from televisit.signaling import frames as f
 from televisit.signaling.hub import Hub
 from televisit.signaling.service import Handlers
+from televisit.signaling.sessions import SessionSweeper
 
 HOUSEKEEPING_INTERVAL = 600.0
 
@@ -46,6 +47,7 @@ class _Started:
     ws_handlers: Handlers
     room_timers: RoomTimers
     housekeeping: Periodic
+    session_sweeper: SessionSweeper
 
 
 class NotStarted(RuntimeError):
@@ -76,15 +78,18 @@ class Runtime:
             publish=counting(self.metrics, make_publisher(broker)), hub=hub,
             ws_handlers=Handlers(self, hub), room_timers=RoomTimers(self),
             housekeeping=Periodic("housekeeping", self._housekeep, HOUSEKEEPING_INTERVAL),
+            session_sweeper=SessionSweeper(self, hub),
         )
         self.metrics.websockets_open.set_function(lambda: len(hub.connections))
         if self.settings.room_timers_enabled:
             self._started.room_timers.start()
             self._started.housekeeping.start()
+            self._started.session_sweeper.start()
 
     async def stop(self) -> None:
         started, self._started = self._started, None
         if started is not None:
+            await started.session_sweeper.stop()
             await started.housekeeping.stop()
             await started.room_timers.stop()
             await started.broker.stop()
@@ -128,6 +133,11 @@ class Runtime:
     @property
     def room_timers(self) -> RoomTimers:
         return self._live.room_timers
+
+    @property
+    def session_sweeper(self) -> SessionSweeper:
+        """Closes sockets whose session ended; tests drive it by hand (`run_once`)."""
+        return self._live.session_sweeper
 
     def session(self) -> AbstractAsyncContextManager[AsyncSession]:
         """One transaction whose queued events are published after its commit."""

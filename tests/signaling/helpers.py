@@ -9,6 +9,8 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
+import pytest
+import websockets
 from fastapi import FastAPI
 
 from televisit.realtime.channels import user_channel
@@ -111,3 +113,12 @@ async def end_call(client: httpx.AsyncClient, room_id: str, by: Person) -> dict:
     response = await client.post(f"/api/v1/rooms/{room_id}/end", headers=by.headers)
     assert response.status_code == 200, response.text
     return response.json()
+
+
+async def closed_with(ws: WSClient, timeout: float = 5) -> int:
+    """Read until the server closes; the close code it sent."""
+    with pytest.raises(websockets.ConnectionClosed) as info:
+        while True:
+            await ws.recv(timeout)
+    assert info.value.rcvd is not None, "closed without a close frame"
+    return info.value.rcvd.code

@@ -3,17 +3,20 @@
 import asyncio
 import json
 import uuid
+from datetime import UTC, datetime, timedelta
 
 from televisit.realtime.channels import room_channel
 from televisit.realtime.memory import MemoryBroker
-from televisit.signaling.connection import Connection
+from televisit.signaling.connection import Connection, SessionTimes
 from televisit.signaling.frames import RelayedSignal
 from televisit.signaling.hub import Hub
 
 
 def _conn(user_id: uuid.UUID) -> Connection:
     conn = Connection(websocket=Recorder(), queue_size=100, rate=100, burst=100)  # type: ignore[arg-type]
-    conn.authenticated(user_id, uuid.uuid4())
+    now = datetime.now(UTC)
+    conn.authenticated(user_id, uuid.uuid4(), SessionTimes(expires_at=now + timedelta(hours=1),
+                                                           seen_at=now, active_at=now))
     return conn
 
 

@@ -15,7 +15,7 @@ from websockets.exceptions import InvalidStatus
 from televisit.runtime import runtime_of
 from televisit.signaling.frames import Ping
 from tests.fixtures.live import WSClient
-from tests.signaling.helpers import connect, end_call, make_visit, roundtrip, start_call
+from tests.signaling.helpers import closed_with, connect, end_call, make_visit, roundtrip, start_call
 
 ALLOWED = "https://app.example"
 SETTINGS = {"ws_auth_timeout": 1.0, "allowed_origins": [ALLOWED]}
@@ -33,15 +33,6 @@ async def bystander(factory, live) -> AsyncIterator[WSClient]:
     yield ws
     await roundtrip(ws)
     await ws.close()
-
-
-async def closed_with(ws: WSClient, timeout: float = 5) -> int:
-    """Read until the server closes; the close code it sent."""
-    with pytest.raises(websockets.ConnectionClosed) as info:
-        while True:
-            await ws.recv(timeout)
-    assert info.value.rcvd is not None, "closed without a close frame"
-    return info.value.rcvd.code
 
 
 async def raw(live) -> WSClient:

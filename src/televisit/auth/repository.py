@@ -1,12 +1,15 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from collections.abc import Collection, Sequence
+from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import CursorResult, Row, and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from televisit.auth.models import AuthSession, LoginFailure
+from televisit.users.models import User
 
 
 class AuthSessionRepository:
@@ -32,6 +35,51 @@ class AuthSessionRepository:
 
     async def delete_expired(self, *, before: datetime) -> None:
         await self.session.execute(delete(AuthSession).where(AuthSession.expires_at < before))
+
+    async def revoke_of_user(self, user_id: uuid.UUID, session_id: uuid.UUID, *, at: datetime) -> bool:
+        stmt = (
+            update(AuthSession)
+            .where(AuthSession.id == session_id, AuthSession.user_id == user_id,
+                   AuthSession.revoked_at.is_(None))
+            .values(revoked_at=at)
+        )
+        return bool(cast(CursorResult[Any], await self.session.execute(stmt)).rowcount)
+
+    async def revoke_all_of_user(self, user_id: uuid.UUID, *, at: datetime,
+                                 keep: uuid.UUID | None = None) -> int:
+        stmt = (
+            update(AuthSession)
+            .where(AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None),
+                   AuthSession.expires_at > at)
+            .values(revoked_at=at)
+        )
+        if keep is not None:
+            stmt = stmt.where(AuthSession.id != keep)
+        return cast(CursorResult[Any], await self.session.execute(stmt)).rowcount
+
+    async def mark_seen(self, session_id: uuid.UUID, *, seen_at: datetime, idle: timedelta) -> bool:
+        """Move `last_seen_at` forward to ``seen_at`` only if the session was alive then: a late
+        write never revives an expired or revoked session."""
+        stmt = (
+            update(AuthSession)
+            .where(AuthSession.id == session_id, AuthSession.revoked_at.is_(None),
+                   AuthSession.last_seen_at < seen_at, AuthSession.last_seen_at > seen_at - idle,
+                   AuthSession.expires_at > seen_at)
+            .values(last_seen_at=seen_at)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(cast(CursorResult[Any], await self.session.execute(stmt)).rowcount)
+
+    async def states(self, session_ids: Collection[uuid.UUID]
+                     ) -> Sequence[Row[tuple[uuid.UUID, datetime, datetime, datetime | None, bool]]]:
+        """(id, last_seen_at, expires_at, revoked_at, the user's is_active) of these sessions."""
+        stmt = (
+            select(AuthSession.id, AuthSession.last_seen_at, AuthSession.expires_at,
+                   AuthSession.revoked_at, User.is_active)
+            .join(User, User.id == AuthSession.user_id)
+            .where(AuthSession.id.in_(list(session_ids)))
+        )
+        return (await self.session.execute(stmt)).all()
 
 
 class LoginFailureRepository:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import secrets
 import uuid
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -18,7 +19,7 @@ from televisit.core.security import Passwords, token_digest
 from televisit.core.text import strip_controls
 from televisit.realtime.channels import user_channel
 from televisit.realtime.events import queue_event
-from televisit.signaling.frames import SessionRevoked
+from televisit.signaling.frames import SessionEndReason, SessionRevoked, SessionsEnded
 from televisit.users.models import User
 from televisit.users.repository import UserRepository
 
@@ -26,10 +27,6 @@ from televisit.users.repository import UserRepository
 class InvalidCredentials(Unauthorized):
     code = "invalid_credentials"
     message = "The email or password is not correct."
-
-
-# Refresh last_seen_at at most this often, so every request does not write.
-SEEN_RESOLUTION = timedelta(seconds=30)
 
 
 @dataclass(frozen=True)
@@ -126,9 +123,13 @@ async def login(
 
 
 async def authenticate(
-    session: AsyncSession, *, settings: Settings, token: str, now: datetime
+    session: AsyncSession, *, settings: Settings, token: str, now: datetime, touch: bool = True
 ) -> Authenticated:
-    """Resolve a bearer token to its live session, or raise 401."""
+    """Resolve a bearer token to its live session, or raise 401.
+
+    ``touch``: this counts as use of the session (a REST request). A socket's `auth` does not: a
+    page that reconnects by itself is not a person at work (see `seen_interval` for the writes).
+    """
     if not token or len(token) > 256:
         raise Unauthorized("The access token is not valid.", code="invalid_token")
     repo = AuthSessionRepository(session)
@@ -141,7 +142,7 @@ async def authenticate(
     user = await UserRepository(session).get(auth_session.user_id)
     if user is None or not user.is_active:
         raise Unauthorized("The access token is not valid.", code="invalid_token")
-    if now - auth_session.last_seen_at >= SEEN_RESOLUTION:
+    if touch and now - auth_session.last_seen_at >= seen_interval(settings):
         auth_session.last_seen_at = now
     return Authenticated(user=user, session=auth_session)
 
@@ -163,3 +164,75 @@ def expires_in(settings: Settings, auth_session: AuthSession, now: datetime) -> 
     """Seconds until the token dies if used no more (the idle deadline, capped by the absolute one)."""
     idle = auth_session.last_seen_at + timedelta(seconds=settings.session_idle_timeout)
     return max(0, int((min(idle, auth_session.expires_at) - now).total_seconds()))
+
+
+# -- sessions on open sockets, revocation (the sweeper in signaling/sessions.py uses these) -------
+def seen_interval(settings: Settings) -> timedelta:
+    """How often a session in use writes `last_seen_at`: every quarter of the idle timeout, at
+    most once a minute, so a busy session costs few writes and never comes near its expiry.
+    Never more than half the timeout (only idle timeouts under two minutes reach that cap)."""
+    idle = settings.session_idle_timeout
+    return timedelta(seconds=min(max(idle / 4, 60), idle / 2))
+
+
+@dataclass(frozen=True)
+class SessionState:
+    """A session as the database has it: ``ended`` says why it is over, None while it lives."""
+
+    last_seen_at: datetime | None
+    expires_at: datetime | None
+    ended: SessionEndReason | None
+
+
+async def session_states(
+    session: AsyncSession, *, settings: Settings, session_ids: Collection[uuid.UUID], now: datetime
+) -> dict[uuid.UUID, SessionState]:
+    """The state of many sessions in one query (before closing sockets whose deadline passed here:
+    another device may have used the session meanwhile). A pruned session is expired."""
+    idle = timedelta(seconds=settings.session_idle_timeout)
+    states = {sid: SessionState(None, None, "expired") for sid in session_ids}
+    for sid, last_seen, expires, revoked, active in await AuthSessionRepository(session).states(session_ids):
+        ended: SessionEndReason | None = None
+        if revoked is not None:
+            ended = "revoked"
+        elif not active:
+            ended = "deactivated"
+        elif now >= expires or now >= last_seen + idle:
+            ended = "expired"
+        states[sid] = SessionState(last_seen, expires, ended)
+    return states
+
+
+async def record_activity(
+    session: AsyncSession, *, settings: Settings, seen: Mapping[uuid.UUID, datetime]
+) -> set[uuid.UUID]:
+    """Write sockets' last use to `last_seen_at`; returns the sessions written (a session that had
+    already expired, or was revoked, at that moment is left as it is)."""
+    repo = AuthSessionRepository(session)
+    idle = timedelta(seconds=settings.session_idle_timeout)
+    return {sid for sid, at in seen.items() if await repo.mark_seen(sid, seen_at=at, idle=idle)}
+
+
+async def revoke_session(
+    session: AsyncSession, *, user_id: uuid.UUID, session_id: uuid.UUID, now: datetime,
+    reason: SessionEndReason = "revoked",
+) -> bool:
+    """End one session of the user (False: no such live session of theirs). Its sockets, on any
+    instance, get `session.ended` and close 4401 after the commit."""
+    if not await AuthSessionRepository(session).revoke_of_user(user_id, session_id, at=now):
+        return False
+    queue_event(session, user_channel(user_id), SessionRevoked(session_id=session_id, reason=reason))
+    return True
+
+
+async def end_sessions_of_user(
+    session: AsyncSession, *, user_id: uuid.UUID, now: datetime,
+    reason: SessionEndReason = "revoked", except_session_id: uuid.UUID | None = None,
+) -> int:
+    """End every session of the user but ``except_session_id`` (revoke all; deactivation passes
+    ``reason="deactivated"``); returns how many were live. Their sockets on every instance get
+    `session.ended {reason}` and close 4401 after the commit, even sessions that expired meanwhile."""
+    count = await AuthSessionRepository(session).revoke_all_of_user(user_id, at=now, keep=except_session_id)
+    queue_event(session, user_channel(user_id), SessionsEnded(reason=reason,
+                                                              except_session_id=except_session_id))
+    return count

@@ -101,6 +101,19 @@ class Settings(BaseSettings):
     # Largest request line plus headers, bytes (uvicorn's h11_max_incomplete_event_size); larger: 400.
     max_header_bytes: int = Field(default=16 * 1024, ge=4096)
 
+    # Sessions on open sockets and TURN credentials (the trust rules of docs/realtime.md).
+    # Seconds between this instance's checks of its sockets' session deadlines (idle, absolute):
+    # a socket closes at most this long after its session expired.
+    ws_session_sweep_interval: float = Field(default=2.0, gt=0)
+    # Open sockets one user, and one client address, may hold on an instance (an office or a
+    # carrier NAT puts many people behind one address, hence the higher one).
+    ws_max_per_user: int = Field(default=10, ge=1)
+    ws_max_per_address: int = Field(default=50, ge=1)
+    # Seconds: TURN credentials live as long as the room may still last, capped by
+    # `turn_credential_ttl` (the longest one lives; clients refresh with `ice.refresh`), and at
+    # least this long (a refresh always has time to arrive).
+    turn_credential_min_ttl: int = Field(default=300, ge=60)
+
     @property
     def effective_api_docs(self) -> bool:
         return self.env == "development" if self.api_docs is None else self.api_docs

@@ -8,7 +8,7 @@ from televisit.auth.deps import CurrentUser
 from televisit.core.deps import NowDep, SessionDep, SettingsDep
 from televisit.core.schemas import errors
 from televisit.rooms import service
-from televisit.rooms.ice import ice_servers
+from televisit.rooms.ice import room_ice_servers
 from televisit.rooms.schemas import CallPublic, IceServer, RoomPublic
 
 router = APIRouter(tags=["rooms"])
@@ -37,7 +37,8 @@ async def start_call(
         response.status_code = status.HTTP_200_OK
     return CallPublic(
         room=RoomPublic.model_validate(room),
-        ice_servers=[IceServer(**s) for s in ice_servers(settings, user_id=user.id, now=now)],
+        ice_servers=[IceServer(**s) for s in room_ice_servers(
+            settings, user_id=user.id, room_created_at=room.created_at, now=now).servers],
     )
 
 

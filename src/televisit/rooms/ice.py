@@ -6,10 +6,19 @@ import base64
 import hashlib
 import hmac
 import uuid
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from televisit.core.config import Settings
+
+
+@dataclass(frozen=True)
+class IceGrant:
+    """RTCIceServer dicts, and when their TURN credentials expire (None: nothing expires)."""
+
+    servers: list[dict[str, Any]]
+    expires_at: datetime | None
 
 
 def turn_credentials(secret: str, user_id: uuid.UUID | str, expires_at: int) -> tuple[str, str]:
@@ -19,12 +28,28 @@ def turn_credentials(secret: str, user_id: uuid.UUID | str, expires_at: int) -> 
     return username, base64.b64encode(digest).decode()
 
 
-def ice_servers(settings: Settings, *, user_id: uuid.UUID, now: datetime) -> list[dict[str, Any]]:
+def credential_ttl(settings: Settings, *, room_created_at: datetime, now: datetime) -> int:
+    """Seconds a TURN credential lives: the room's remaining time, within [min TTL, TTL].
+
+    A credential never outlives the room by much (a leaked one is worth little), and a client in a
+    long room refreshes it (`ice.refresh`) instead of holding one for the whole call.
+    """
+    ends = room_created_at + timedelta(seconds=settings.room_max_duration)
+    remaining = int((ends - now).total_seconds())
+    return min(settings.turn_credential_ttl, max(settings.turn_credential_min_ttl, remaining))
+
+
+def room_ice_servers(settings: Settings, *, user_id: uuid.UUID, room_created_at: datetime,
+                     now: datetime) -> IceGrant:
+    """STUN for anyone in the room, TURN with credentials for this participant only."""
     servers: list[dict[str, Any]] = []
     if settings.stun_urls:
         servers.append({"urls": list(settings.stun_urls)})
+    expires_at = None
     if settings.turn_urls and settings.turn_secret:
-        expiry = int(now.timestamp()) + settings.turn_credential_ttl
+        ttl = credential_ttl(settings, room_created_at=room_created_at, now=now)
+        expiry = int(now.timestamp()) + ttl
         username, credential = turn_credentials(settings.turn_secret, user_id, expiry)
         servers.append({"urls": list(settings.turn_urls), "username": username, "credential": credential})
-    return servers
+        expires_at = datetime.fromtimestamp(expiry, UTC)
+    return IceGrant(servers=servers, expires_at=expires_at)

@@ -11,6 +11,8 @@ import collections
 import enum
 import time
 import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -53,14 +55,38 @@ class TokenBucket:
         return True
 
 
+@dataclass(slots=True)
+class SessionTimes:
+    """What a socket knows of its session's deadlines, so the sweeper needs no query per socket.
+
+    ``seen_at`` is the session's `last_seen_at` as the database holds it (as far as this instance
+    knows); ``active_at`` is the last use of this socket, in memory until the sweeper writes it.
+    """
+
+    expires_at: datetime
+    seen_at: datetime
+    active_at: datetime
+
+    def deadline(self, idle: timedelta) -> datetime:
+        return min(self.expires_at, max(self.seen_at, self.active_at) + idle)
+
+    def touch(self, now: datetime, idle: timedelta) -> None:
+        """Count a use, unless the session already expired here (a use cannot revive it)."""
+        if now < self.deadline(idle):
+            self.active_at = max(self.active_at, now)
+
+
 class Connection:
-    def __init__(self, websocket: WebSocket, *, queue_size: int, rate: float, burst: int) -> None:
+    def __init__(self, websocket: WebSocket, *, queue_size: int, rate: float, burst: int,
+                 address: str = "") -> None:
         self.id = uuid.uuid4().hex
         self.ws = websocket
+        self.address = address  # the client's address, for the per-address cap
         self.state = ConnState.AWAITING_AUTH
         self.user_id: uuid.UUID | None = None
         self.user_key = ""  # str(user_id), compared on every relayed signal
         self.session_id: uuid.UUID | None = None
+        self.times: SessionTimes | None = None
         self.rooms: set[uuid.UUID] = set()
         # Rooms whose `room.ended` this socket already got (it arrives on two channels).
         self.ended_rooms: set[uuid.UUID] = set()
@@ -71,8 +97,9 @@ class Connection:
         self._broken = False  # the peer is gone: writing more is pointless
         self._drained: asyncio.Event | None = None  # made by the first paced sender that waits
 
-    def authenticated(self, user_id: uuid.UUID, session_id: uuid.UUID) -> None:
+    def authenticated(self, user_id: uuid.UUID, session_id: uuid.UUID, times: SessionTimes) -> None:
         self.user_id, self.user_key, self.session_id = user_id, str(user_id), session_id
+        self.times = times
 
     @property
     def uid(self) -> uuid.UUID:
@@ -80,6 +107,13 @@ class Connection:
         if self.user_id is None:
             raise IllegalTransition("the connection is not authenticated")
         return self.user_id
+
+    @property
+    def sid(self) -> uuid.UUID:
+        """The session of an authenticated connection."""
+        if self.session_id is None:
+            raise IllegalTransition("the connection is not authenticated")
+        return self.session_id
 
     def move(self, new: ConnState) -> None:
         if new not in _ALLOWED[self.state]:

@@ -26,6 +26,7 @@ CLOSE_FORBIDDEN_ORIGIN = 4403
 CLOSE_TOO_BIG = 1009
 CLOSE_POLICY = 1008
 CLOSE_RESTART = 1012
+CLOSE_TOO_MANY = 4429
 
 
 def origin_allowed(websocket: WebSocket, settings: Settings) -> bool:
@@ -91,10 +92,20 @@ async def _authenticate(websocket: WebSocket, conn: Connection, runtime: Runtime
         conn.send(_error(exc))
         conn.close(CLOSE_UNAUTHENTICATED, "not authenticated")
         return False
+    # Checked and registered with no await between: two sockets at once cannot both pass.
+    if runtime.hub.user_count(conn.uid) >= settings.ws_max_per_user:
+        _refuse(conn, "Too many open connections for your account: close one first.", frame.ref)
+        return False
     conn.move(ConnState.READY)
     await runtime.hub.add_user_connection(conn)
     conn.send(f.Ready(ref=frame.ref, user_id=conn.uid, connection_id=conn.id))
     return True
+
+
+def _refuse(conn: Connection, message: str, ref: f.Ref = None) -> None:
+    """Over a cap: the error, then close 4429 (the other sockets keep working)."""
+    conn.send(f.ErrorFrame(code="too_many_connections", message=message, ref=ref))
+    conn.close(CLOSE_TOO_MANY, "too many connections")
 
 
 async def _serve(websocket: WebSocket, conn: Connection, runtime: Runtime) -> None:
@@ -164,11 +175,17 @@ async def websocket_endpoint(websocket: WebSocket, runtime: Runtime) -> None:
         await websocket.close(code=CLOSE_FORBIDDEN_ORIGIN)
         return
     await websocket.accept()
+    # Behind nginx uvicorn runs with --proxy-headers, so this is the real client address.
+    address = websocket.client.host if websocket.client else "unknown"
     conn = Connection(websocket, queue_size=settings.ws_send_queue, rate=settings.ws_rate_per_second,
-                      burst=settings.ws_rate_burst)
+                      burst=settings.ws_rate_burst, address=address)
     if runtime.draining:
         conn.send(f.ServerDraining())
         conn.close(CLOSE_RESTART, "draining")
+        await conn.flushed(2)
+        return
+    if not runtime.hub.admit_address(conn, settings.ws_max_per_address):
+        _refuse(conn, "Too many open connections from your network address.")
         await conn.flushed(2)
         return
     try:
@@ -177,6 +194,7 @@ async def websocket_endpoint(websocket: WebSocket, runtime: Runtime) -> None:
     except WebSocketDisconnect:
         pass
     finally:
+        runtime.hub.release_address(conn)
         await _cleanup(conn, runtime)
 
 

@@ -4,7 +4,7 @@
   decoder, `decode`.
 - `ServerFrame`: the closed set the server sends, with the one encoder, `encode`.
 - `BrokerEvent`: what crosses instances on the broker's `user:` and `room:` channels: server frames
-  delivered as they are, plus three internal events (`_`-prefixed types) a client never sees.
+  delivered as they are, plus four internal events (`_`-prefixed types) a client never sees.
 
 `asyncapi.json` is printed from these models (`televisit asyncapi`), and the web app's frame
 types are generated from it: a new frame is added here, and nowhere else by hand.
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -108,12 +109,21 @@ class ChatSync(_ClientFrame):
     after_seq: StrictInt = Field(default=0, ge=0, le=2**31 - 1)
 
 
+class IceRefresh(_ClientFrame):
+    """Fresh TURN credentials for a live room of yours, before the ones you hold expire: `ice.servers`."""
+
+    type: Literal["ice.refresh"]
+    room_id: uuid.UUID
+
+
 ClientFrame = Annotated[
-    AuthFrame | Ping | RoomJoin | RoomLeave | Signal | MediaState | CallDecline | ChatSend | ChatSync,
+    AuthFrame | Ping | RoomJoin | RoomLeave | Signal | MediaState | CallDecline | ChatSend | ChatSync
+    | IceRefresh,
     Field(discriminator="type"),
 ]
 CLIENT_FRAMES: tuple[type[_ClientFrame], ...] = (
     AuthFrame, Ping, RoomJoin, RoomLeave, Signal, MediaState, CallDecline, ChatSend, ChatSync,
+    IceRefresh,
 )
 
 
@@ -300,6 +310,17 @@ class SessionEnded(_ServerFrame):
     reason: SessionEndReason
 
 
+class IceServers(_Reply):
+    """The answer to `ice.refresh`; a browser applies it with
+    `pc.setConfiguration({...pc.getConfiguration(), iceServers})`."""
+
+    type: Literal["ice.servers"] = "ice.servers"
+    room_id: uuid.UUID
+    ice_servers: list[IceServer]
+    expires_at: datetime | None = Field(
+        description="When the TURN credentials expire (null without TURN): refresh before then.")
+
+
 class ServerDraining(_ServerFrame):
     """This instance is stopping: reconnect (you will reach another one) and resume."""
 
@@ -310,14 +331,14 @@ ServerFrame = Annotated[
     Ready | Pong | ErrorFrame | RoomJoined | RoomLeft | RoomReplaced | ParticipantJoined
     | ParticipantLeft | RelayedSignal | RelayedMediaState | RoomEnded | CallIncoming | CallAnswered
     | CallDeclined | CallDeclineAccepted | CallCancelled | AppointmentUpdated | ChatMessage | ChatAck
-    | ChatSynced | SessionEnded | ServerDraining,
+    | ChatSynced | SessionEnded | ServerDraining | IceServers,
     Field(discriminator="type"),
 ]
 SERVER_FRAMES: tuple[type[_ServerFrame], ...] = (
     Ready, Pong, ErrorFrame, RoomJoined, RoomLeft, RoomReplaced, ParticipantJoined, ParticipantLeft,
     RelayedSignal, RelayedMediaState, RoomEnded, CallIncoming, CallAnswered, CallDeclined,
     CallDeclineAccepted, CallCancelled, AppointmentUpdated, ChatMessage, ChatAck, ChatSynced,
-    SessionEnded, ServerDraining,
+    SessionEnded, ServerDraining, IceServers,
 )
 
 
@@ -328,6 +349,15 @@ class SessionRevoked(_ServerFrame):
     type: Literal["_session.revoked"] = "_session.revoked"
     session_id: uuid.UUID
     reason: SessionEndReason
+
+
+class SessionsEnded(_ServerFrame):
+    """On `user:{id}`: every session of the user ended (revoked, or the account deactivated) but
+    ``except_session_id``: close their sockets, after telling them why."""
+
+    type: Literal["_sessions.ended"] = "_sessions.ended"
+    reason: SessionEndReason
+    except_session_id: uuid.UUID | None = None
 
 
 class IdentityReplaced(_ServerFrame):
@@ -348,8 +378,8 @@ class ExceptConnection(_ServerFrame):
 
 BrokerEvent = Annotated[
     RelayedSignal | RelayedMediaState | ParticipantLeft | RoomEnded | CallIncoming | CallDeclined
-    | CallCancelled | AppointmentUpdated | ChatMessage | SessionRevoked | IdentityReplaced
-    | ExceptConnection,
+    | CallCancelled | AppointmentUpdated | ChatMessage | SessionRevoked | SessionsEnded
+    | IdentityReplaced | ExceptConnection,
     Field(discriminator="type"),
 ]
 
@@ -376,6 +406,7 @@ ERROR_CODES: dict[str, str] = {
     "empty_message": "The message is empty.",
     "message_too_long": "The message is over the length limit (`details.max_length`).",
     "internal_error": "A fault on the server; the frame may be retried.",
+    "too_many_connections": "Too many open sockets for this user or address (close 4429 follows).",
 }
 CLOSE_CODES: dict[int, str] = {
     1000: "Normal closure.",
@@ -385,6 +416,8 @@ CLOSE_CODES: dict[int, str] = {
     1013: "Too slow: the client did not read its frames.",
     4401: "Not authenticated, or the session ended (after `session.ended`).",
     4403: "The page's origin is not allowed.",
+    4429: "Too many open sockets for this user or this address (after `error` "
+          "`too_many_connections`): close another one first.",
 }
 
 

@@ -18,12 +18,21 @@ from televisit.signaling.connection import Connection
 
 log = structlog.get_logger("televisit.ws")
 
+
+def end_session(conn: Connection, reason: f.SessionEndReason) -> None:
+    """Tell the socket why its session ended, then close it (4401)."""
+    conn.send(f.SessionEnded(reason=reason))
+    conn.close(4401, "session ended")
+
+
 class Hub:
     def __init__(self, broker: Broker) -> None:
         self.broker = broker
         self.connections: dict[str, Connection] = {}
         self.by_user: dict[uuid.UUID, set[Connection]] = defaultdict(set)
         self.by_room: dict[uuid.UUID, set[Connection]] = defaultdict(set)
+        # Open sockets per client address, authenticated or not (the per-address cap).
+        self.by_address: dict[str, int] = {}
         self._subs: dict[str, Subscription] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         # Joins in progress: the room channel is subscribed before the join commits and its
@@ -33,6 +42,24 @@ class Hub:
         self._pending: dict[uuid.UUID, dict[str, tuple[Connection, list[f.BrokerEvent]]]] = defaultdict(dict)
 
     # -- registry ---------------------------------------------------------------------------
+    def admit_address(self, conn: Connection, limit: int) -> bool:
+        """Count a new socket against its address; False (not counted) when the address is full."""
+        if self.by_address.get(conn.address, 0) >= limit:
+            return False
+        self.by_address[conn.address] = self.by_address.get(conn.address, 0) + 1
+        return True
+
+    def release_address(self, conn: Connection) -> None:
+        left = self.by_address.get(conn.address, 0) - 1
+        if left > 0:
+            self.by_address[conn.address] = left
+        else:
+            self.by_address.pop(conn.address, None)
+
+    def user_count(self, user_id: uuid.UUID) -> int:
+        users = self.by_user.get(user_id)
+        return len(users) if users is not None else 0
+
     async def add_user_connection(self, conn: Connection) -> None:
         if conn.user_id is None:
             raise RuntimeError("only authenticated connections are registered")
@@ -127,8 +154,11 @@ class Hub:
             case f.SessionRevoked(session_id=session_id, reason=reason):
                 for conn in conns:
                     if conn.session_id == session_id:
-                        conn.send(f.SessionEnded(reason=reason))
-                        conn.close(4401, "session ended")
+                        end_session(conn, reason)
+            case f.SessionsEnded(reason=reason, except_session_id=keep):
+                for conn in conns:
+                    if keep is None or conn.session_id != keep:
+                        end_session(conn, reason)
             case f.ExceptConnection(connection_id=skip, frame=frame):
                 self._broadcast((c for c in conns if c.id != skip), frame)
             case f.RoomEnded():
@@ -176,7 +206,7 @@ class Hub:
                     conn.send(frame)
             case f.RoomEnded():
                 self._room_ended(conn, event)
-            case f.SessionRevoked():
+            case f.SessionRevoked() | f.SessionsEnded():
                 pass  # only ever published on user channels
             case _:
                 conn.send(event)

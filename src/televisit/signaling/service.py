@@ -6,7 +6,7 @@ import functools
 import uuid
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,17 +18,22 @@ from televisit.core.errors import AppError
 from televisit.core.runtime import CoreRuntime
 from televisit.realtime.channels import room_channel
 from televisit.rooms import service as rooms_service
-from televisit.rooms.ice import ice_servers
+from televisit.rooms.ice import room_ice_servers
+from televisit.rooms.models import RoomStatus
 from televisit.rooms.schemas import IceServer, RoomPublic
 from televisit.signaling import frames as f
-from televisit.signaling.connection import Connection
-from televisit.signaling.hub import Hub
+from televisit.signaling.connection import Connection, SessionTimes
+from televisit.signaling.hub import Hub, end_session
 from televisit.users import service as users_service
 from televisit.users.models import Role, User
 
 SYNC_BATCH = 500
 
 Handler = Callable[[Connection, Any], Awaitable[None]]
+
+# Outside a call, only what a person does keeps the session alive (an open page left alone must
+# still time out); inside one, every frame does (see `Handlers.dispatch`).
+PERSON_FRAMES = (f.ChatSend, f.RoomJoin, f.CallDecline)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -43,6 +48,7 @@ class Handlers:
         self.hub = hub
         self.settings = runtime.settings
         self.signals_relayed = runtime.metrics.signals
+        self.idle = timedelta(seconds=self.settings.session_idle_timeout)
         # Dispatch is a table from frame class to handler: every client frame has exactly one.
         self.table: dict[type[Any], Handler] = {
             f.AuthFrame: self.on_auth,
@@ -54,6 +60,7 @@ class Handlers:
             f.CallDecline: self.on_call_decline,
             f.ChatSend: self.on_chat_send,
             f.ChatSync: self.on_chat_sync,
+            f.IceRefresh: self.on_ice_refresh,
         }
         missing = set(f.CLIENT_FRAMES) - set(self.table)
         if missing:
@@ -66,10 +73,13 @@ class Handlers:
         return self.runtime.session()
 
     async def authenticate(self, conn: Connection, token: str) -> User:
+        # Opening a socket is not use of the session (pages reconnect by themselves).
         async with self._session() as session:
             auth = await auth_service.authenticate(session, settings=self.settings, token=token,
-                                                   now=self._now())
-        conn.authenticated(auth.user.id, auth.session.id)
+                                                   now=self._now(), touch=False)
+        seen = auth.session.last_seen_at
+        conn.authenticated(auth.user.id, auth.session.id, SessionTimes(
+            expires_at=auth.session.expires_at, seen_at=seen, active_at=seen))
         return auth.user
 
     async def _user(self, session: AsyncSession, conn: Connection) -> User:
@@ -79,6 +89,9 @@ class Handlers:
         return user
 
     async def dispatch(self, conn: Connection, frame: f.ClientFrame) -> None:
+        # In a call every frame is use (a visit never signs anyone out); outside one, pings are not.
+        if conn.times is not None and (conn.rooms or isinstance(frame, PERSON_FRAMES)):
+            conn.times.touch(self._now(), self.idle)
         await self.table[type(frame)](conn, frame)
 
     async def on_auth(self, conn: Connection, frame: f.AuthFrame) -> None:
@@ -108,7 +121,8 @@ class Handlers:
             raise rooms_service.RoomEnded()
         conn.send(f.RoomJoined(
             ref=frame.ref, room=room, participants=room.participants,
-            ice_servers=[IceServer(**s) for s in ice_servers(self.settings, user_id=user.id, now=now)],
+            ice_servers=[IceServer(**s) for s in room_ice_servers(
+                self.settings, user_id=user.id, room_created_at=room.created_at, now=now).servers],
             # The doctor is the impolite peer and makes the first offer; the patient yields.
             polite=user.role == Role.patient,
         ))
@@ -177,3 +191,23 @@ class Handlers:
             if more is None:
                 break
         conn.send(f.ChatSynced(ref=frame.ref, appointment_id=frame.appointment_id, last_seq=after))
+
+    async def on_ice_refresh(self, conn: Connection, frame: f.IceRefresh) -> None:
+        """New TURN credentials, for a participant of a live room whose session still lives (the
+        session is re-read: credentials are never issued on the strength of a stale socket)."""
+        now = self._now()
+        async with self._session() as session:
+            states = await auth_service.session_states(session, settings=self.settings,
+                                                       session_ids=[conn.sid], now=now)
+            ended = states[conn.sid].ended
+            if ended is not None:
+                end_session(conn, ended)
+                return
+            user = await self._user(session, conn)
+            room = await rooms_service.get_room(session, user=user, room_id=frame.room_id)
+            if room.status != RoomStatus.in_progress:
+                raise rooms_service.RoomEnded()
+            created_at = room.created_at
+        grant = room_ice_servers(self.settings, user_id=user.id, room_created_at=created_at, now=now)
+        conn.send(f.IceServers(ref=frame.ref, room_id=frame.room_id, expires_at=grant.expires_at,
+                               ice_servers=[IceServer(**s) for s in grant.servers]))

@@ -8,7 +8,7 @@
  */
 export type Frame = ClientFrame | ServerFrame;
 export type ClientFrame =
-  AuthFrame | Ping | RoomJoin | RoomLeave | Signal | MediaState | CallDecline | ChatSend | ChatSync;
+  AuthFrame | Ping | RoomJoin | RoomLeave | Signal | MediaState | CallDecline | ChatSend | ChatSync | IceRefresh;
 export type ServerFrame =
   | Ready
   | Pong
@@ -31,7 +31,8 @@ export type ServerFrame =
   | ChatAck
   | ChatSynced
   | SessionEnded
-  | ServerDraining;
+  | ServerDraining
+  | IceServers;
 export type RoomStatus = "in-progress" | "completed" | "failed";
 export type AppointmentStatus = "scheduled" | "in_progress" | "completed" | "cancelled" | "missed";
 
@@ -140,6 +141,17 @@ export interface ChatSync {
   type: "chat.sync";
   appointment_id: string;
   after_seq?: number;
+}
+/**
+ * Fresh TURN credentials for a live room of yours, before the ones you hold expire: `ice.servers`.
+ */
+export interface IceRefresh {
+  /**
+   * Echoed in the replies to this frame.
+   */
+  ref?: string | number | null;
+  type: "ice.refresh";
+  room_id: string;
 }
 /**
  * The token was accepted: the connection is open for every other frame.
@@ -398,6 +410,23 @@ export interface SessionEnded {
 export interface ServerDraining {
   type: "server.draining";
 }
+/**
+ * The answer to `ice.refresh`; a browser applies it with
+ * `pc.setConfiguration({...pc.getConfiguration(), iceServers})`.
+ */
+export interface IceServers {
+  /**
+   * The `ref` of the frame this answers.
+   */
+  ref: string | number | null;
+  type: "ice.servers";
+  room_id: string;
+  ice_servers: IceServer[];
+  /**
+   * When the TURN credentials expire (null without TURN): refresh before then.
+   */
+  expires_at: string | null;
+}
 
 export interface ClientFrameMap {
   "auth": AuthFrame;
@@ -409,6 +438,7 @@ export interface ClientFrameMap {
   "call.decline": CallDecline;
   "chat.send": ChatSend;
   "chat.sync": ChatSync;
+  "ice.refresh": IceRefresh;
 }
 
 export interface ServerFrameMap {
@@ -434,6 +464,7 @@ export interface ServerFrameMap {
   "chat.synced": ChatSynced;
   "session.ended": SessionEnded;
   "server.draining": ServerDraining;
+  "ice.servers": IceServers;
 }
 
 /** The `type` of every frame the server sends / a client sends. */

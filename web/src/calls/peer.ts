@@ -85,7 +85,8 @@ export class Peer {
   }
 
   private build(): void {
-    const pc = new RTCPeerConnection({ iceServers: this.iceServers })
+    // A rebuilt connection keeps the credentials refreshed onto the old one (calls/iceRefresh.ts).
+    const pc = new RTCPeerConnection({ iceServers: this.pc?.getConfiguration().iceServers ?? this.iceServers })
     this.pc = pc
     this.remote = new MediaStream()
     this.events.remoteStream(this.remote)

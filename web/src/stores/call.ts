@@ -9,6 +9,7 @@ import { defineStore } from 'pinia'
 import { computed, ref, shallowRef } from 'vue'
 import { api, ApiError, call, errorMessage, type Appointment, type IceServer } from '@/api/client'
 import type { RoomJoined } from '@/api/frames'
+import { watchIceRefresh } from '@/calls/iceRefresh'
 import { planOffer, type Quality } from '@/calls/negotiation'
 import { Peer, toRtcIceServers, type SignalData } from '@/calls/peer'
 import { watchQuality } from '@/calls/quality'
@@ -108,8 +109,8 @@ export const useCallStore = defineStore('call', () => {
 
   /**
    * The STUN and TURN servers for the peer connection, from the call response and from every
-   * `room.joined`. TURN credentials expire (TELEVISIT_TURN_CREDENTIAL_TTL): refreshing them
-   * hooks in here.
+   * `room.joined`. TURN credentials expire: calls/iceRefresh.ts asks for fresh ones before then
+   * and puts them on the live connection (see `watchIceRefresh` below).
    */
   function setIceServers(servers: readonly IceServer[]): void {
     iceServers = toRtcIceServers(servers)
@@ -285,6 +286,7 @@ export const useCallStore = defineStore('call', () => {
     joinFailed: (message) => (error.value = message),
   })
   // After a reconnect, take our place in the room again; media keeps flowing meanwhile.
+  watchIceRefresh(client, () => (active() ? roomId.value : null), () => peer?.pc ?? null) // TURN credentials stay fresh
   client.onResume((reconnected) => {
     if (reconnected && roomId.value && active()) {
       client.sendNow({ type: 'room.join', room_id: roomId.value, ref: JOIN_REF })
