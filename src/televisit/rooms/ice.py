@@ -25,6 +25,8 @@ def ice_servers(settings: Settings, *, user_id: uuid.UUID, now: datetime) -> lis
         servers.append({"urls": list(settings.stun_urls)})
     if settings.turn_urls and settings.turn_secret:
         expiry = int(now.timestamp()) + settings.turn_credential_ttl
-        username, credential = turn_credentials(settings.turn_secret, user_id, expiry)
+        # Unwrapped only here: the SecretStr keeps it out of every repr and traceback.
+        username, credential = turn_credentials(settings.turn_secret.get_secret_value(), user_id,
+                                                expiry)
         servers.append({"urls": list(settings.turn_urls), "username": username, "credential": credential})
     return servers
