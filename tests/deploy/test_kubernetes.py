@@ -10,6 +10,7 @@ import copy
 import ipaddress
 import re
 from dataclasses import dataclass, field
+from secrets import token_hex
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -246,9 +247,13 @@ def test_configmap_and_secret_names_are_real_settings_and_load_in_production(obj
     for key, value in {**config, **secrets}.items():
         monkeypatch.setenv(key, value)
     # The template's placeholders are refused: a forgotten Secret fails closed.
-    with pytest.raises(ConfigError, match="TELEVISIT_SECRET_KEY"):
+    with pytest.raises(ConfigError, match="TELEVISIT_SECRET_KEY") as refused:
         load_settings()
-    monkeypatch.setenv("TELEVISIT_SECRET_KEY", "x" * 48)
+    assert "TELEVISIT_TURN_SECRET" in str(refused.value)  # coturn's placeholder too
+    monkeypatch.setenv("TELEVISIT_SECRET_KEY", token_hex(32))  # as the template's comment says
+    with pytest.raises(ConfigError, match="TELEVISIT_TURN_SECRET"):
+        load_settings()
+    monkeypatch.setenv("TELEVISIT_TURN_SECRET", token_hex(32))
     settings = load_settings()
     assert settings.env == "production"
     assert settings.effective_log_format == "json"

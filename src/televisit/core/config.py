@@ -2,25 +2,75 @@
 
 from __future__ import annotations
 
+import math
+import re
+from collections.abc import Iterator
 from functools import cached_property
-from typing import Literal
+from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_SECRET = "dev-insecure-change-me"  # noqa: S105 - refused outside development
+# Production floors. The key signs every session token: 128 bits, as estimated by zxcvbn (which
+# counts at most ~3.3 bits per random character, so a 40-character random key is the shortest
+# that passes; `token_urlsafe(48)` gives 64). coturn's secret is shared text: 32 characters.
+MIN_SECRET_KEY_BITS = 128
+MIN_SECRET_LENGTH = 32
+MIN_DISTINCT_CHARACTERS = 8
+# Words that mark a value copied from a template (deploy/ ships `CHANGE-ME...`).
+PLACEHOLDER = re.compile(r"change[-_ ]?me|replace[-_ ]?me|placeholder|insecure|example", re.I)
+GENERATE_HINT = "generate one with: python3 -c 'import secrets; print(secrets.token_urlsafe(48))'"
 
 
 class ConfigError(ValueError):
     """Raised when the settings cannot run safely (e.g. a default secret in production)."""
 
 
+def redact_url(url: str) -> str:
+    """The URL with its password replaced, for reprs and messages."""
+    try:
+        parts = urlsplit(url)
+        if parts.password is None:
+            return url
+    except ValueError:
+        return "[REDACTED]"
+    userinfo, host = parts.netloc.rsplit("@", 1)
+    return urlunsplit(parts._replace(netloc=f"{userinfo.split(':', 1)[0]}:***@{host}"))
+
+
+def _estimated_bits(value: str) -> float:
+    """How many bits a guesser needs, by zxcvbn's estimate (dictionary words, keyboard walks,
+    repeats and sequences count for little)."""
+    from zxcvbn import zxcvbn
+
+    return float(zxcvbn(value, max_length=256)["guesses_log10"]) * math.log2(10)
+
+
+def _secret_problem(value: str, *, min_bits: float | None) -> str | None:
+    """Why ``value`` cannot guard a production server, or None. Never quotes the value."""
+    if value == DEFAULT_SECRET or PLACEHOLDER.search(value):
+        return "is a placeholder (copied from a template)"
+    if len(value) < MIN_SECRET_LENGTH:
+        return f"is shorter than {MIN_SECRET_LENGTH} characters"
+    if len(set(value)) < MIN_DISTINCT_CHARACTERS:
+        return f"repeats fewer than {MIN_DISTINCT_CHARACTERS} distinct characters"
+    if min_bits is not None and (bits := _estimated_bits(value)) < min_bits:
+        return f"is too easy to guess (about {bits:.0f} bits; {min_bits:.0f} needed)"
+    return None
+
+
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="TELEVISIT_", extra="ignore")
+    # hide_input_in_errors: a refused setting's error must not print the secret it refused.
+    model_config = SettingsConfigDict(env_prefix="TELEVISIT_", extra="ignore",
+                                      hide_input_in_errors=True)
 
     env: Literal["development", "production"] = "development"
+    # Carries the database password: shown only redacted (`__repr_args__`, `redact_url`).
     database_url: str = "sqlite+aiosqlite:///./televisit.db"
-    secret_key: str = DEFAULT_SECRET
+    # Signs session tokens (HMAC); a SecretStr so no repr, str or traceback can print it.
+    secret_key: SecretStr = SecretStr(DEFAULT_SECRET)
     log_format: Literal["console", "json"] | None = None
     log_level: str = "INFO"
     log_sql: bool | None = None
@@ -52,7 +102,8 @@ class Settings(BaseSettings):
     # How early before ``starts_at`` a call may be started.
     call_early_minutes: int = 15
 
-    # Broker: Redis pub/sub when set (several instances), in-process otherwise.
+    # Broker: Redis pub/sub when set (several instances), in-process otherwise. Carries Redis's
+    # password: shown only redacted.
     redis_url: str | None = None
 
     # Rooms follow Twilio's rules; all in seconds.
@@ -63,10 +114,11 @@ class Settings(BaseSettings):
     # Off only in tests that drive the timers by hand with a fake clock.
     room_timers_enabled: bool = True
 
-    # ICE: STUN URLs, and TURN URLs with the coturn `use-auth-secret` shared secret.
+    # ICE: STUN URLs, and TURN URLs with the coturn `use-auth-secret` shared secret (a SecretStr:
+    # it mints relay credentials for anyone who holds it).
     stun_urls: list[str] = Field(default_factory=list)
     turn_urls: list[str] = Field(default_factory=list)
-    turn_secret: str | None = None
+    turn_secret: SecretStr | None = None
     turn_credential_ttl: int = Field(default=3600, ge=60)
 
     # WebSocket: browsers must come from these origins (the app's own origin is always allowed;
@@ -120,14 +172,32 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:
-        if self.env == "production":
-            if self.secret_key == DEFAULT_SECRET or len(self.secret_key) < 32:
-                raise ConfigError(
-                    "TELEVISIT_SECRET_KEY must be set to a random value of at least 32 characters "
-                    "in production (for example: python -c 'import secrets; "
-                    "print(secrets.token_urlsafe(48))')"
-                )
+        """Production refuses guessable or template secrets, naming each setting (not its value)."""
+        if self.env != "production":
+            return self
+        problems: list[str] = []
+        key = self.secret_key.get_secret_value()
+        if problem := _secret_problem(key, min_bits=MIN_SECRET_KEY_BITS):
+            problems.append(f"TELEVISIT_SECRET_KEY {problem}: it must be a random value of at "
+                            f"least {MIN_SECRET_KEY_BITS} bits in production; {GENERATE_HINT}")
+        if self.turn_urls:
+            if self.turn_secret is None:
+                problems.append("TELEVISIT_TURN_URLS is set but TELEVISIT_TURN_SECRET is not: "
+                                "set it to coturn's static-auth-secret")
+            elif problem := _secret_problem(self.turn_secret.get_secret_value(), min_bits=None):
+                problems.append(f"TELEVISIT_TURN_SECRET {problem}: set it (and coturn's "
+                                f"static-auth-secret) to a random value of at least "
+                                f"{MIN_SECRET_LENGTH} characters; {GENERATE_HINT}")
+        if problems:
+            raise ConfigError("; ".join(problems))
         return self
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        """The URLs' passwords never show (SecretStr already hides the secret fields)."""
+        for name, value in super().__repr_args__():
+            if name in ("database_url", "redis_url") and isinstance(value, str):
+                value = redact_url(value)
+            yield name, value
 
     @cached_property
     def is_sqlite(self) -> bool:

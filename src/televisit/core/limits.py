@@ -7,6 +7,36 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from televisit.core.errors import send_error
 
 
+class HiddenBody:
+    """Request body bytes whose repr never shows them.
+
+    A body holds passwords and health data; whatever keeps it while the app runs (a middleware's
+    frame, a closure) is what a traceback with locals or a debugger dump would print.
+    """
+
+    __slots__ = ("_data",)
+
+    def __init__(self) -> None:
+        self._data = bytearray()
+
+    def extend(self, chunk: bytes) -> None:
+        self._data.extend(chunk)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def peek(self) -> bytes:
+        return bytes(self._data)
+
+    def take(self) -> bytes:
+        """The bytes, once: the holder lets go of them."""
+        data, self._data = bytes(self._data), bytearray()
+        return data
+
+    def __repr__(self) -> str:
+        return f"<request body: {len(self._data)} bytes, not shown>"
+
+
 class BodySizeLimitMiddleware:
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -26,31 +56,24 @@ class BodySizeLimitMiddleware:
                 await self._reject(send)
                 return
         # Read the body up front (it is small by definition) and replay it to the app.
-        chunks: list[bytes] = []
-        size = 0
+        body = HiddenBody()
+        if await self._read(receive, send, body):
+            await self.app(scope, _Replay(body, receive), send)
+
+    async def _read(self, receive: Receive, send: Send, body: HiddenBody) -> bool:
+        """Fill ``body``; False when the client left or was refused (413)."""
         more = True
         while more:
             message = await receive()
             if message["type"] == "http.disconnect":
-                return
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_bytes:
-                await self._reject(send)
-                return
-            chunks.append(chunk)
+                return False
+            body.extend(message.get("body", b""))
             more = message.get("more_body", False)
-        body = b"".join(chunks)
-        replayed = False
-
-        async def replay() -> Message:
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        await self.app(scope, replay, send)
+            del message  # the chunk lives only in ``body``
+            if len(body) > self.max_bytes:
+                await self._reject(send)
+                return False
+        return True
 
     async def _reject(self, send: Send) -> None:
         await send_error(
@@ -59,3 +82,18 @@ class BodySizeLimitMiddleware:
             {"max_bytes": self.max_bytes},
             headers={"connection": "close"},
         )
+
+
+class _Replay:
+    """A receive that hands the app the buffered body once, then the client's own messages."""
+
+    __slots__ = ("_body", "_done", "_receive")
+
+    def __init__(self, body: HiddenBody, receive: Receive) -> None:
+        self._body, self._receive, self._done = body, receive, False
+
+    async def __call__(self) -> Message:
+        if self._done:
+            return await self._receive()
+        self._done = True
+        return {"type": "http.request", "body": self._body.take(), "more_body": False}

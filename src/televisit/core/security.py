@@ -9,6 +9,7 @@ from functools import lru_cache
 import anyio
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError
+from pydantic import SecretStr
 from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
 from televisit.core.config import Settings
@@ -72,6 +73,10 @@ def _contains_identity(lowered: str, *, email: str, full_name: str) -> bool:
     return any(len(part) >= 4 and part in lowered for part in parts)
 
 
-def token_digest(secret_key: str, token: str) -> str:
-    """The keyed digest stored for a bearer token: a database leak yields no usable token."""
-    return hmac.new(secret_key.encode(), token.encode(), hashlib.sha256).hexdigest()
+def token_digest(secret_key: SecretStr | str, token: str) -> str:
+    """The keyed digest stored for a bearer token: a database leak yields no usable token.
+
+    The key stays wrapped until here, the one place that needs its bytes.
+    """
+    key = secret_key.get_secret_value() if isinstance(secret_key, SecretStr) else secret_key
+    return hmac.new(key.encode(), token.encode(), hashlib.sha256).hexdigest()

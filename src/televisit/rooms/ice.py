@@ -49,7 +49,9 @@ def room_ice_servers(settings: Settings, *, user_id: uuid.UUID, room_created_at:
     if settings.turn_urls and settings.turn_secret:
         ttl = credential_ttl(settings, room_created_at=room_created_at, now=now)
         expiry = int(now.timestamp()) + ttl
-        username, credential = turn_credentials(settings.turn_secret, user_id, expiry)
+        # Unwrapped only here: the SecretStr keeps it out of every repr and traceback.
+        username, credential = turn_credentials(settings.turn_secret.get_secret_value(), user_id,
+                                                expiry)
         servers.append({"urls": list(settings.turn_urls), "username": username, "credential": credential})
         expires_at = datetime.fromtimestamp(expiry, UTC)
     return IceGrant(servers=servers, expires_at=expires_at)

@@ -65,8 +65,18 @@ async def _receive_frame(websocket: WebSocket, conn: Connection, max_bytes: int)
     return data
 
 
-def _binary_error() -> f.FrameError:
-    return f.FrameError("binary_not_supported", "Send JSON text frames.")
+def _decode(text: str | bytes) -> f.ClientFrame:
+    """One frame, or a FrameError for any failure: a hostile frame must never end the socket
+    (an escaped exception closed it, and its traceback went to the log)."""
+    if isinstance(text, bytes):
+        raise f.FrameError("binary_not_supported", "Send JSON text frames.")
+    try:
+        return f.decode(text)
+    except f.FrameError:
+        raise
+    except Exception:
+        log.exception("ws_decode_failed", frame_chars=len(text))
+        raise f.FrameError("internal_error", "Something went wrong on our side.") from None
 
 
 async def _authenticate(websocket: WebSocket, conn: Connection, runtime: Runtime) -> bool:
@@ -81,9 +91,7 @@ async def _authenticate(websocket: WebSocket, conn: Connection, runtime: Runtime
     if text is None:
         return False
     try:
-        if isinstance(text, bytes):
-            raise _binary_error()
-        frame = f.decode(text)
+        frame = _decode(text)
         if not isinstance(frame, f.AuthFrame):
             raise f.FrameError("not_authenticated", "The first frame must be {type: auth, token}.",
                                getattr(frame, "ref", None))
@@ -125,9 +133,7 @@ async def _serve(websocket: WebSocket, conn: Connection, runtime: Runtime) -> No
 async def _handle(conn: Connection, handlers: Handlers, text: str | bytes) -> None:
     """Decode and dispatch one frame; every failure becomes an error frame, never a crash."""
     try:
-        if isinstance(text, bytes):
-            raise _binary_error()
-        frame = f.decode(text)
+        frame = _decode(text)
     except f.FrameError as exc:
         conn.send(_error(exc))
         return

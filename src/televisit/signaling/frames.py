@@ -396,6 +396,7 @@ ERROR_CODES: dict[str, str] = {
     "session_expired": "The session expired (close 4401 follows).",
     "already_authenticated": "`auth` on a connection that is already authenticated.",
     "frame_too_large": "The frame is over the size limit (close 1009 follows).",
+    "frame_too_deep": "The frame nests too deeply (`signal` data: `details.max_depth` levels).",
     "rate_limited": "Too many frames (close 1008 follows).",
     "not_in_room": "Join the room first.",
     "room_not_found": "No such room, or not one of yours.",
@@ -444,28 +445,71 @@ def _valid_ref(ref: Any) -> str | int | None:
     return None
 
 
+# SDP and ICE candidates nest 3-4 levels; deeper `signal` data is refused, well before the
+# encoder's limit when it is relayed (it failed silently at a few hundred).
+MAX_SIGNAL_DEPTH = 32
+
+
 def decode(text: str) -> ClientFrame:
-    """Parse one text frame, or raise FrameError with a code the client can act on."""
+    """Parse one text frame, or raise FrameError with a code the client can act on.
+
+    Never raises anything else: frames nested too deep are `frame_too_deep` (pydantic's parser
+    stops at 200 levels; Python's would raise RecursionError), and what only Python's lenient
+    parser accepts (a lone surrogate) is refused, since it could not be relayed as JSON.
+    """
     try:
         # The fast path (pydantic's own JSON parser); the slow one below only explains errors.
-        return _client.validate_json(text)
-    except ValidationError:
-        pass
+        frame = _client.validate_json(text)
+    except ValidationError as exc:
+        raise _refusal(text, exc) from None
+    if isinstance(frame, Signal) and _deeper_than(frame.data, MAX_SIGNAL_DEPTH):
+        raise FrameError("frame_too_deep", f"Signal data may nest at most {MAX_SIGNAL_DEPTH} levels.",
+                         frame.ref, {"max_depth": MAX_SIGNAL_DEPTH})
+    return frame
+
+
+def _refusal(text: str, exc: ValidationError) -> FrameError:
+    """Why the strict parse failed, from a lenient re-parse that finds the fields and the ref."""
+    parser_error = next((str(e.get("ctx", {}).get("error", e["msg"])) for e in exc.errors()
+                         if e["type"] == "json_invalid"), None)
+    too_deep = FrameError("frame_too_deep", "The frame is nested too deeply.")
+    if parser_error is not None and "recursion limit" in parser_error:
+        return too_deep
     try:
         raw = json.loads(text)
     except ValueError:
-        raise FrameError("malformed_json", "The frame is not valid JSON.") from None
+        return FrameError("malformed_json", "The frame is not valid JSON.")
+    except RecursionError:  # a strict-parser error came first, the deep part after it
+        return too_deep
     if not isinstance(raw, dict):
-        raise FrameError("invalid_frame", "A frame must be a JSON object.")
+        return FrameError("invalid_frame", "A frame must be a JSON object.")
     ref = _valid_ref(raw.get("ref"))
     try:
-        return _client.validate_python(raw)
+        _client.validate_python(raw)
     except ValidationError as exc:
         errors = [{"loc": [str(p) for p in e["loc"]], "msg": e["msg"], "type": e["type"]}
                   for e in exc.errors()]
         if any(e["type"] in ("union_tag_invalid", "union_tag_not_found") for e in errors):
-            raise FrameError("unknown_type", f"Unknown frame type {raw.get('type')!r}.", ref) from None
-        raise FrameError("invalid_frame", "The frame is not valid.", ref, errors) from None
+            return FrameError("unknown_type", f"Unknown frame type {raw.get('type')!r}.", ref)
+        return FrameError("invalid_frame", "The frame is not valid.", ref, errors)
+    except RecursionError:
+        return too_deep
+    # Valid to Python's parser, not to the strict one: a lone surrogate (not Unicode text).
+    details = [{"loc": [], "msg": parser_error, "type": "json_invalid"}] if parser_error else None
+    return FrameError("invalid_frame", "The frame is not strict JSON (a lone surrogate escape "
+                      "cannot be relayed).", ref, details)
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether ``value`` nests objects or arrays more than ``limit`` levels (itself is level 1)."""
+    pending: list[tuple[Any, int]] = [(value, 1)]
+    while pending:
+        node, depth = pending.pop()
+        if depth > limit:
+            return True
+        children = node.values() if isinstance(node, dict) else node
+        pending.extend((c, depth + 1) for c in children if isinstance(c, dict | list))
+    return False
 
 
 def encode(frame: _ServerFrame) -> str:
