@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.auth.helpers import assert_unauthorized, login
+from tests.auth.helpers import assert_unauthorized
 from tests.auth.test_throttling import assert_delayed, assert_throttled
 from tests.fixtures.app import CLIENT_IP, client_for
 
