@@ -33,7 +33,8 @@ async def test_enrol_then_sign_in_with_a_code(browser, instance, artifacts):
     await page.get_by_label("Code from your app").fill(totp.at(enrolled_step * STEP))
     await page.get_by_role("button", name="Turn on two-factor sign-in").click()
     await expect(page.get_by_role("heading", name="Your recovery codes")).to_be_visible()
-    codes = await page.get_by_role("list", name="Your recovery codes").get_by_role("listitem").all_inner_texts()
+    codes_list = page.get_by_role("list", name="Your recovery codes")
+    codes = await codes_list.get_by_role("listitem").all_inner_texts()
     assert len(codes) == 10
     await shot(page, artifacts, "42-mfa-recovery-codes")
     await page.get_by_role("button", name="I have saved my recovery codes").click()
