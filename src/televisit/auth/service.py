@@ -5,6 +5,8 @@ from __future__ import annotations
 import hmac
 import secrets
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -20,7 +22,7 @@ from televisit.auth.repository import (
 )
 from televisit.core.config import Settings
 from televisit.core.errors import Forbidden, Unauthorized
-from televisit.core.security import Passwords, token_digest
+from televisit.core.security import HashingBusy, Passwords, token_digest
 from televisit.core.text import strip_controls
 from televisit.realtime.channels import user_channel
 from televisit.realtime.events import queue_event
@@ -119,7 +121,11 @@ async def login(
     attempt_id = await throttle.reserve_attempt(session_factory, settings=settings, attempt=attempt,
                                                 now=now)
     user = await UserRepository(session).get_by_email(email)
-    ok = await passwords.verify(user.password_hash if user else None, password)
+    try:
+        ok = await passwords.verify(user.password_hash if user else None, password)
+    except HashingBusy:
+        await throttle.release_attempt(session_factory, attempt_id)  # nothing was tried
+        raise
     if not ok or user is None or not user.is_active:
         raise InvalidCredentials()
     if passwords.needs_rehash(user.password_hash):
@@ -290,9 +296,17 @@ def expires_in(settings: Settings, auth_session: AuthSession, now: datetime) -> 
     return max(0, int((min(idle, auth_session.expires_at) - now).total_seconds()))
 
 
-async def throttle_registration(
+@asynccontextmanager
+async def registration_slot(
     session_factory: async_sessionmaker[AsyncSession], *, settings: Settings, client_ip: str,
     now: datetime,
-) -> None:
-    """Count one self-registration from this address (before any hashing); 429 past the limits."""
-    await throttle.reserve_registration(session_factory, settings=settings, client_ip=client_ip, now=now)
+) -> AsyncIterator[None]:
+    """Count one self-registration from this address before any hashing (429 past the limits);
+    uncounted again if the server was too busy to hash (503)."""
+    event_id = await throttle.reserve_registration(session_factory, settings=settings,
+                                                   client_ip=client_ip, now=now)
+    try:
+        yield
+    except HashingBusy:
+        await throttle.release_registration(session_factory, event_id)
+        raise

@@ -126,20 +126,35 @@ async def reserve_attempt(
     return attempt_id
 
 
+async def release_attempt(factory: async_sessionmaker[AsyncSession], attempt_id: uuid.UUID) -> None:
+    """Forget a reserved attempt whose password was never checked (the server was busy)."""
+    async with factory() as session:
+        await LoginFailureRepository(session).remove(attempt_id)
+        await session.commit()
+
+
 async def reserve_registration(
     factory: async_sessionmaker[AsyncSession], *, settings: Settings, client_ip: str, now: datetime
-) -> None:
+) -> uuid.UUID:
     """Count one registration from this address before any hashing: 429 past the per-address or
     the overall limit of the window (committed first, so concurrent ones see each other)."""
-    await _reserve_rate(factory, kind=REGISTRATION, key=client_ip[:64], now=now,
-                        window=timedelta(seconds=settings.registration_window),
-                        per_key=settings.registration_max_per_ip, total=settings.registration_max_total)
+    return await _reserve_rate(factory, kind=REGISTRATION, key=client_ip[:64], now=now,
+                               window=timedelta(seconds=settings.registration_window),
+                               per_key=settings.registration_max_per_ip,
+                               total=settings.registration_max_total)
+
+
+async def release_registration(factory: async_sessionmaker[AsyncSession], event_id: uuid.UUID) -> None:
+    """Uncount a registration that was not carried out (the server was busy)."""
+    async with factory() as session:
+        await RateEventRepository(session).remove(event_id)
+        await session.commit()
 
 
 async def _reserve_rate(
     factory: async_sessionmaker[AsyncSession], *, kind: str, key: str, now: datetime,
     window: timedelta, per_key: int, total: int,
-) -> None:
+) -> uuid.UUID:
     async with factory() as session:
         events = RateEventRepository(session)
         event_id = await events.add(kind=kind, key=key, at=now)
@@ -151,6 +166,7 @@ async def _reserve_rate(
                 await session.commit()
                 raise Throttled(_retry_after(oldest, window, now),
                                 "Too many new accounts were requested. Try again later.")
+    return event_id
 
 
 async def prune(session: AsyncSession, *, settings: Settings, now: datetime) -> None:

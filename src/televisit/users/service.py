@@ -68,11 +68,11 @@ async def register_patient(
     """
     email = email.strip().lower()
     passwords.check_policy(password, email=email, full_name=full_name)
-    await auth_service.throttle_registration(session_factory, settings=settings, client_ip=client_ip,
-                                             now=now)
     repo = UserRepository(session)
-    existing = await repo.get_by_email(email)
-    password_hash = await passwords.hash(password)
+    async with auth_service.registration_slot(session_factory, settings=settings, client_ip=client_ip,
+                                              now=now):
+        existing = await repo.get_by_email(email)
+        password_hash = await passwords.hash(password)
     if existing is not None:
         return
     user = _new_user(email=email, full_name=full_name, role=Role.patient, password_hash=password_hash,
