@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.auth.helpers import assert_unauthorized
+from tests.auth.helpers import assert_unauthorized, enroll, mfa_login, totp
 from tests.auth.test_throttling import assert_delayed, assert_throttled
 from tests.fixtures.app import CLIENT_IP, client_for
 
@@ -144,3 +144,19 @@ async def test_a_device_token_counts_only_for_its_own_account(factory, client, a
     for token in ("x" * 257, "", "made-up"):
         response = await sign_in(client, owner.email, owner.password, token or None)
         assert response.status_code in {200, 422}, response.text
+
+
+async def test_under_attack_the_code_step_does_not_wait_again(factory, app, clock, client):
+    owner = await factory.doctor()
+    secret, _ = await enroll(client, owner.headers, clock.now())
+    for n in range(PER_ACCOUNT + 2):
+        await guess_patiently(app, clock, f"198.51.100.{n + 1}", owner.email)
+
+    async with client_for(app, ip="192.0.2.90") as owner_elsewhere:
+        assert_delayed(await sign_in(owner_elsewhere, owner.email, owner.password), DELAY)
+        clock.advance(seconds=DELAY)
+        challenge = await sign_in(owner_elsewhere, owner.email, owner.password)
+        assert challenge.json()["mfa_required"] is True
+        clock.advance(seconds=30)
+        done = await mfa_login(owner_elsewhere, challenge.json()["mfa_token"], totp(secret, clock.now()))
+        assert done.status_code == 200, done.text

@@ -163,7 +163,7 @@ async def complete_mfa_login(
         raise InvalidMfaToken()
     attempt = throttle.Attempt(email=user.email, client_ip=client.ip, device_id=challenge.device_id)
     attempt_id = await throttle.reserve_attempt(session_factory, settings=settings, attempt=attempt,
-                                                now=now)
+                                                now=now, password_proven=True)
     if not await mfa.check_passcode(session, settings=settings, user_id=user.id, passcode=passcode,
                                     now=now):
         raise WrongPasscode()

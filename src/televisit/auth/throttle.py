@@ -101,12 +101,15 @@ async def _take_turn(failures: LoginFailureRepository, *, settings: Settings, at
 
 
 async def reserve_attempt(
-    factory: async_sessionmaker[AsyncSession], *, settings: Settings, attempt: Attempt, now: datetime
+    factory: async_sessionmaker[AsyncSession], *, settings: Settings, attempt: Attempt, now: datetime,
+    password_proven: bool = False,
 ) -> uuid.UUID:
     """Record this attempt as a failure in its own committed transaction, then apply the limits.
 
     A throttled attempt is removed again (it is not counted); a successful one is removed by the
-    caller (``LoginFailureRepository.clear_after_success``).
+    caller (``LoginFailureRepository.clear_after_success``). A two-factor code (``password_proven``:
+    its challenge exists only after the right password, and allows few codes) does not wait its
+    turn on an account under attack; the hard limits apply to it all the same.
     """
     async with factory() as session:
         failures = LoginFailureRepository(session)
@@ -115,7 +118,7 @@ async def reserve_attempt(
         await session.commit()
         try:
             await _check_limits(failures, settings=settings, attempt=attempt, now=now)
-            if attempt.device_id is None:
+            if attempt.device_id is None and not password_proven:
                 await _take_turn(failures, settings=settings, attempt=attempt, attempt_id=attempt_id,
                                  now=now)
         except Throttled:

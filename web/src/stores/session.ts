@@ -122,10 +122,15 @@ export const useSessionStore = defineStore('session', () => {
     if (!mfaToken.value) throw new ApiError(401, 'invalid_mfa_token', 'Sign in again.')
     const body = { mfa_token: mfaToken.value, passcode, device_token: deviceToken() ?? undefined }
     try {
-      remember(await call(api.POST('/api/v1/auth/login/mfa', { body })))
+      remember(await patiently(
+        () => call(api.POST('/api/v1/auth/login/mfa', { body })),
+        (seconds) => { waiting.value = seconds },
+      ))
     } catch (err) {
       if (err instanceof ApiError && err.code === 'invalid_mfa_token') mfaToken.value = null
       throw err
+    } finally {
+      waiting.value = null
     }
   }
 
