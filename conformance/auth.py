@@ -35,7 +35,7 @@ async def sign_in(api: Api, *, email: str, password: str, totp_secret: str | Non
         if not totp_secret:
             raise CheckFailed(f"{email} needs a second factor: pass its TOTP secret")
         body = expect_status(await api.post(LOGIN_MFA, json={"mfa_token": body.get("mfa_token"),
-                                                               "code": totp(totp_secret)}), 200)
+                                                               "passcode": totp(totp_secret)}), 200)
     token = body.get("access_token") if isinstance(body, dict) else None
     if not isinstance(token, str) or not token:
         raise CheckFailed(f"sign-in of {email} gave no access_token")

@@ -5,4 +5,5 @@ pytest_plugins = [
     "tests.fixtures.live",
     "tests.fixtures.cluster",
     "tests.fixtures.coturn",
+    "tests.fixtures.logs",
 ]

@@ -2,13 +2,22 @@
 
 from televisit.appointments.models import Appointment
 from televisit.audit.models import AuditEvent
-from televisit.auth.models import AuthSession, LoginFailure
+from televisit.auth.models import (
+    AuthSession,
+    KnownDevice,
+    LoginFailure,
+    MfaChallenge,
+    MfaFactor,
+    MfaRecoveryCode,
+    RateEvent,
+)
 from televisit.chat.models import Message
 from televisit.core.db import Base
 from televisit.rooms.models import Instance, Room, RoomParticipant
 from televisit.users.models import User
 
 __all__ = [
-    "Appointment", "AuditEvent", "AuthSession", "Base", "Instance", "LoginFailure", "Message",
-    "Room", "RoomParticipant", "User",
+    "Appointment", "AuditEvent", "AuthSession", "Base", "Instance", "KnownDevice", "LoginFailure",
+    "Message", "MfaChallenge", "MfaFactor", "MfaRecoveryCode", "RateEvent", "Room", "RoomParticipant",
+    "User",
 ]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import httpx
+import pyotp
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
@@ -75,3 +77,33 @@ async def count_sessions(app: FastAPI, **where: Any) -> int:
 
 async def count_failures(app: FastAPI, **where: Any) -> int:
     return await count(app, LoginFailure, **where)
+
+
+LOGIN_MFA = "/api/v1/auth/login/mfa"
+MFA = "/api/v1/auth/mfa"
+MFA_ENROLL = "/api/v1/auth/mfa/enroll"
+MFA_CONFIRM = "/api/v1/auth/mfa/confirm"
+MFA_DISABLE = "/api/v1/auth/mfa/disable"
+
+
+def totp(secret: str, at: datetime) -> str:
+    """The code an authenticator app shows at ``at`` (computed independently of the server)."""
+    return pyotp.TOTP(secret).at(at)
+
+
+async def enroll(client: httpx.AsyncClient, headers: dict[str, str], at: datetime) -> tuple[str, list[str]]:
+    """Turn two-factor sign-in on as the account page does; the key and the recovery codes."""
+    started = await client.post(MFA_ENROLL, headers=headers)
+    assert started.status_code == 200, started.text
+    secret = started.json()["secret"]
+    confirmed = await client.post(MFA_CONFIRM, json={"passcode": totp(secret, at)}, headers=headers)
+    assert confirmed.status_code == 200, confirmed.text
+    return secret, confirmed.json()["recovery_codes"]
+
+
+async def mfa_login(client: httpx.AsyncClient, mfa_token: str, passcode: str,
+                    device_token: str | None = None) -> httpx.Response:
+    body = {"mfa_token": mfa_token, "passcode": passcode}
+    if device_token:
+        body["device_token"] = device_token
+    return await client.post(LOGIN_MFA, json=body)

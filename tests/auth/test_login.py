@@ -26,8 +26,11 @@ async def test_login_returns_a_bearer_token_and_the_user(factory, client, settin
 
     assert response.status_code == 200, response.text
     body = response.json()
-    assert set(body) == {"access_token", "token_type", "expires_in", "user"}
+    assert set(body) == {"access_token", "token_type", "expires_in", "user", "device_token",
+                         "mfa_required", "mfa_enrollment_required"}
     assert body["token_type"] == "bearer"
+    assert body["mfa_required"] is False and body["mfa_enrollment_required"] is False
+    assert isinstance(body["device_token"], str) and len(body["device_token"]) >= 32
     assert isinstance(body["access_token"], str) and len(body["access_token"]) >= 32
     assert body["expires_in"] == settings.session_idle_timeout
     assert body["user"] == {

@@ -13,8 +13,8 @@ from pydantic import SecretStr, ValidationError
 
 from televisit.core.config import DEFAULT_SECRET, ConfigError, Settings, load_settings
 from televisit.core.security import token_digest
-from tests.core.logs import captured_logs
 from tests.fixtures.app import TEST_SECRET
+from tests.fixtures.logs import captured_logs
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 STRONG = secrets.token_urlsafe(48)

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from televisit.users import service as users_service
-from tests.core.logs import console_lines
+from tests.fixtures.logs import console_lines
 
 DEVELOPMENT = {"env": "development", "log_format": "console", "log_sql": True}
 PRODUCTION_CONSOLE = {"env": "production", "log_format": "console"}
@@ -78,7 +78,7 @@ async def test_our_middlewares_hold_no_raw_body_a_traceback_could_show(client, l
     async def broken(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("the user store is unreachable")
 
-    monkeypatch.setattr(users_service, "create_user", broken)
+    monkeypatch.setattr(users_service, "register_patient", broken)
     response = await client.post("/api/v1/auth/register", json={
         "email": "a@example.org", "password": password, "full_name": "A Person"})
     assert response.status_code == 500

@@ -26,9 +26,9 @@ from televisit.auth import service as auth_service
 from televisit.chat import service as chat_service
 from televisit.core.config import Settings
 from televisit.runtime import runtime_of
-from tests.core.logs import json_lines
 from tests.fixtures.factories import PASSWORD, Person
 from tests.fixtures.live import WSClient
+from tests.fixtures.logs import json_lines
 from tests.signaling.helpers import connect, make_visit, roundtrip
 
 SECRET_KEY = "sk-" + secrets.token_urlsafe(40)

@@ -63,7 +63,7 @@ async def test_the_page_reaches_its_own_websocket_and_no_other_host(tmp_path, sq
             email, password = "csp@example.org", "granite-otter-meadow-73"
             registered = await http.post("/api/v1/auth/register", json={
                 "email": email, "password": password, "full_name": "Casey Policy"})
-            assert registered.status_code == 201, registered.text
+            assert registered.status_code == 202, registered.text
             login = await http.post("/api/v1/auth/login", json={"email": email, "password": password})
             token = login.json()["access_token"]
         async with launch(chromium_path, chromium_args()) as browser:

@@ -7,6 +7,7 @@ export const router = createRouter({
     { path: '/', redirect: '/visits' },
     { path: '/sign-in', name: 'sign-in', component: () => import('./features/auth/SignInView.vue'), meta: { public: true, title: 'Sign in' } },
     { path: '/register', name: 'register', component: () => import('./features/auth/RegisterView.vue'), meta: { public: true, title: 'Create an account' } },
+    { path: '/account', name: 'account', component: () => import('./features/account/AccountView.vue'), meta: { title: 'Your account' } },
     { path: '/visits', name: 'visits', component: () => import('./features/appointments/AppointmentsView.vue'), meta: { title: 'Your visits' } },
     { path: '/visits/:id/check', name: 'check', component: () => import('./features/calls/PrecheckView.vue'), meta: { title: 'Check your camera and microphone' } },
     { path: '/visits/:id/call', name: 'call', component: () => import('./features/calls/CallView.vue'), meta: { title: 'Video visit' } },
@@ -18,6 +19,8 @@ router.beforeEach((to) => {
   const session = useSessionStore()
   if (!to.meta.public && !session.signedIn) return { name: 'sign-in', query: to.fullPath !== '/visits' ? { next: to.fullPath } : {} }
   if ((to.name === 'sign-in' || to.name === 'register') && session.signedIn) return { name: 'visits' }
+  // A session limited to two-factor enrolment reaches only the account page.
+  if (session.signedIn && session.mfaEnrollmentRequired && !to.meta.public && to.name !== 'account') return { name: 'account' }
   return true
 })
 

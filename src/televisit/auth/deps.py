@@ -35,6 +35,26 @@ async def get_auth(
 AuthDep = Annotated[auth_service.Authenticated, Depends(get_auth)]
 
 
+async def get_enrolling_auth(
+    session: SessionDep,
+    settings: SettingsDep,
+    now: NowDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> auth_service.Authenticated:
+    """Like `get_auth`, but also accepts a session limited to two-factor enrolment: only for the
+    routes that enrolment needs (who am I, enrol, confirm, sign out)."""
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Unauthorized()
+    auth = await auth_service.authenticate(
+        session, settings=settings, token=credentials.credentials, now=now, allow_enrollment_only=True
+    )
+    bind_user(auth.user.id)
+    return auth
+
+
+EnrollingAuthDep = Annotated[auth_service.Authenticated, Depends(get_enrolling_auth)]
+
+
 async def get_current_user(auth: AuthDep) -> User:
     return auth.user
 

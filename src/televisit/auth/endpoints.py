@@ -1,38 +1,71 @@
 from __future__ import annotations
 
+from datetime import datetime
+
 from fastapi import APIRouter, Request, Response, status
 
-from televisit.auth import service
-from televisit.auth.deps import AuthDep, CurrentUser
-from televisit.auth.schemas import LoginRequest, TokenPublic
+from televisit.auth import mfa, service
+from televisit.auth.deps import AuthDep, EnrollingAuthDep
+from televisit.auth.schemas import (
+    LoginRequest,
+    MfaConfirmRequest,
+    MfaDisableRequest,
+    MfaEnrollmentPublic,
+    MfaLoginRequest,
+    MfaRequired,
+    MfaStatusPublic,
+    RecoveryCodesPublic,
+    RegistrationAccepted,
+    TokenPublic,
+)
+from televisit.core.config import Settings
 from televisit.core.deps import ClientIPDep, NowDep, PasswordsDep, RuntimeDep, SessionDep, SettingsDep
 from televisit.core.schemas import errors
 from televisit.users import service as users_service
-from televisit.users.models import Role
 from televisit.users.schemas import UserCreate, UserPublic
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 me_router = APIRouter(tags=["users"])
 
 
+def _token_reply(settings: Settings, issued: service.IssuedToken, now: datetime) -> TokenPublic:
+    return TokenPublic(
+        access_token=issued.token,
+        expires_in=service.expires_in(settings, issued.session, now),
+        user=UserPublic.model_validate(issued.user),
+        mfa_enrollment_required=issued.session.enrollment_only,
+        device_token=issued.device_token,
+    )
+
+
+def _client(request: Request, ip: str, device_token: str | None) -> service.Client:
+    return service.Client(ip=ip, user_agent=request.headers.get("user-agent"), device_token=device_token)
+
+
 @router.post(
     "/register",
     operation_id="auth-register",
-    status_code=status.HTTP_201_CREATED,
-    responses=errors(409, 422),
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=errors(422, 429, 503),
 )
 async def register(
-    body: UserCreate, session: SessionDep, passwords: PasswordsDep, now: NowDep
-) -> UserPublic:
-    """Create a patient account (doctors and admins are created by an admin)."""
-    user = await users_service.create_user(
-        session, passwords=passwords, email=body.email, password=body.password,
-        full_name=body.full_name, role=Role.patient, now=now,
+    body: UserCreate, runtime: RuntimeDep, session: SessionDep, settings: SettingsDep,
+    passwords: PasswordsDep, now: NowDep, ip: ClientIPDep,
+) -> RegistrationAccepted:
+    """Create a patient account (doctors and admins are created by an admin).
+
+    The answer is the same whether or not the address already has an account, so it cannot be
+    used to find out who is a patient here: a new address can sign in at once; an address that
+    already has an account is left unchanged. Throttled per client address and in all (429).
+    """
+    await users_service.register_patient(
+        session, session_factory=runtime.sessionmaker, settings=settings, passwords=passwords,
+        email=body.email, password=body.password, full_name=body.full_name, client_ip=ip, now=now,
     )
-    return UserPublic.model_validate(user)
+    return RegistrationAccepted(message=users_service.REGISTRATION_MESSAGE)
 
 
-@router.post("/login", operation_id="auth-login", responses=errors(401, 422, 429))
+@router.post("/login", operation_id="auth-login", responses=errors(401, 422, 429, 503))
 async def login(
     body: LoginRequest,
     request: Request,
@@ -42,31 +75,94 @@ async def login(
     passwords: PasswordsDep,
     now: NowDep,
     ip: ClientIPDep,
-) -> TokenPublic:
-    """Exchange email and password for a new bearer token."""
-    issued = await service.login(
+) -> TokenPublic | MfaRequired:
+    """Exchange email and password for a new bearer token.
+
+    With two-factor sign-in on, the answer is `{mfa_required: true, mfa_token}` instead: send a
+    code to POST /auth/login/mfa. Throttled (429 with Retry-After): `too_many_requests` for this
+    address or device, `sign_in_delayed` (a few seconds) for an account under attack.
+    """
+    outcome = await service.login(
         session, session_factory=runtime.sessionmaker, settings=settings,
         passwords=passwords, email=body.email, password=body.password,
-        client_ip=ip, user_agent=request.headers.get("user-agent"), now=now,
+        client=_client(request, ip, body.device_token), now=now,
     )
-    return TokenPublic(
-        access_token=issued.token,
-        expires_in=service.expires_in(settings, issued.session, now),
-        user=UserPublic.model_validate(issued.user),
+    if isinstance(outcome, service.MfaPending):
+        return MfaRequired(mfa_token=outcome.mfa_token, expires_in=outcome.expires_in)
+    return _token_reply(settings, outcome, now)
+
+
+@router.post("/login/mfa", operation_id="auth-login-mfa", responses=errors(401, 422, 429))
+async def login_mfa(
+    body: MfaLoginRequest, request: Request, runtime: RuntimeDep, session: SessionDep,
+    settings: SettingsDep, now: NowDep, ip: ClientIPDep,
+) -> TokenPublic:
+    """Complete a two-factor sign-in with the app's current code or a recovery code.
+
+    401 `invalid_passcode` for a wrong or reused code (try again); 401 `invalid_mfa_token` once
+    the token expired, was used, or had too many wrong codes (sign in again).
+    """
+    issued = await service.complete_mfa_login(
+        session, session_factory=runtime.sessionmaker, settings=settings, mfa_token=body.mfa_token,
+        passcode=body.passcode, client=_client(request, ip, body.device_token), now=now,
     )
+    return _token_reply(settings, issued, now)
 
 
 @router.post(
     "/logout", operation_id="auth-logout", status_code=status.HTTP_204_NO_CONTENT, responses=errors(401)
 )
-async def logout(auth: AuthDep, session: SessionDep, now: NowDep) -> Response:
+async def logout(auth: EnrollingAuthDep, session: SessionDep, now: NowDep) -> Response:
     """Revoke the token used for this request, at once."""
     await service.logout(session, auth_session=auth.session, now=now)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
+@router.get("/mfa", operation_id="auth-mfa-status", responses=errors(401))
+async def mfa_status(auth: EnrollingAuthDep, session: SessionDep, settings: SettingsDep) -> MfaStatusPublic:
+    """Whether two-factor sign-in is on for you, required for your role, and recovery codes left."""
+    found = await mfa.status(session, settings=settings, user=auth.user)
+    return MfaStatusPublic(enabled=found.enabled, required=found.required,
+                           recovery_codes_left=found.recovery_codes_left)
+
+
+@router.post("/mfa/enroll", operation_id="auth-mfa-enroll", responses=errors(401, 409))
+async def mfa_enroll(
+    auth: EnrollingAuthDep, session: SessionDep, settings: SettingsDep, now: NowDep
+) -> MfaEnrollmentPublic:
+    """Start setting up an authenticator app: a new key, as text and as a QR code. Nothing changes
+    at sign-in until POST /auth/mfa/confirm."""
+    started = await mfa.begin_enrollment(session, settings=settings, user=auth.user, now=now)
+    return MfaEnrollmentPublic(secret=started.secret, otpauth_uri=started.otpauth_uri, qr_svg=started.qr_svg)
+
+
+@router.post("/mfa/confirm", operation_id="auth-mfa-confirm", responses=errors(401, 409, 422))
+async def mfa_confirm(
+    body: MfaConfirmRequest, auth: EnrollingAuthDep, session: SessionDep, settings: SettingsDep,
+    now: NowDep,
+) -> RecoveryCodesPublic:
+    """Turn two-factor sign-in on with the app's first code; returns 10 single-use recovery codes,
+    shown only this once. A session limited to enrolment becomes a full one."""
+    codes = await mfa.confirm_enrollment(session, settings=settings, user=auth.user,
+                                         auth_session=auth.session, passcode=body.passcode, now=now)
+    return RecoveryCodesPublic(recovery_codes=codes)
+
+
+@router.post(
+    "/mfa/disable", operation_id="auth-mfa-disable", status_code=status.HTTP_204_NO_CONTENT,
+    responses=errors(401, 409, 422, 503),
+)
+async def mfa_disable(
+    body: MfaDisableRequest, auth: AuthDep, session: SessionDep, settings: SettingsDep,
+    passwords: PasswordsDep, now: NowDep,
+) -> Response:
+    """Turn two-factor sign-in off, with your password and a code (409 when your role requires it)."""
+    await mfa.disable(session, settings=settings, passwords=passwords, user=auth.user,
+                      password=body.password, passcode=body.passcode, now=now)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
 
 @me_router.get("/me", operation_id="users-me", responses=errors(401))
-async def me(user: CurrentUser) -> UserPublic:
+async def me(auth: EnrollingAuthDep) -> UserPublic:
     """Who the token belongs to."""
-    return UserPublic.model_validate(user)
+    return UserPublic.model_validate(auth.user)

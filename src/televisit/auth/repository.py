@@ -8,8 +8,20 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, Row, and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from televisit.auth.models import AuthSession, LoginFailure
+from televisit.auth.models import (
+    AuthSession,
+    KnownDevice,
+    LoginFailure,
+    MfaChallenge,
+    MfaFactor,
+    MfaRecoveryCode,
+    RateEvent,
+)
 from televisit.users.models import User
+
+
+def _rowcount(result: Any) -> int:
+    return int(result.rowcount) if isinstance(result, CursorResult) else 0
 
 
 class AuthSessionRepository:
@@ -86,44 +98,219 @@ class LoginFailureRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    async def add(self, *, email: str, client_ip: str, at: datetime) -> uuid.UUID:
-        failure = LoginFailure(email=email, client_ip=client_ip, occurred_at=at)
+    async def add(self, *, email: str, client_ip: str, device_id: uuid.UUID | None, at: datetime,
+                  deferred: bool = False) -> uuid.UUID:
+        failure = LoginFailure(email=email, client_ip=client_ip, device_id=device_id, occurred_at=at,
+                               deferred=deferred)
         self.session.add(failure)
         await self.session.flush()
         return failure.id
 
-    async def remove(self, failure_id: uuid.UUID) -> None:
-        await self.session.execute(delete(LoginFailure).where(LoginFailure.id == failure_id))
+    async def remove(self, failure_id: uuid.UUID) -> bool:
+        result = await self.session.execute(delete(LoginFailure).where(LoginFailure.id == failure_id))
+        return _rowcount(result) == 1
 
-    async def window(self, *, since: datetime, email: str | None = None, client_ip: str | None = None
-                     ) -> tuple[int, datetime | None]:
+    async def defer(self, failure_id: uuid.UUID) -> None:
+        await self.session.execute(
+            update(LoginFailure).where(LoginFailure.id == failure_id).values(deferred=True)
+        )
+
+    async def window(
+        self, *, since: datetime, email: str | None = None, client_ip: str | None = None,
+        device_id: uuid.UUID | None = None, untrusted: bool = False,
+    ) -> tuple[int, datetime | None]:
         """How many failures match after ``since``, and when the oldest of them happened.
 
         Strictly after: a failure stops counting exactly one window later, as Retry-After promised.
+        ``untrusted`` counts only failures from unknown devices; deferrals never count.
         """
         stmt = select(func.count(), func.min(LoginFailure.occurred_at)).where(
-            LoginFailure.occurred_at > since
+            LoginFailure.occurred_at > since, LoginFailure.deferred.is_(False)
         )
         if email is not None:
             stmt = stmt.where(LoginFailure.email == email)
         if client_ip is not None:
             stmt = stmt.where(LoginFailure.client_ip == client_ip)
+        if device_id is not None:
+            stmt = stmt.where(LoginFailure.device_id == device_id)
+        if untrusted:
+            stmt = stmt.where(LoginFailure.device_id.is_(None))
         count, oldest = (await self.session.execute(stmt)).one()
         return int(count), oldest
 
-    async def clear_after_success(self, *, attempt_id: uuid.UUID, email: str, client_ip: str) -> None:
-        """Drop this sign-in's reserved attempt and the account's failures from that address.
+    async def deferrals(self, *, email: str, client_ip: str, since: datetime) -> Sequence[LoginFailure]:
+        """This address's waiting attempts on this account made after ``since``, oldest first."""
+        stmt = (
+            select(LoginFailure)
+            .where(LoginFailure.email == email, LoginFailure.client_ip == client_ip,
+                   LoginFailure.deferred.is_(True), LoginFailure.occurred_at > since)
+            .order_by(LoginFailure.occurred_at)
+        )
+        return list((await self.session.execute(stmt)).scalars())
+
+    async def clear_after_success(
+        self, *, attempt_id: uuid.UUID, email: str, client_ip: str, device_id: uuid.UUID | None
+    ) -> None:
+        """Drop this sign-in's reserved attempt and the failures it outweighs: the account's from
+        that address (unknown devices), or the device's own.
 
         One statement that skips rows another transaction holds (PostgreSQL `SKIP LOCKED`; SQLite
         has one writer): two right sign-ins at once would otherwise each delete its own attempt,
         then wait for the other's, a deadlock. A skipped row is one the other sign-in is deleting.
         """
-        mine = or_(LoginFailure.id == attempt_id,
-                   and_(LoginFailure.email == email, LoginFailure.client_ip == client_ip))
+        if device_id is not None:
+            theirs = LoginFailure.device_id == device_id
+        else:
+            theirs = and_(LoginFailure.email == email, LoginFailure.client_ip == client_ip,
+                          LoginFailure.device_id.is_(None))
+        mine = or_(LoginFailure.id == attempt_id, theirs)
         ids = select(LoginFailure.id).where(mine).with_for_update(skip_locked=True)
         await self.session.execute(
             delete(LoginFailure).where(LoginFailure.id.in_(ids)).execution_options(synchronize_session=False)
         )
 
+    async def clear_for_email(self, email: str) -> int:
+        result = await self.session.execute(delete(LoginFailure).where(LoginFailure.email == email))
+        return _rowcount(result)
+
     async def prune(self, *, before: datetime) -> None:
         await self.session.execute(delete(LoginFailure).where(LoginFailure.occurred_at < before))
+
+
+class KnownDeviceRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def find(self, *, digest: str, email: str, used_since: datetime) -> KnownDevice | None:
+        """The device with this token digest, if it belongs to the account with this email and was
+        used recently enough."""
+        stmt = (
+            select(KnownDevice)
+            .join(User, User.id == KnownDevice.user_id)
+            .where(KnownDevice.token_digest == digest, User.email == email,
+                   KnownDevice.last_used_at > used_since)
+        )
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def get(self, device_id: uuid.UUID) -> KnownDevice | None:
+        return await self.session.get(KnownDevice, device_id)
+
+    async def add(self, device: KnownDevice) -> KnownDevice:
+        self.session.add(device)
+        await self.session.flush()
+        return device
+
+    async def prune(self, *, unused_since: datetime) -> None:
+        await self.session.execute(delete(KnownDevice).where(KnownDevice.last_used_at < unused_since))
+
+
+class MfaRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def factor(self, user_id: uuid.UUID) -> MfaFactor | None:
+        return await self.session.get(MfaFactor, user_id)
+
+    async def confirmed_factor(self, user_id: uuid.UUID) -> MfaFactor | None:
+        factor = await self.factor(user_id)
+        return factor if factor is not None and factor.confirmed_at is not None else None
+
+    async def save_factor(self, factor: MfaFactor) -> None:
+        self.session.add(factor)
+        await self.session.flush()
+
+    async def claim_step(self, user_id: uuid.UUID, step: int) -> bool:
+        """Record ``step`` as used if no later or equal step was: false for a replayed code (also
+        when two requests carry the same code at once: only one update matches)."""
+        stmt = (
+            update(MfaFactor)
+            .where(MfaFactor.user_id == user_id,
+                   or_(MfaFactor.last_used_step.is_(None), MfaFactor.last_used_step < step))
+            .values(last_used_step=step)
+            .execution_options(synchronize_session=False)
+        )
+        return _rowcount(await self.session.execute(stmt)) == 1
+
+    async def replace_recovery_codes(self, user_id: uuid.UUID, digests: list[str]) -> None:
+        await self.session.execute(delete(MfaRecoveryCode).where(MfaRecoveryCode.user_id == user_id))
+        self.session.add_all(MfaRecoveryCode(user_id=user_id, code_digest=d) for d in digests)
+        await self.session.flush()
+
+    async def use_recovery_code(self, user_id: uuid.UUID, digest: str, *, at: datetime) -> bool:
+        stmt = (
+            update(MfaRecoveryCode)
+            .where(MfaRecoveryCode.user_id == user_id, MfaRecoveryCode.code_digest == digest,
+                   MfaRecoveryCode.used_at.is_(None))
+            .values(used_at=at)
+            .execution_options(synchronize_session=False)
+        )
+        return _rowcount(await self.session.execute(stmt)) == 1
+
+    async def recovery_codes_left(self, user_id: uuid.UUID) -> int:
+        stmt = select(func.count()).select_from(MfaRecoveryCode).where(
+            MfaRecoveryCode.user_id == user_id, MfaRecoveryCode.used_at.is_(None)
+        )
+        return int((await self.session.execute(stmt)).scalar_one())
+
+    async def delete_all(self, user_id: uuid.UUID) -> bool:
+        """Forget the user's factor, recovery codes and pending challenges; whether a factor existed."""
+        await self.session.execute(delete(MfaRecoveryCode).where(MfaRecoveryCode.user_id == user_id))
+        await self.session.execute(delete(MfaChallenge).where(MfaChallenge.user_id == user_id))
+        result = await self.session.execute(delete(MfaFactor).where(MfaFactor.user_id == user_id))
+        return _rowcount(result) == 1
+
+    async def add_challenge(self, challenge: MfaChallenge) -> None:
+        self.session.add(challenge)
+        await self.session.flush()
+
+    async def take_attempt(self, digest: str, *, now: datetime, max_attempts: int) -> MfaChallenge | None:
+        """Count one try against a live challenge and return it; None if it is unknown, expired,
+        used up or already completed."""
+        stmt = (
+            update(MfaChallenge)
+            .where(MfaChallenge.token_digest == digest, MfaChallenge.expires_at > now,
+                   MfaChallenge.attempts < max_attempts)
+            .values(attempts=MfaChallenge.attempts + 1)
+            .execution_options(synchronize_session=False)
+        )
+        if _rowcount(await self.session.execute(stmt)) != 1:
+            return None
+        found = select(MfaChallenge).where(MfaChallenge.token_digest == digest)
+        return (await self.session.execute(found)).scalar_one_or_none()
+
+    async def complete_challenge(self, challenge_id: uuid.UUID) -> bool:
+        """Delete the challenge; false if another request completed it first (single use)."""
+        result = await self.session.execute(delete(MfaChallenge).where(MfaChallenge.id == challenge_id))
+        return _rowcount(result) == 1
+
+    async def prune(self, *, before: datetime) -> None:
+        await self.session.execute(delete(MfaChallenge).where(MfaChallenge.expires_at < before))
+
+
+class RateEventRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, *, kind: str, key: str, at: datetime) -> uuid.UUID:
+        event = RateEvent(kind=kind, key=key, occurred_at=at)
+        self.session.add(event)
+        await self.session.flush()
+        return event.id
+
+    async def remove(self, event_id: uuid.UUID) -> None:
+        await self.session.execute(delete(RateEvent).where(RateEvent.id == event_id))
+
+    async def window(self, *, kind: str, since: datetime, key: str | None = None
+                     ) -> tuple[int, datetime | None]:
+        stmt = select(func.count(), func.min(RateEvent.occurred_at)).where(
+            RateEvent.kind == kind, RateEvent.occurred_at > since
+        )
+        if key is not None:
+            stmt = stmt.where(RateEvent.key == key)
+        count, oldest = (await self.session.execute(stmt)).one()
+        return int(count), oldest
+
+    async def prune(self, *, kind: str, before: datetime) -> None:
+        await self.session.execute(
+            delete(RateEvent).where(RateEvent.kind == kind, RateEvent.occurred_at < before)
+        )

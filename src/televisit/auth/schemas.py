@@ -7,6 +7,11 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from televisit.users.schemas import UserPublic
 
 EMAIL_MAX = 254
+# A device token is what this server issued (43 characters); anything longer is not one.
+DeviceToken = Annotated[str, Field(min_length=1, max_length=256)]
+# Six digits from the authenticator app, or a recovery code ("k7qp-3mzx-t9wd"). Named `passcode`
+# (not `code`) so that the request log redacts it like a password.
+Passcode = Annotated[str, Field(min_length=1, max_length=64)]
 
 
 def _login_email(value: str) -> str:
@@ -24,6 +29,11 @@ class LoginRequest(BaseModel):
     # Not EmailStr: a malformed address is just a wrong login, answered like any other.
     email: Annotated[str, Field(min_length=1, max_length=EMAIL_MAX), AfterValidator(_login_email)]
     password: str = Field(min_length=1, max_length=256)
+    device_token: DeviceToken | None = Field(
+        default=None,
+        description="The `device_token` of an earlier sign-in on this device: strangers' failed "
+                    "attempts on the account then never throttle this device.",
+    )
 
 
 class TokenPublic(BaseModel):
@@ -31,3 +41,63 @@ class TokenPublic(BaseModel):
     token_type: Literal["bearer"] = "bearer"  # noqa: S105 - the OAuth 2 token type, not a secret
     expires_in: int = Field(description="Seconds until the token expires if it is not used.")
     user: UserPublic
+    mfa_required: Literal[False] = False
+    mfa_enrollment_required: bool = Field(
+        default=False,
+        description="Two-factor sign-in is required for this account and not set up yet: this token "
+                    "only reaches GET /me, logout and /auth/mfa/... (anything else is 403 "
+                    "`mfa_enrollment_required`) until POST /auth/mfa/confirm succeeds.",
+    )
+    device_token: str = Field(
+        description="Keep it on this device and send it with the next sign-ins (not a credential).",
+    )
+
+
+class MfaRequired(BaseModel):
+    """The password was right and the account uses two-factor sign-in: send a code with this token
+    to POST /api/v1/auth/login/mfa."""
+
+    mfa_required: Literal[True] = True
+    mfa_token: str = Field(description="Single use, short-lived; only for POST /auth/login/mfa.")
+    expires_in: int = Field(description="Seconds left to send the code.")
+
+
+class MfaLoginRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    mfa_token: str = Field(min_length=1, max_length=256)
+    passcode: Passcode
+    device_token: DeviceToken | None = None
+
+
+class RegistrationAccepted(BaseModel):
+    message: str = Field(description="The same whether or not the address already had an account.")
+
+
+class MfaStatusPublic(BaseModel):
+    enabled: bool
+    required: bool = Field(description="Whether your role must use two-factor sign-in.")
+    recovery_codes_left: int
+
+
+class MfaEnrollmentPublic(BaseModel):
+    secret: str = Field(description="The key to type into an authenticator app (base32); shown only now.")
+    otpauth_uri: str = Field(description="The same key as an otpauth:// URI (what the QR code holds).")
+    qr_svg: str = Field(description="The QR code as a data: URI of an SVG image, for an <img>.")
+
+
+class MfaConfirmRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    passcode: Passcode
+
+
+class RecoveryCodesPublic(BaseModel):
+    recovery_codes: list[str] = Field(description="Each works once instead of a code. Shown only now.")
+
+
+class MfaDisableRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    password: str = Field(min_length=1, max_length=256)
+    passcode: Passcode

@@ -1,21 +1,28 @@
-"""Sign-in rules: throttling, token issue, idle and absolute expiry, revocation."""
+"""Sign-in rules: throttling, two-factor, token issue, idle and absolute expiry, revocation."""
 
 from __future__ import annotations
 
-import math
+import hmac
 import secrets
 import uuid
-from collections.abc import Collection, Mapping
+from collections.abc import AsyncIterator, Collection, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from televisit.auth.models import AuthSession
-from televisit.auth.repository import AuthSessionRepository, LoginFailureRepository
+from televisit.auth import mfa, throttle
+from televisit.auth.models import AuthSession, KnownDevice, MfaChallenge
+from televisit.auth.repository import (
+    AuthSessionRepository,
+    KnownDeviceRepository,
+    LoginFailureRepository,
+    MfaRepository,
+)
 from televisit.core.config import Settings
-from televisit.core.errors import Throttled, Unauthorized
-from televisit.core.security import Passwords, token_digest
+from televisit.core.errors import Forbidden, Unauthorized
+from televisit.core.security import HashingBusy, Passwords, token_digest
 from televisit.core.text import strip_controls
 from televisit.realtime.channels import user_channel
 from televisit.realtime.events import queue_event
@@ -29,11 +36,35 @@ class InvalidCredentials(Unauthorized):
     message = "The email or password is not correct."
 
 
+class InvalidMfaToken(Unauthorized):
+    code = "invalid_mfa_token"
+    message = "This sign-in has expired or had too many wrong codes. Sign in again."
+
+
+class WrongPasscode(Unauthorized):
+    code = "invalid_passcode"
+    message = "The code is not right (or was already used)."
+
+
+class MfaEnrollmentRequired(Forbidden):
+    code = "mfa_enrollment_required"
+    message = "Set up two-factor sign-in on your account page first."
+
+
 @dataclass(frozen=True)
 class IssuedToken:
     token: str
     session: AuthSession
     user: User
+    device_token: str
+
+
+@dataclass(frozen=True)
+class MfaPending:
+    """The password was right; the sign-in completes with a code and this token."""
+
+    mfa_token: str
+    expires_in: int
 
 
 @dataclass(frozen=True)
@@ -42,44 +73,28 @@ class Authenticated:
     session: AuthSession
 
 
-async def _check_throttle(
-    failures: LoginFailureRepository, *, settings: Settings, email: str, client_ip: str, now: datetime
-) -> None:
-    since = now - timedelta(seconds=settings.login_window)
-    checks = (
-        ({"email": email, "client_ip": client_ip}, settings.login_max_failures_per_account_ip),
-        ({"email": email}, settings.login_max_failures_per_account),
-        ({"client_ip": client_ip}, settings.login_max_failures_per_ip),
+@dataclass(frozen=True)
+class Client:
+    """Where an attempt comes from: its address, user agent and device token (if it has one)."""
+
+    ip: str
+    user_agent: str | None
+    device_token: str | None
+
+
+def _device_digest(settings: Settings, device_token: str) -> str:
+    return token_digest(settings.secret_key, "device:" + device_token)
+
+
+async def _known_device(session: AsyncSession, *, settings: Settings, email: str,
+                        device_token: str | None, now: datetime) -> uuid.UUID | None:
+    if not device_token or len(device_token) > 256:
+        return None
+    device = await KnownDeviceRepository(session).find(
+        digest=_device_digest(settings, device_token), email=email,
+        used_since=now - timedelta(seconds=settings.device_lifetime),
     )
-    for filters, limit in checks:
-        # The count includes the caller's own reserved attempt, hence `>`.
-        count, oldest = await failures.window(since=since, **filters)
-        if count > limit and oldest is not None:
-            wait = (oldest + timedelta(seconds=settings.login_window) - now).total_seconds()
-            raise Throttled(math.ceil(wait), "Too many failed sign-in attempts. Try again later.")
-
-
-async def _reserve_attempt(
-    factory: async_sessionmaker[AsyncSession], *, settings: Settings, email: str, client_ip: str,
-    now: datetime,
-) -> uuid.UUID:
-    """Record this attempt as a failure in its own, committed transaction, then count.
-
-    Counting after a committed insert means concurrent guesses see each other, so no burst
-    gets more tries than the limit. A throttled attempt is removed again (it is not counted);
-    a successful one is removed by the caller.
-    """
-    async with factory() as session:
-        failures = LoginFailureRepository(session)
-        attempt_id = await failures.add(email=email, client_ip=client_ip, at=now)
-        await session.commit()
-        try:
-            await _check_throttle(failures, settings=settings, email=email, client_ip=client_ip, now=now)
-        except Throttled:
-            await failures.remove(attempt_id)
-            await session.commit()
-            raise
-    return attempt_id
+    return device.id if device else None
 
 
 async def login(
@@ -90,23 +105,102 @@ async def login(
     passwords: Passwords,
     email: str,
     password: str,
-    client_ip: str,
-    user_agent: str | None,
+    client: Client,
     now: datetime,
-) -> IssuedToken:
-    """Return a new token, or raise a generic 401 (the attempt stays recorded as a failure)."""
+) -> IssuedToken | MfaPending:
+    """A new token, or (two-factor on) a challenge to complete with a code; else a generic 401
+    (the attempt stays recorded as a failure) or 429 (throttling, before the password is checked)."""
     email = email.lower()
-    attempt_id = await _reserve_attempt(
-        session_factory, settings=settings, email=email, client_ip=client_ip, now=now
-    )
+    device_id = await _known_device(session, settings=settings, email=email,
+                                    device_token=client.device_token, now=now)
+    attempt = throttle.Attempt(email=email, client_ip=client.ip, device_id=device_id)
+    attempt_id = await throttle.reserve_attempt(session_factory, settings=settings, attempt=attempt,
+                                                now=now)
     user = await UserRepository(session).get_by_email(email)
-    ok = await passwords.verify(user.password_hash if user else None, password)
+    try:
+        ok = await passwords.verify(user.password_hash if user else None, password)
+    except HashingBusy:
+        await throttle.release_attempt(session_factory, attempt_id)  # nothing was tried
+        raise
     if not ok or user is None or not user.is_active:
         raise InvalidCredentials()
-    await LoginFailureRepository(session).clear_after_success(attempt_id=attempt_id, email=email,
-                                                              client_ip=client_ip)
     if passwords.needs_rehash(user.password_hash):
         user.password_hash = await passwords.hash(password)
+    failures = LoginFailureRepository(session)
+    if await mfa.is_enabled(session, user_id=user.id):
+        # The password was right (not a failure); the account's failures stay until the code is.
+        await failures.remove(attempt_id)
+        return await _challenge(session, settings=settings, user=user, device_id=device_id, now=now)
+    await failures.clear_after_success(attempt_id=attempt_id, email=email, client_ip=client.ip,
+                                       device_id=device_id)
+    return await _issue(session, settings=settings, user=user, client=client, device_id=device_id,
+                        enrollment_only=mfa.required_for(settings, user), now=now)
+
+
+async def complete_mfa_login(
+    session: AsyncSession,
+    *,
+    session_factory: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    mfa_token: str,
+    passcode: str,
+    client: Client,
+    now: datetime,
+) -> IssuedToken:
+    """Finish a two-factor sign-in with a TOTP or recovery code; wrong codes are throttled like
+    wrong passwords, and each challenge allows only a few."""
+    digest = token_digest(settings.secret_key, mfa_token)
+    async with session_factory() as own:
+        challenge = await MfaRepository(own).take_attempt(digest, now=now,
+                                                          max_attempts=settings.mfa_max_attempts)
+        user = await UserRepository(own).get(challenge.user_id) if challenge else None
+        await own.commit()
+    if challenge is None or user is None or not user.is_active:
+        raise InvalidMfaToken()
+    attempt = throttle.Attempt(email=user.email, client_ip=client.ip, device_id=challenge.device_id)
+    attempt_id = await throttle.reserve_attempt(session_factory, settings=settings, attempt=attempt,
+                                                now=now, password_proven=True)
+    if not await mfa.check_passcode(session, settings=settings, user_id=user.id, passcode=passcode,
+                                    now=now):
+        raise WrongPasscode()
+    if not await MfaRepository(session).complete_challenge(challenge.id):
+        raise InvalidMfaToken()
+    user = await UserRepository(session).get(user.id)
+    if user is None:
+        raise InvalidMfaToken()
+    await LoginFailureRepository(session).clear_after_success(
+        attempt_id=attempt_id, email=user.email, client_ip=client.ip, device_id=challenge.device_id
+    )
+    return await _issue(session, settings=settings, user=user, client=client,
+                        device_id=challenge.device_id, enrollment_only=False, now=now)
+
+
+async def _challenge(session: AsyncSession, *, settings: Settings, user: User,
+                     device_id: uuid.UUID | None, now: datetime) -> MfaPending:
+    token = secrets.token_urlsafe(32)
+    await MfaRepository(session).add_challenge(MfaChallenge(
+        user_id=user.id, token_digest=token_digest(settings.secret_key, token), created_at=now,
+        expires_at=now + timedelta(seconds=settings.mfa_challenge_lifetime), attempts=0,
+        device_id=device_id,
+    ))
+    return MfaPending(mfa_token=token, expires_in=settings.mfa_challenge_lifetime)
+
+
+async def _issue(session: AsyncSession, *, settings: Settings, user: User, client: Client,
+                 device_id: uuid.UUID | None, enrollment_only: bool, now: datetime) -> IssuedToken:
+    """A new session, and the device token the client keeps (its own, or a new one)."""
+    devices = KnownDeviceRepository(session)
+    known = await devices.get(device_id) if device_id else None
+    presented = client.device_token or ""
+    if known is not None and hmac.compare_digest(known.token_digest, _device_digest(settings, presented)):
+        device_token = presented
+        known.last_used_at = now
+    else:
+        device_token = secrets.token_urlsafe(32)
+        await devices.add(KnownDevice(
+            user_id=user.id, token_digest=_device_digest(settings, device_token),
+            created_at=now, last_used_at=now,
+        ))
     token = secrets.token_urlsafe(32)
     auth_session = await AuthSessionRepository(session).add(
         AuthSession(
@@ -115,20 +209,24 @@ async def login(
             created_at=now,
             last_seen_at=now,
             expires_at=now + timedelta(seconds=settings.session_absolute_lifetime),
-            client_ip=client_ip[:64],
-            user_agent=strip_controls(user_agent or "")[:256] or None,
+            client_ip=client.ip[:64],
+            user_agent=strip_controls(client.user_agent or "")[:256] or None,
+            enrollment_only=enrollment_only,
         )
     )
-    return IssuedToken(token=token, session=auth_session, user=user)
+    return IssuedToken(token=token, session=auth_session, user=user, device_token=device_token)
 
 
 async def authenticate(
-    session: AsyncSession, *, settings: Settings, token: str, now: datetime, touch: bool = True
+    session: AsyncSession, *, settings: Settings, token: str, now: datetime, touch: bool = True,
+    allow_enrollment_only: bool = False,
 ) -> Authenticated:
     """Resolve a bearer token to its live session, or raise 401.
 
     ``touch``: this counts as use of the session (a REST request). A socket's `auth` does not: a
     page that reconnects by itself is not a person at work (see `seen_interval` for the writes).
+    A session limited to two-factor enrolment is refused (403 `mfa_enrollment_required`) unless
+    the caller is one of the few routes that enrolment needs.
     """
     if not token or len(token) > 256:
         raise Unauthorized("The access token is not valid.", code="invalid_token")
@@ -142,6 +240,8 @@ async def authenticate(
     user = await UserRepository(session).get(auth_session.user_id)
     if user is None or not user.is_active:
         raise Unauthorized("The access token is not valid.", code="invalid_token")
+    if auth_session.enrollment_only and not allow_enrollment_only:
+        raise MfaEnrollmentRequired()
     if touch and now - auth_session.last_seen_at >= seen_interval(settings):
         auth_session.last_seen_at = now
     return Authenticated(user=user, session=auth_session)
@@ -154,10 +254,27 @@ async def logout(session: AsyncSession, *, auth_session: AuthSession, now: datet
                 SessionRevoked(session_id=auth_session.id, reason="logged-out"))
 
 
+async def clear_throttling(session: AsyncSession, *, email: str) -> int:
+    """Forget every recorded failed sign-in (and waiting attempt) for this email, so its owner is
+    not throttled (an admin's action). Returns how many records were removed."""
+    return await LoginFailureRepository(session).clear_for_email(email.strip().lower())
+
+
+async def reset_mfa(session: AsyncSession, *, user_id: uuid.UUID) -> bool:
+    """Turn two-factor sign-in off for a user who lost their device and codes (an admin's action):
+    the factor, recovery codes and pending sign-ins are forgotten. Whether a factor existed.
+    With two-factor required for their role, their next sign-in can only enrol again."""
+    return await mfa.reset(session, user_id=user_id)
+
+
 async def prune(session: AsyncSession, *, settings: Settings, now: datetime) -> None:
-    """Forget expired sessions and failures older than the throttling window."""
+    """Forget expired sessions, challenges and devices, and throttling records past their windows."""
     await AuthSessionRepository(session).delete_expired(before=now)
-    await LoginFailureRepository(session).prune(before=now - timedelta(seconds=settings.login_window))
+    await MfaRepository(session).prune(before=now)
+    await KnownDeviceRepository(session).prune(
+        unused_since=now - timedelta(seconds=settings.device_lifetime)
+    )
+    await throttle.prune(session, settings=settings, now=now)
 
 
 def expires_in(settings: Settings, auth_session: AuthSession, now: datetime) -> int:
@@ -236,3 +353,19 @@ async def end_sessions_of_user(
     queue_event(session, user_channel(user_id), SessionsEnded(reason=reason,
                                                               except_session_id=except_session_id))
     return count
+
+
+@asynccontextmanager
+async def registration_slot(
+    session_factory: async_sessionmaker[AsyncSession], *, settings: Settings, client_ip: str,
+    now: datetime,
+) -> AsyncIterator[None]:
+    """Count one self-registration from this address before any hashing (429 past the limits);
+    uncounted again if the server was too busy to hash (503)."""
+    event_id = await throttle.reserve_registration(session_factory, settings=settings,
+                                                   client_ip=client_ip, now=now)
+    try:
+        yield
+    except HashingBusy:
+        await throttle.release_registration(session_factory, event_id)
+        raise

@@ -82,11 +82,15 @@ class Settings(BaseSettings):
     session_idle_timeout: int = Field(default=30 * 60, ge=60)
     session_absolute_lifetime: int = Field(default=12 * 3600, ge=300)
 
-    # Login throttling: sliding windows, so nobody is ever locked out for longer than the window.
+    # Login throttling (docs/architecture.md, "Sessions and sign-in"): sliding windows, so nobody is
+    # ever locked out for longer than the window. Counts of failures from devices that have not
+    # signed in to the account before; a known device has its own count (login_max_failures_per_device).
     login_window: int = Field(default=15 * 60, ge=1)
     login_max_failures_per_account_ip: int = Field(default=5, ge=1)
-    login_max_failures_per_account: int = Field(default=50, ge=1)
-    login_max_failures_per_ip: int = Field(default=30, ge=1)
+    # Past this many, the account is not blocked: each new attempt waits login_slow_delay instead.
+    login_max_failures_per_account: int = Field(default=10, ge=1)
+    # High enough for a clinic behind one NAT (its known devices are exempt), low enough to stop spraying.
+    login_max_failures_per_ip: int = Field(default=50, ge=1)
 
     # argon2id cost; lower only in tests.
     password_time_cost: int = Field(default=3, ge=1)
@@ -169,6 +173,29 @@ class Settings(BaseSettings):
     @property
     def effective_api_docs(self) -> bool:
         return self.env == "development" if self.api_docs is None else self.api_docs
+    # -- Sign-in hardening: hashing memory, registration throttling, known devices, two-factor --
+    # MiB that password hashing may hold at once: budget // password_memory_cost hashes run side by
+    # side (128 MiB at argon2id's 64 MiB: 2), so a burst of sign-ins cannot exhaust a 512 MiB pod.
+    password_hash_memory_budget: int = Field(default=128, ge=1)
+    # Seconds a request waits for a hashing slot before it is answered 503 with Retry-After.
+    password_hash_wait: float = Field(default=10.0, gt=0)
+    # Self-registration per client address, and in all, per sliding window (seconds): 429 past them.
+    registration_window: int = Field(default=3600, ge=1)
+    registration_max_per_ip: int = Field(default=20, ge=1)
+    registration_max_total: int = Field(default=500, ge=1)
+    # Seconds an attempt on an account under attack waits (429 `sign_in_delayed`, then retry).
+    login_slow_delay: int = Field(default=3, ge=1, le=60)
+    # Failures in login_window that throttle one known device (its own count, not the account's).
+    login_max_failures_per_device: int = Field(default=5, ge=1)
+    # Seconds a device stays known after its last sign-in.
+    device_lifetime: int = Field(default=180 * 86400, ge=3600)
+    # Doctors and admins must use two-factor sign-in (TOTP); recommended in production.
+    mfa_required_for_staff: bool = False
+    # Seconds between the password and the code, and wrong codes allowed in that time.
+    mfa_challenge_lifetime: int = Field(default=300, ge=30)
+    mfa_max_attempts: int = Field(default=5, ge=1)
+    # The name authenticator apps show beside the account.
+    mfa_issuer: str = Field(default="Televisit", min_length=1, max_length=64)
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:

@@ -50,6 +50,7 @@ _DESCRIPTIONS = {
     413: "Body too large",
     422: "Invalid input",
     429: "Throttled; see Retry-After",
+    503: "Busy (every password-hashing slot taken); see Retry-After",
 }
 
 ERROR_BODY_REF = "#/components/schemas/ErrorBody"

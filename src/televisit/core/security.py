@@ -1,19 +1,40 @@
-"""Secrets at rest: argon2id password hashing off the event loop, the password policy, token digests."""
+"""Secrets at rest: argon2id password hashing off the event loop (in bounded memory), the password
+policy, token digests, and encryption of the few secrets the server must read back (TOTP keys)."""
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import hashlib
 import hmac
+import math
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from functools import lru_cache
 
 import anyio
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError
+from cryptography.fernet import Fernet, InvalidToken
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from pydantic import SecretStr
 from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
 from televisit.core.config import Settings
-from televisit.core.errors import Unprocessable
+from televisit.core.errors import AppError, Unprocessable
+
+
+class HashingBusy(AppError):
+    """Every hashing slot stayed taken while the request waited: come back shortly."""
+
+    status_code = 503
+    code = "busy"
+    message = "The server is busy. Try again in a moment."
+
+    def __init__(self, retry_after: int) -> None:
+        retry_after = max(1, int(retry_after))
+        super().__init__(details={"retry_after": retry_after}, headers={"Retry-After": str(retry_after)})
 
 
 @lru_cache(maxsize=1)
@@ -22,7 +43,19 @@ def _common_passwords() -> frozenset[str]:
     return frozenset(FREQUENCY_LISTS["passwords"])
 
 
+def hashing_slots(settings: Settings) -> int:
+    """How many argon2id hashes may run at once: each holds ``password_memory_cost`` KiB."""
+    return max(1, settings.password_hash_memory_budget * 1024 // settings.password_memory_cost)
+
+
 class Passwords:
+    """argon2id with bounded concurrency: every hash and verify holds one of a few slots.
+
+    Each hash takes ``password_memory_cost`` (64 MiB) for its duration; unbounded, a burst of
+    anonymous registrations or sign-ins took the process past its memory limit. A request that
+    cannot get a slot within ``password_hash_wait`` seconds is answered 503 with Retry-After.
+    """
+
     def __init__(self, settings: Settings) -> None:
         self._min_length = settings.password_min_length
         self._hasher = PasswordHasher(
@@ -31,11 +64,27 @@ class Passwords:
             parallelism=settings.password_parallelism,
             type=Type.ID,
         )
+        self.slots = hashing_slots(settings)
+        self._slots = asyncio.Semaphore(self.slots)
+        self._wait = settings.password_hash_wait
         # Verified against when the email is unknown, so timing does not reveal who has an account.
         self._dummy_hash = self._hasher.hash("not-a-real-password-" + "x" * 16)
 
+    @asynccontextmanager
+    async def _slot(self) -> AsyncIterator[None]:
+        try:
+            async with asyncio.timeout(self._wait):
+                await self._slots.acquire()
+        except TimeoutError:
+            raise HashingBusy(math.ceil(self._wait)) from None
+        try:
+            yield
+        finally:
+            self._slots.release()
+
     async def hash(self, password: str) -> str:
-        return await anyio.to_thread.run_sync(self._hasher.hash, password)
+        async with self._slot():
+            return await anyio.to_thread.run_sync(self._hasher.hash, password)
 
     async def verify(self, password_hash: str | None, password: str) -> bool:
         def check() -> bool:
@@ -44,7 +93,8 @@ class Passwords:
             except (VerificationError, InvalidHashError):
                 return False
 
-        ok = await anyio.to_thread.run_sync(check)
+        async with self._slot():
+            ok = await anyio.to_thread.run_sync(check)
         return ok and password_hash is not None
 
     def needs_rehash(self, password_hash: str) -> bool:
@@ -80,3 +130,23 @@ def token_digest(secret_key: SecretStr | str, token: str) -> str:
     """
     key = secret_key.get_secret_value() if isinstance(secret_key, SecretStr) else secret_key
     return hmac.new(key.encode(), token.encode(), hashlib.sha256).hexdigest()
+class SecretBox:
+    """Authenticated encryption (Fernet: AES-128-CBC + HMAC-SHA256) under a key derived from the
+    secret key, for secrets the server must read back, such as TOTP keys. A database leak alone
+    yields none of them; changing TELEVISIT_SECRET_KEY makes them unreadable (users re-enrol)."""
+
+    def __init__(self, secret_key: SecretStr | str, purpose: str) -> None:
+        raw = secret_key.get_secret_value() if isinstance(secret_key, SecretStr) else secret_key
+        key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
+                   info=f"televisit:{purpose}".encode()).derive(raw.encode())
+        self._fernet = Fernet(base64.urlsafe_b64encode(key))
+
+    def seal(self, plaintext: str) -> str:
+        return self._fernet.encrypt(plaintext.encode()).decode()
+
+    def open(self, sealed: str) -> str | None:
+        """The plaintext, or None when it was sealed under another key (or tampered with)."""
+        try:
+            return self._fernet.decrypt(sealed.encode()).decode()
+        except InvalidToken:
+            return None

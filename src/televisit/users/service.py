@@ -6,8 +6,10 @@ import uuid
 from datetime import datetime
 
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from televisit.auth import service as auth_service
+from televisit.core.config import Settings
 from televisit.core.errors import BadRequest, Conflict, Unprocessable
 from televisit.core.pagination import decode_cursor, encode_cursor
 from televisit.core.security import Passwords
@@ -30,21 +32,61 @@ async def create_user(
     repo = UserRepository(session)
     if await repo.get_by_email(email) is not None:
         raise Conflict("An account with this email already exists.", code="email_taken")
-    user = User(
-        email=email,
-        full_name=full_name.strip(),
-        role=role,
-        password_hash=await passwords.hash(password),
-        is_active=True,
-        created_at=now,
-        updated_at=now,
-    )
+    user = _new_user(email=email, full_name=full_name, role=role,
+                     password_hash=await passwords.hash(password), now=now)
     try:
         async with session.begin_nested():
             await repo.add(user)
     except IntegrityError:  # a concurrent registration won the race
         raise Conflict("An account with this email already exists.", code="email_taken") from None
     return user
+
+
+REGISTRATION_MESSAGE = (
+    "If this address can be registered, you can now sign in. If it already has an account, "
+    "sign in with that account's password."
+)
+
+
+async def register_patient(
+    session: AsyncSession,
+    *,
+    session_factory: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    passwords: Passwords,
+    email: str,
+    password: str,
+    full_name: str,
+    client_ip: str,
+    now: datetime,
+) -> None:
+    """Self-registration that does not tell whether the address already has an account.
+
+    A new address gets an active patient account at once. For a taken address nothing changes (its
+    owner is to be told by email, once the server sends email); the password is hashed all the
+    same, so the answer takes as long. Throttled per address and in all before any hashing.
+    """
+    email = email.strip().lower()
+    passwords.check_policy(password, email=email, full_name=full_name)
+    repo = UserRepository(session)
+    async with auth_service.registration_slot(session_factory, settings=settings, client_ip=client_ip,
+                                              now=now):
+        existing = await repo.get_by_email(email)
+        password_hash = await passwords.hash(password)
+    if existing is not None:
+        return
+    user = _new_user(email=email, full_name=full_name, role=Role.patient, password_hash=password_hash,
+                     now=now)
+    try:
+        async with session.begin_nested():
+            await repo.add(user)
+    except IntegrityError:  # a concurrent registration of the same address won: the same answer
+        return
+
+
+def _new_user(*, email: str, full_name: str, role: Role, password_hash: str, now: datetime) -> User:
+    return User(email=email, full_name=full_name.strip(), role=role, password_hash=password_hash,
+                is_active=True, created_at=now, updated_at=now)
 
 
 async def get_active(session: AsyncSession, *, user_id: uuid.UUID) -> User | None:

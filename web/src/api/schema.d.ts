@@ -16,6 +16,10 @@ export interface paths {
         /**
          * Register
          * @description Create a patient account (doctors and admins are created by an admin).
+         *
+         *     The answer is the same whether or not the address already has an account, so it cannot be
+         *     used to find out who is a patient here: a new address can sign in at once; an address that
+         *     already has an account is left unchanged. Throttled per client address and in all (429).
          */
         post: operations["auth-register"];
         delete?: never;
@@ -36,8 +40,35 @@ export interface paths {
         /**
          * Login
          * @description Exchange email and password for a new bearer token.
+         *
+         *     With two-factor sign-in on, the answer is `{mfa_required: true, mfa_token}` instead: send a
+         *     code to POST /auth/login/mfa. Throttled (429 with Retry-After): `too_many_requests` for this
+         *     address or device, `sign_in_delayed` (a few seconds) for an account under attack.
          */
         post: operations["auth-login"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/login/mfa": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Login Mfa
+         * @description Complete a two-factor sign-in with the app's current code or a recovery code.
+         *
+         *     401 `invalid_passcode` for a wrong or reused code (try again); 401 `invalid_mfa_token` once
+         *     the token expired, was used, or had too many wrong codes (sign in again).
+         */
+        post: operations["auth-login-mfa"];
         delete?: never;
         options?: never;
         head?: never;
@@ -58,6 +89,88 @@ export interface paths {
          * @description Revoke the token used for this request, at once.
          */
         post: operations["auth-logout"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/mfa": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Mfa Status
+         * @description Whether two-factor sign-in is on for you, required for your role, and recovery codes left.
+         */
+        get: operations["auth-mfa-status"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/mfa/enroll": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Mfa Enroll
+         * @description Start setting up an authenticator app: a new key, as text and as a QR code. Nothing changes
+         *     at sign-in until POST /auth/mfa/confirm.
+         */
+        post: operations["auth-mfa-enroll"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/mfa/confirm": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Mfa Confirm
+         * @description Turn two-factor sign-in on with the app's first code; returns 10 single-use recovery codes,
+         *     shown only this once. A session limited to enrolment becomes a full one.
+         */
+        post: operations["auth-mfa-confirm"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/mfa/disable": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Mfa Disable
+         * @description Turn two-factor sign-in off, with your password and a code (409 when your role requires it).
+         */
+        post: operations["auth-mfa-disable"];
         delete?: never;
         options?: never;
         head?: never;
@@ -449,6 +562,11 @@ export interface components {
             email: string;
             /** Password */
             password: string;
+            /**
+             * Device Token
+             * @description The `device_token` of an earlier sign-in on this device: strangers' failed attempts on the account then never throttle this device.
+             */
+            device_token?: string | null;
         };
         /** MessageCreate */
         MessageCreate: {
@@ -502,6 +620,80 @@ export interface components {
              */
             created_at: string;
         };
+        /** MfaConfirmRequest */
+        MfaConfirmRequest: {
+            /** Passcode */
+            passcode: string;
+        };
+        /** MfaDisableRequest */
+        MfaDisableRequest: {
+            /** Password */
+            password: string;
+            /** Passcode */
+            passcode: string;
+        };
+        /** MfaEnrollmentPublic */
+        MfaEnrollmentPublic: {
+            /**
+             * Secret
+             * @description The key to type into an authenticator app (base32); shown only now.
+             */
+            secret: string;
+            /**
+             * Otpauth Uri
+             * @description The same key as an otpauth:// URI (what the QR code holds).
+             */
+            otpauth_uri: string;
+            /**
+             * Qr Svg
+             * @description The QR code as a data: URI of an SVG image, for an <img>.
+             */
+            qr_svg: string;
+        };
+        /** MfaLoginRequest */
+        MfaLoginRequest: {
+            /** Mfa Token */
+            mfa_token: string;
+            /** Passcode */
+            passcode: string;
+            /** Device Token */
+            device_token?: string | null;
+        };
+        /**
+         * MfaRequired
+         * @description The password was right and the account uses two-factor sign-in: send a code with this token
+         *     to POST /api/v1/auth/login/mfa.
+         */
+        MfaRequired: {
+            /**
+             * Mfa Required
+             * @default true
+             * @constant
+             */
+            mfa_required: true;
+            /**
+             * Mfa Token
+             * @description Single use, short-lived; only for POST /auth/login/mfa.
+             */
+            mfa_token: string;
+            /**
+             * Expires In
+             * @description Seconds left to send the code.
+             */
+            expires_in: number;
+        };
+        /** MfaStatusPublic */
+        MfaStatusPublic: {
+            /** Enabled */
+            enabled: boolean;
+            /**
+             * Required
+             * @description Whether your role must use two-factor sign-in.
+             */
+            required: boolean;
+            /** Recovery Codes Left */
+            recovery_codes_left: number;
+        };
         /** ParticipantPublic */
         ParticipantPublic: {
             /**
@@ -550,6 +742,22 @@ export interface components {
             id: string;
             /** Full Name */
             full_name: string;
+        };
+        /** RecoveryCodesPublic */
+        RecoveryCodesPublic: {
+            /**
+             * Recovery Codes
+             * @description Each works once instead of a code. Shown only now.
+             */
+            recovery_codes: string[];
+        };
+        /** RegistrationAccepted */
+        RegistrationAccepted: {
+            /**
+             * Message
+             * @description The same whether or not the address already had an account.
+             */
+            message: string;
         };
         /**
          * Role
@@ -602,6 +810,23 @@ export interface components {
              */
             expires_in: number;
             user: components["schemas"]["UserPublic"];
+            /**
+             * Mfa Required
+             * @default false
+             * @constant
+             */
+            mfa_required: false;
+            /**
+             * Mfa Enrollment Required
+             * @description Two-factor sign-in is required for this account and not set up yet: this token only reaches GET /me, logout and /auth/mfa/... (anything else is 403 `mfa_enrollment_required`) until POST /auth/mfa/confirm succeeds.
+             * @default false
+             */
+            mfa_enrollment_required: boolean;
+            /**
+             * Device Token
+             * @description Keep it on this device and send it with the next sign-ins (not a credential).
+             */
+            device_token: string;
         };
         /** UserCreate */
         UserCreate: {
@@ -651,25 +876,16 @@ export interface operations {
         };
         responses: {
             /** @description Successful Response */
-            201: {
+            202: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["UserPublic"];
+                    "application/json": components["schemas"]["RegistrationAccepted"];
                 };
             };
             /** @description Bad input (malformed JSON, bad cursor) */
             400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            /** @description Conflicts with the current state */
-            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -695,6 +911,24 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Throttled; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Busy (every password-hashing slot taken); see Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
         };
     };
     "auth-login": {
@@ -707,6 +941,84 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": components["schemas"]["LoginRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TokenPublic"] | components["schemas"]["MfaRequired"];
+                };
+            };
+            /** @description Bad input (malformed JSON, bad cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not signed in, or the token is dead */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Throttled; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Busy (every password-hashing slot taken); see Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    "auth-login-mfa": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MfaLoginRequest"];
             };
         };
         responses: {
@@ -784,6 +1096,218 @@ export interface operations {
             };
             /** @description Not signed in, or the token is dead */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    "auth-mfa-status": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MfaStatusPublic"];
+                };
+            };
+            /** @description Not signed in, or the token is dead */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    "auth-mfa-enroll": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MfaEnrollmentPublic"];
+                };
+            };
+            /** @description Not signed in, or the token is dead */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    "auth-mfa-confirm": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MfaConfirmRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecoveryCodesPublic"];
+                };
+            };
+            /** @description Bad input (malformed JSON, bad cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not signed in, or the token is dead */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    "auth-mfa-disable": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MfaDisableRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Bad input (malformed JSON, bad cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not signed in, or the token is dead */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Busy (every password-hashing slot taken); see Retry-After */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -18,7 +18,9 @@ export const useRealtimeStore = defineStore('realtime', () => {
   window.addEventListener('online', () => client.nudge())
 
   watch(
-    () => session.token,
+    // A session limited to two-factor enrolment may not open the socket (the server refuses it
+    // with 4401, which would read as signed out): connect once enrolment made it a full one.
+    () => (session.mfaEnrollmentRequired ? null : session.token),
     (token) => {
       if (token) client.start()
       else client.stop()

@@ -69,4 +69,44 @@ describe('session store', () => {
     expect(session.notice).toMatch(/session has ended/)
     expect(sessionStorage.getItem('televisit.token')).toBeNull()
   })
+
+  it('a two-factor sign-in takes a code, and the device token is kept for the next sign-in', async () => {
+    const sent: Record<string, unknown>[] = []
+    vi.stubGlobal('fetch', vi.fn(async (request: Request) => {
+      sent.push(await request.json())
+      if (request.url.endsWith('/auth/login')) return answer(200, { mfa_required: true, mfa_token: 'challenge', expires_in: 300 })
+      return answer(200, { access_token: 'tok', token_type: 'bearer', expires_in: 1800, user: USER, mfa_required: false, mfa_enrollment_required: false, device_token: 'dev-1' })
+    }))
+    const session = useSessionStore()
+    expect(await session.signIn('pat@example.org', 'pw')).toBe('mfa')
+    expect(session.signedIn).toBe(false)
+    await session.completeMfa('123456')
+    expect(session.signedIn).toBe(true)
+    expect(sent[1]).toEqual({ mfa_token: 'challenge', passcode: '123456' })
+    expect(localStorage.getItem('televisit.device')).toBe('dev-1')
+    expect(JSON.stringify({ ...sessionStorage })).not.toContain('challenge')
+    await session.signIn('pat@example.org', 'pw')
+    expect(sent[2]).toMatchObject({ device_token: 'dev-1' })
+  })
+
+  it('waits out a short sign_in_delayed and tries again by itself', async () => {
+    vi.useFakeTimers()
+    let calls = 0
+    vi.stubGlobal('fetch', vi.fn(async () => {
+      calls += 1
+      if (calls === 1) {
+        return new Response(JSON.stringify({ error: { code: 'sign_in_delayed', message: 'Wait.', details: { retry_after: 3 } } }),
+          { status: 429, headers: { 'content-type': 'application/json', 'Retry-After': '3' } })
+      }
+      return answer(200, { access_token: 'tok', token_type: 'bearer', expires_in: 1800, user: USER, mfa_required: false, mfa_enrollment_required: false, device_token: 'd' })
+    }))
+    const session = useSessionStore()
+    const done = session.signIn('pat@example.org', 'pw')
+    await vi.waitFor(() => expect(session.waiting).toBe(3))
+    await vi.advanceTimersByTimeAsync(3000)
+    expect(await done).toBe('done')
+    expect(calls).toBe(2)
+    expect(session.waiting).toBeNull()
+    vi.useRealTimers()
+  })
 })
