@@ -10,6 +10,8 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from televisit.audit import service as audit
+from televisit.audit.models import Action, Outcome
 from televisit.auth.models import AuthSession
 from televisit.auth.repository import AuthSessionRepository, LoginFailureRepository
 from televisit.core.config import Settings
@@ -105,6 +107,9 @@ async def login(
     user = await UserRepository(session).get_by_email(email)
     ok = await passwords.verify(user.password_hash if user else None, password)
     if not ok or user is None or not user.is_active:
+        await audit.record(session, action=Action.sign_in, actor=None, object_type="user",
+                           object_id=user.id if user else None, now=now, outcome=Outcome.failed,
+                           data={"reason": "inactive" if ok and user else "bad_credentials"})
         raise InvalidCredentials()
     await LoginFailureRepository(session).clear_after_success(attempt_id=attempt_id, email=email,
                                                               client_ip=client_ip)
@@ -122,6 +127,8 @@ async def login(
             user_agent=strip_controls(user_agent or "")[:256] or None,
         )
     )
+    await audit.record(session, action=Action.sign_in, actor=user, object_type="user", object_id=user.id,
+                       now=now, data={"session_id": auth_session.id})
     return IssuedToken(token=token, session=auth_session, user=user)
 
 
@@ -137,6 +144,9 @@ async def authenticate(
         raise Unauthorized("The access token is not valid.", code="invalid_token")
     idle_deadline = auth_session.last_seen_at + timedelta(seconds=settings.session_idle_timeout)
     if now >= auth_session.expires_at or now >= idle_deadline:
+        await audit.record(session, action=Action.session_expired, actor=await _session_user(
+            session, auth_session), object_type="session", object_id=auth_session.id, now=now,
+            outcome=Outcome.failed)
         raise Unauthorized("Your session has expired. Sign in again.", code="session_expired")
     user = await UserRepository(session).get(auth_session.user_id)
     if user is None or not user.is_active:
@@ -149,8 +159,15 @@ async def authenticate(
 async def logout(session: AsyncSession, *, auth_session: AuthSession, now: datetime) -> None:
     """Revoke the token; its open WebSockets (on any instance) are closed after the commit."""
     await AuthSessionRepository(session).revoke(auth_session.id, at=now)
+    await audit.record(session, action=Action.sign_out, actor=await _session_user(session, auth_session),
+                       object_type="session", object_id=auth_session.id, now=now)
     queue_event(session, user_channel(auth_session.user_id),
                 SessionRevoked(session_id=auth_session.id, reason="logged-out"))
+
+
+async def _session_user(session: AsyncSession, auth_session: AuthSession) -> User | None:
+    """The session's user (from the session's identity map when the request already loaded it)."""
+    return await UserRepository(session).get(auth_session.user_id)
 
 
 async def prune(session: AsyncSession, *, settings: Settings, now: datetime) -> None:
