@@ -49,7 +49,8 @@ class AuditRepository:
         return [AuditEntry(event, name, email) for event, name, email in rows]
 
 
-def _filtered(filters: AuditFilters) -> Select[tuple[AuditEvent, str | None, str | None]]:
+def _filtered(filters: AuditFilters) -> Select[AuditEvent, str, str]:
+    """Each record with its actor's current name and email (None, outer join, once gone)."""
     stmt = select(AuditEvent, User.full_name, User.email).outerjoin(User, User.id == AuditEvent.actor_id)
     if filters.actor_id is not None:
         stmt = stmt.where(AuditEvent.actor_id == filters.actor_id)
