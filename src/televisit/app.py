@@ -10,6 +10,8 @@ from fastapi import APIRouter, FastAPI
 from televisit.admin.endpoints import router as admin_router
 from televisit.appointments.endpoints import patients_router
 from televisit.appointments.endpoints import router as appointments_router
+from televisit.audit.context import AuditContextMiddleware
+from televisit.audit.endpoints import router as audit_router
 from televisit.auth.endpoints import me_router
 from televisit.auth.endpoints import router as auth_router
 from televisit.chat.endpoints import router as chat_router
@@ -32,8 +34,8 @@ API_PREFIX = "/api/v1"
 
 def api_router() -> APIRouter:
     router = APIRouter(prefix=API_PREFIX)
-    for domain in (auth_router, me_router, patients_router, admin_router, appointments_router,
-                   rooms_router, chat_router):
+    for domain in (auth_router, me_router, patients_router, admin_router, audit_router,
+                   appointments_router, rooms_router, chat_router):
         router.include_router(domain)
     return router
 
@@ -71,6 +73,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None, configure_logs
     mount_api_docs(app, f"{API_PREFIX}/docs")
     mount_spa(app)  # last: the SPA's catch-all never shadows an API route
     # Outermost last: logging sees everything, including 413s.
+    app.add_middleware(AuditContextMiddleware)  # where each request comes from, for its audit records
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestLoggingMiddleware, settings=settings, observe=runtime.metrics.observe_request)
     # Around logging, so its 500 gets them too; inside DirectWebSocket, which sockets never pass.

@@ -11,6 +11,17 @@ export const router = createRouter({
     { path: '/visits', name: 'visits', component: () => import('./features/appointments/AppointmentsView.vue'), meta: { title: 'Your visits' } },
     { path: '/visits/:id/check', name: 'check', component: () => import('./features/calls/PrecheckView.vue'), meta: { title: 'Check your camera and microphone' } },
     { path: '/visits/:id/call', name: 'call', component: () => import('./features/calls/CallView.vue'), meta: { title: 'Video visit' } },
+    {
+      path: '/admin',
+      component: () => import('./features/admin/AdminLayout.vue'),
+      meta: { role: 'admin', title: 'Administration' },
+      children: [
+        { path: '', name: 'admin', component: () => import('./features/admin/UsersView.vue'), meta: { title: 'Accounts' } },
+        { path: 'users/new', name: 'admin-new-user', component: () => import('./features/admin/CreateUserView.vue'), meta: { title: 'New account' } },
+        { path: 'users/:id', name: 'admin-user', component: () => import('./features/admin/UserDetailView.vue'), meta: { title: 'Account' } },
+        { path: 'audit', name: 'admin-audit', component: () => import('./features/admin/AuditView.vue'), meta: { title: 'Audit log' } },
+      ],
+    },
     { path: '/:rest(.*)*', name: 'not-found', component: () => import('./features/NotFoundView.vue'), meta: { public: true, title: 'Page not found' } },
   ],
 })
@@ -21,6 +32,10 @@ router.beforeEach((to) => {
   if ((to.name === 'sign-in' || to.name === 'register') && session.signedIn) return { name: 'visits' }
   // A session limited to two-factor enrolment reaches only the account page.
   if (session.signedIn && session.mfaEnrollmentRequired && !to.meta.public && to.name !== 'account') return { name: 'account' }
+  const admin = session.user?.role === 'admin'
+  // Admins have their own area (no visits of their own); nobody else may open it.
+  if (admin && to.name === 'visits') return { name: 'admin' }
+  if (!admin && to.meta.role === 'admin') return { name: 'visits' }
   return true
 })
 

@@ -1,1 +1,1 @@
-"""Staff administration: accounts of every role, for admins only."""
+"""Staff administration: accounts of every role, their sessions and sign-in throttling (admins only)."""

@@ -80,9 +80,7 @@ async def list_appointments(
 async def get_appointment(
     appointment_id: uuid.UUID, user: CurrentUser, session: SessionDep, now: NowDep
 ) -> AppointmentPublic:
-    appointment = await service.get_for_user(
-        session, user=user, appointment_id=appointment_id, now=now
-    )
+    appointment = await service.read(session, user=user, appointment_id=appointment_id, now=now)
     return AppointmentPublic.model_validate(appointment)
 
 

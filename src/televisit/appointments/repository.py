@@ -32,6 +32,10 @@ class AppointmentRepository:
         stmt = self._base().where(Appointment.id == appointment_id).execution_options(populate_existing=True)
         return (await self.session.execute(stmt)).scalar_one_or_none()
 
+    async def exists(self, appointment_id: uuid.UUID) -> bool:
+        stmt = select(exists().where(Appointment.id == appointment_id))
+        return bool((await self.session.execute(stmt)).scalar())
+
     async def get_for_user(
         self, appointment_id: uuid.UUID, user_id: uuid.UUID, *, for_update: bool = False,
         with_people: bool = True,

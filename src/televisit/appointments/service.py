@@ -10,7 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from televisit.appointments.models import Appointment, AppointmentStatus
 from televisit.appointments.repository import AppointmentRepository
 from televisit.appointments.schemas import AppointmentPublic
-from televisit.audit.service import record
+from televisit.audit import service as audit
+from televisit.audit.models import Action, Outcome
 from televisit.core.config import Settings
 from televisit.core.errors import BadRequest, Conflict, NotFound, Unprocessable
 from televisit.core.pagination import decode_cursor, encode_cursor
@@ -71,22 +72,36 @@ async def book(
             status=AppointmentStatus.scheduled, created_at=now, updated_at=now,
         )
     )
-    await record(session, action="appointment.booked", subject_type="appointment",
-                 subject_id=appointment.id, actor_id=doctor.id, now=now)
+    await audit.record(session, action=Action.appointment_book, actor=doctor, object_type="appointment",
+                       object_id=appointment.id, now=now, data={"patient_id": patient.id})
     return appointment
 
 
 async def get_for_user(
     session: AsyncSession, *, user: User, appointment_id: uuid.UUID, now: datetime,
-    for_update: bool = False, with_people: bool = True,
+    for_update: bool = False, with_people: bool = True, action: Action = Action.appointment_read,
 ) -> Appointment:
-    """The visit if ``user`` is its doctor or patient, else 404 (``for_update`` locks its row)."""
+    """The visit if ``user`` is its doctor or patient, else 404 (``for_update`` locks its row).
+
+    Asking for someone else's visit is recorded as a denial of ``action``.
+    """
     repo = AppointmentRepository(session)
     await repo.mark_missed(user_ids=[user.id], now=now)
     appointment = await repo.get_for_user(appointment_id, user.id, for_update=for_update,
                                           with_people=with_people)
     if appointment is None:
+        if await repo.exists(appointment_id):
+            await audit.record(session, action=action, actor=user, object_type="appointment",
+                               object_id=appointment_id, now=now, outcome=Outcome.denied)
         raise AppointmentNotFound()
+    return appointment
+
+
+async def read(session: AsyncSession, *, user: User, appointment_id: uuid.UUID, now: datetime) -> Appointment:
+    """One of the caller's visits (GET), recorded as read."""
+    appointment = await get_for_user(session, user=user, appointment_id=appointment_id, now=now)
+    await audit.record(session, action=Action.appointment_read, actor=user, object_type="appointment",
+                       object_id=appointment.id, now=now)
     return appointment
 
 
@@ -157,6 +172,10 @@ async def list_for_user(
     if len(rows) > limit:
         last = rows[limit - 1]
         next_cursor = encode_cursor(last.starts_at.isoformat(), last.id)
+    filters = {"status": status, "from": starts_from, "to": starts_to}
+    await audit.record(session, action=Action.appointment_list, actor=user, object_type="appointment",
+                       object_id=None, now=now, data={"filters": {k: v for k, v in filters.items() if v},
+                                                      "page": bool(cursor), "count": len(rows[:limit])})
     return rows[:limit], next_cursor
 
 
@@ -176,7 +195,8 @@ async def cancel(
     session: AsyncSession, *, user: User, appointment_id: uuid.UUID, reason: str | None, now: datetime
 ) -> Appointment:
     appointment = await get_for_user(
-        session, user=user, appointment_id=appointment_id, now=now, for_update=True
+        session, user=user, appointment_id=appointment_id, now=now, for_update=True,
+        action=Action.appointment_cancel,
     )
     if appointment.status == AppointmentStatus.cancelled:
         raise Conflict("The appointment is already cancelled.", code="appointment_already_cancelled")
@@ -191,8 +211,8 @@ async def cancel(
     appointment.cancel_reason = reason or None
     appointment.updated_at = now
     await session.flush()
-    await record(session, action="appointment.cancelled", subject_type="appointment",
-                 subject_id=appointment.id, actor_id=user.id, now=now)
+    await audit.record(session, action=Action.appointment_cancel, actor=user, object_type="appointment",
+                       object_id=appointment.id, now=now)
     announce(session, appointment)
     return appointment
 

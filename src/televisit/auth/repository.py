@@ -45,6 +45,13 @@ class AuthSessionRepository:
         )
         await self.session.execute(stmt)
 
+    async def count_in_use(self, user_id: uuid.UUID, *, now: datetime, seen_since: datetime) -> int:
+        stmt = select(func.count()).select_from(AuthSession).where(
+            AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None),
+            AuthSession.expires_at > now, AuthSession.last_seen_at > seen_since,
+        )
+        return int((await self.session.execute(stmt)).scalar_one())
+
     async def delete_expired(self, *, before: datetime) -> None:
         await self.session.execute(delete(AuthSession).where(AuthSession.expires_at < before))
 
@@ -97,6 +104,12 @@ class AuthSessionRepository:
 class LoginFailureRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
+
+    async def count_for_email(self, email: str, *, since: datetime) -> int:
+        stmt = select(func.count()).select_from(LoginFailure).where(
+            LoginFailure.email == email, LoginFailure.occurred_at > since
+        )
+        return int((await self.session.execute(stmt)).scalar_one())
 
     async def add(self, *, email: str, client_ip: str, device_id: uuid.UUID | None, at: datetime,
                   deferred: bool = False) -> uuid.UUID:

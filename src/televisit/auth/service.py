@@ -12,6 +12,8 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from televisit.audit import service as audit
+from televisit.audit.models import Action, Outcome
 from televisit.auth import mfa, throttle
 from televisit.auth.models import AuthSession, KnownDevice, MfaChallenge
 from televisit.auth.repository import (
@@ -123,6 +125,9 @@ async def login(
         await throttle.release_attempt(session_factory, attempt_id)  # nothing was tried
         raise
     if not ok or user is None or not user.is_active:
+        await audit.record(session, action=Action.sign_in, actor=None, object_type="user",
+                           object_id=user.id if user else None, now=now, outcome=Outcome.failed,
+                           data={"reason": "inactive" if ok and user else "bad_credentials"})
         raise InvalidCredentials()
     if passwords.needs_rehash(user.password_hash):
         user.password_hash = await passwords.hash(password)
@@ -214,6 +219,8 @@ async def _issue(session: AsyncSession, *, settings: Settings, user: User, clien
             enrollment_only=enrollment_only,
         )
     )
+    await audit.record(session, action=Action.sign_in, actor=user, object_type="user", object_id=user.id,
+                       now=now, data={"session_id": auth_session.id})
     return IssuedToken(token=token, session=auth_session, user=user, device_token=device_token)
 
 
@@ -236,6 +243,9 @@ async def authenticate(
         raise Unauthorized("The access token is not valid.", code="invalid_token")
     idle_deadline = auth_session.last_seen_at + timedelta(seconds=settings.session_idle_timeout)
     if now >= auth_session.expires_at or now >= idle_deadline:
+        await audit.record(session, action=Action.session_expired, actor=await _session_user(
+            session, auth_session), object_type="session", object_id=auth_session.id, now=now,
+            outcome=Outcome.failed)
         raise Unauthorized("Your session has expired. Sign in again.", code="session_expired")
     user = await UserRepository(session).get(auth_session.user_id)
     if user is None or not user.is_active:
@@ -250,6 +260,8 @@ async def authenticate(
 async def logout(session: AsyncSession, *, auth_session: AuthSession, now: datetime) -> None:
     """Revoke the token; its open WebSockets (on any instance) are closed after the commit."""
     await AuthSessionRepository(session).revoke(auth_session.id, at=now)
+    await audit.record(session, action=Action.sign_out, actor=await _session_user(session, auth_session),
+                       object_type="session", object_id=auth_session.id, now=now)
     queue_event(session, user_channel(auth_session.user_id),
                 SessionRevoked(session_id=auth_session.id, reason="logged-out"))
 
@@ -265,6 +277,11 @@ async def reset_mfa(session: AsyncSession, *, user_id: uuid.UUID) -> bool:
     the factor, recovery codes and pending sign-ins are forgotten. Whether a factor existed.
     With two-factor required for their role, their next sign-in can only enrol again."""
     return await mfa.reset(session, user_id=user_id)
+
+
+async def _session_user(session: AsyncSession, auth_session: AuthSession) -> User | None:
+    """The session's user (from the session's identity map when the request already loaded it)."""
+    return await UserRepository(session).get(auth_session.user_id)
 
 
 async def prune(session: AsyncSession, *, settings: Settings, now: datetime) -> None:
@@ -369,3 +386,14 @@ async def registration_slot(
     except HashingBusy:
         await throttle.release_registration(session_factory, event_id)
         raise
+
+
+async def access_summary(session: AsyncSession, *, settings: Settings, user: User, now: datetime
+                         ) -> tuple[int, int]:
+    """For the admin area: the user's sessions in use (seen within the idle timeout) and the failed
+    sign-ins on their email within the throttling window."""
+    in_use = await AuthSessionRepository(session).count_in_use(
+        user.id, now=now, seen_since=now - timedelta(seconds=settings.session_idle_timeout))
+    failures = await LoginFailureRepository(session).count_for_email(
+        user.email, since=now - timedelta(seconds=settings.login_window))
+    return in_use, failures

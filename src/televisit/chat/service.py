@@ -9,6 +9,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from televisit.appointments import service as appointments
 from televisit.appointments.models import Appointment
+from televisit.audit import service as audit
+from televisit.audit.models import Action
 from televisit.chat.models import Message
 from televisit.chat.repository import MessageRepository
 from televisit.chat.schemas import MessagePublic
@@ -42,19 +44,24 @@ async def send(
     body = _check_body(body, max_length)
     # Locking the appointment row serializes senders, so the duplicate check below is exact.
     appointment = await appointments.get_for_user(
-        session, user=user, appointment_id=appointment_id, now=now, for_update=True
+        session, user=user, appointment_id=appointment_id, now=now, for_update=True,
+        action=Action.chat_send,
     )
     repo = MessageRepository(session)
     existing = await repo.by_client_id(
         appointment_id=appointment.id, sender_id=user.id, client_msg_id=client_msg_id
     )
     if existing is not None:
+        await audit.record(session, action=Action.chat_send, actor=user, object_type="appointment",
+                           object_id=appointment.id, now=now, data={"message_id": existing.id, "new": False})
         return existing, False
     seq = await appointments.next_message_seq(session, appointment_id=appointment.id)
     message = await repo.add(
         Message(appointment_id=appointment.id, seq=seq, sender_id=user.id,
                 client_msg_id=client_msg_id, body=body, created_at=now)
     )
+    await audit.record(session, action=Action.chat_send, actor=user, object_type="appointment",
+                       object_id=appointment.id, now=now, data={"message_id": message.id, "new": True})
     _announce(session, appointment, message)
     return message, True
 
@@ -70,8 +77,11 @@ async def history(
     now: datetime,
 ) -> tuple[list[Message], str | None]:
     appointment = await appointments.get_for_user(
-        session, user=user, appointment_id=appointment_id, now=now
+        session, user=user, appointment_id=appointment_id, now=now, action=Action.chat_read
     )
     rows = await MessageRepository(session).after(appointment.id, after_seq=after_seq, limit=limit + 1)
     next_cursor = str(rows[limit - 1].seq) if len(rows) > limit else None
+    await audit.record(session, action=Action.chat_read, actor=user, object_type="appointment",
+                       object_id=appointment.id, now=now,
+                       data={"after_seq": after_seq, "count": len(rows[:limit])})
     return rows[:limit], next_cursor

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
+import structlog
 from sqlalchemy import DateTime, MetaData, event, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, InstrumentedAttribute, Mapped, mapped_column
@@ -15,6 +16,10 @@ from sqlalchemy.types import TypeDecorator
 
 from televisit.core.config import Settings
 from televisit.realtime.events import Publisher, drop_pending, take_pending
+
+log = structlog.get_logger("televisit.db")
+
+KEEP_KEY = "televisit_keep_on_rollback"
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -103,10 +108,36 @@ async def session_scope(
         try:
             yield session
             await session.commit()
-        except BaseException:
+        except BaseException as exc:
             await session.rollback()
             drop_pending(session)
+            if isinstance(exc, Exception):  # not on cancellation: the task must stop now
+                await _write_kept(session)
             raise
+        session.info.pop(KEEP_KEY, None)
         events = take_pending(session)
         if events and publish is not None:
             await publish(events)
+
+
+def keep_on_rollback(session: AsyncSession, row: object) -> None:
+    """Add ``row`` to this transaction and, should it roll back, write it in one of its own.
+
+    For the record of a refusal (another person's visit, a wrong password): the refusal rolls
+    the request back, and its record must outlive that. Written by `session_scope`.
+    """
+    session.add(row)
+    session.info.setdefault(KEEP_KEY, []).append(row)
+
+
+async def _write_kept(session: AsyncSession) -> None:
+    rows = session.info.pop(KEEP_KEY, None)
+    if not rows:
+        return
+    try:
+        session.add_all(rows)  # the rollback expunged them: they are new rows again
+        await session.commit()
+    except Exception:
+        await session.rollback()
+        # The caller's own error is what the client hears about; this one is for the operator.
+        log.exception("kept_rows_not_written", count=len(rows))

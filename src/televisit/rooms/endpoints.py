@@ -43,8 +43,8 @@ async def start_call(
 
 
 @router.get("/rooms/{room_id}", operation_id="rooms-get", responses=errors(401, 404, 422))
-async def get_room(room_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> RoomPublic:
-    room = await service.get_room(session, user=user, room_id=room_id)
+async def get_room(room_id: uuid.UUID, user: CurrentUser, session: SessionDep, now: NowDep) -> RoomPublic:
+    room = await service.get_room(session, user=user, room_id=room_id, now=now)
     return RoomPublic.model_validate(room)
 
 

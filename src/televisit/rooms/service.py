@@ -10,6 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from televisit.appointments import service as appointments
 from televisit.appointments.models import Appointment
+from televisit.audit import service as audit
+from televisit.audit.models import Action, Outcome
 from televisit.core.config import Settings
 from televisit.core.errors import Conflict, NotFound
 from televisit.realtime.channels import room_channel, user_channel
@@ -40,8 +42,19 @@ async def start_call(
     session: AsyncSession, *, settings: Settings, user: User, appointment_id: uuid.UUID, now: datetime
 ) -> tuple[Room, bool]:
     """Return the appointment's live room, creating it (and ringing the other side) if needed."""
+    room, created = await _start_or_find(session, settings=settings, user=user,
+                                         appointment_id=appointment_id, now=now)
+    await audit.record(session, action=Action.call_start, actor=user, object_type="appointment",
+                       object_id=room.appointment_id, now=now, data={"room_id": room.id, "new": created})
+    return room, created
+
+
+async def _start_or_find(
+    session: AsyncSession, *, settings: Settings, user: User, appointment_id: uuid.UUID, now: datetime
+) -> tuple[Room, bool]:
     appointment = await appointments.get_for_user(
-        session, user=user, appointment_id=appointment_id, now=now, for_update=True
+        session, user=user, appointment_id=appointment_id, now=now, for_update=True,
+        action=Action.call_start,
     )
     repo = RoomRepository(session)
     live = await repo.live_for_appointment(appointment.id)
@@ -73,20 +86,28 @@ async def _reload(repo: RoomRepository, room_id: uuid.UUID, *, for_update: bool 
     return room
 
 
-async def _room_for_user(session: AsyncSession, *, user: User, room_id: uuid.UUID,
-                         for_update: bool = False, with_people: bool = True) -> tuple[Room, Appointment]:
+async def _room_for_user(session: AsyncSession, *, user: User, room_id: uuid.UUID, action: Action,
+                         now: datetime, for_update: bool = False, with_people: bool = True,
+                         ) -> tuple[Room, Appointment]:
+    """The room and its visit if ``user`` is one of its two people; asking for another's is a
+    recorded denial of ``action``, answered like a room that does not exist."""
     room = await RoomRepository(session).get(room_id, for_update=for_update)
     if room is None:
         raise RoomNotFound()
     appointment = await appointments.find_for_participant(
         session, appointment_id=room.appointment_id, user_id=user.id, with_people=with_people)
     if appointment is None:  # not one of the room's two identities: it does not exist for them
+        await audit.record(session, action=action, actor=user, object_type="appointment",
+                           object_id=room.appointment_id, now=now, outcome=Outcome.denied,
+                           data={"room_id": room.id})
         raise RoomNotFound()
     return room, appointment
 
 
-async def get_room(session: AsyncSession, *, user: User, room_id: uuid.UUID) -> Room:
-    room, _ = await _room_for_user(session, user=user, room_id=room_id)
+async def get_room(session: AsyncSession, *, user: User, room_id: uuid.UUID, now: datetime) -> Room:
+    room, _ = await _room_for_user(session, user=user, room_id=room_id, action=Action.call_read, now=now)
+    await audit.record(session, action=Action.call_read, actor=user, object_type="appointment",
+                       object_id=room.appointment_id, now=now, data={"room_id": room.id})
     return room
 
 
@@ -97,7 +118,8 @@ async def end_room(
     """End a live room for both sides. With ``user`` None it is the timer ending it."""
     repo = RoomRepository(session)
     if user is not None:
-        room, appointment = await _room_for_user(session, user=user, room_id=room_id, for_update=True)
+        room, appointment = await _room_for_user(session, user=user, room_id=room_id, for_update=True,
+                                                 action=Action.call_end, now=now)
         if room.status != RoomStatus.in_progress:
             raise RoomEnded()
     else:
@@ -118,12 +140,15 @@ async def end_room(
                 room_id=room.id, appointment_id=appointment.id, reason=reason))
     for person in (appointment.doctor_id, appointment.patient_id):
         queue_event(session, user_channel(person), ended)
+    await audit.record(session, action=Action.call_end, actor=user, object_type="appointment",
+                       object_id=appointment.id, now=now, data={"room_id": room.id, "reason": reason})
     return room
 
 
 async def decline(session: AsyncSession, *, user: User, room_id: uuid.UUID, now: datetime) -> Room:
     """The callee refuses the call: the caller hears `call.declined` and the room ends."""
-    room, appointment = await _room_for_user(session, user=user, room_id=room_id)
+    room, appointment = await _room_for_user(session, user=user, room_id=room_id,
+                                             action=Action.call_decline, now=now)
     if room.status != RoomStatus.in_progress:
         raise RoomEnded()
     if room.created_by_id == user.id:
@@ -134,6 +159,8 @@ async def decline(session: AsyncSession, *, user: User, room_id: uuid.UUID, now:
         raise Conflict("You already answered this call on another device.", code="call_already_answered")
     queue_event(session, user_channel(other_party(appointment, user.id)), f.CallDeclined(
         room_id=room.id, appointment_id=appointment.id, by=user.id))
+    await audit.record(session, action=Action.call_decline, actor=user, object_type="appointment",
+                       object_id=appointment.id, now=now, data={"room_id": room.id})
     return await end_room(session, user=user, room_id=room.id, now=now, reason="declined")
 
 
@@ -144,7 +171,7 @@ async def join(
     # A join sits between a callee's accept and the first video frame: it reads the room once
     # (its participants come with it, read after the lock) and skips loading the people.
     room, _appointment = await _room_for_user(session, user=user, room_id=room_id, for_update=True,
-                                              with_people=False)
+                                              with_people=False, action=Action.call_join, now=now)
     if room.status != RoomStatus.in_progress:
         raise RoomEnded()
     participant = next((p for p in room.participants if p.user_id == user.id), None)
@@ -173,6 +200,9 @@ async def join(
     joined = f.ParticipantJoined(room_id=room.id, participant=ParticipantPublic.model_validate(participant))
     queue_event(session, room_channel(room.id), f.ExceptConnection(connection_id=connection_id, frame=joined))
     room.participants.sort(key=lambda p: p.joined_at)  # the relationship's order, without a reload
+    await audit.record(session, action=Action.call_join, actor=user, object_type="appointment",
+                       object_id=room.appointment_id, now=now,
+                       data={"room_id": room.id, "replaced_other_device": replaced is not None})
     return room
 
 
@@ -193,6 +223,9 @@ async def leave(
         await session.flush()
     queue_event(session, room_channel(room.id), f.ParticipantLeft(
         room_id=room.id, participant=ParticipantPublic.model_validate(participant)))
+    await audit.record(session, action=Action.call_leave, actor=audit.ActorRef(user_id, participant.role),
+                       object_type="appointment", object_id=room.appointment_id, now=now,
+                       data={"room_id": room.id})
     return True
 
 

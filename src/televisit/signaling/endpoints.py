@@ -9,6 +9,7 @@ from fastapi import WebSocket
 from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocketDisconnect
 
+from televisit.audit.context import bind_scope
 from televisit.core.config import Settings
 from televisit.core.errors import AppError
 from televisit.core.logging import frame_logged, ws_frame_context
@@ -177,6 +178,7 @@ class DirectWebSocket:
 
 async def websocket_endpoint(websocket: WebSocket, runtime: Runtime) -> None:
     settings = runtime.settings
+    bind_scope(websocket.scope)  # the socket's address and user agent, for its audit records
     if not origin_allowed(websocket, settings):
         await websocket.close(code=CLOSE_FORBIDDEN_ORIGIN)
         return

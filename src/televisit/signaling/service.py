@@ -204,7 +204,7 @@ class Handlers:
                 end_session(conn, ended)
                 return
             user = await self._user(session, conn)
-            room = await rooms_service.get_room(session, user=user, room_id=frame.room_id)
+            room = await rooms_service.get_room(session, user=user, room_id=frame.room_id, now=now)
             if room.status != RoomStatus.in_progress:
                 raise rooms_service.RoomEnded()
             created_at = room.created_at

@@ -40,3 +40,29 @@ class UserRepository:
             )
         stmt = stmt.order_by(User.full_name, User.id).limit(limit)
         return list((await self.session.execute(stmt)).scalars())
+
+    async def search(
+        self, *, query: str | None, role: Role | None, active: bool | None,
+        after: tuple[str, uuid.UUID] | None, limit: int,
+    ) -> list[User]:
+        """Every account (for admins), by part of the name or email, role and state, by name."""
+        stmt = select(User)
+        if query:
+            like = _like(query)
+            stmt = stmt.where(
+                or_(func.lower(User.full_name).like(like, escape="\\"), User.email.like(like, escape="\\"))
+            )
+        if role is not None:
+            stmt = stmt.where(User.role == role)
+        if active is not None:
+            stmt = stmt.where(User.is_active.is_(active))
+        if after is not None:
+            name, last_id = after
+            stmt = stmt.where(or_(User.full_name > name, (User.full_name == name) & (User.id > last_id)))
+        stmt = stmt.order_by(User.full_name, User.id).limit(limit)
+        return list((await self.session.execute(stmt)).scalars())
+
+
+def _like(query: str) -> str:
+    """A LIKE pattern for text anywhere in a value, with the query's own wildcards escaped."""
+    return "%" + query.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"

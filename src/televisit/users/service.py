@@ -95,6 +95,42 @@ async def get_active(session: AsyncSession, *, user_id: uuid.UUID) -> User | Non
     return user if user is not None and user.is_active else None
 
 
+async def get(session: AsyncSession, *, user_id: uuid.UUID) -> User | None:
+    """Any account, active or not (for admins)."""
+    return await UserRepository(session).get(user_id)
+
+
+async def set_active(session: AsyncSession, *, user: User, active: bool, now: datetime) -> None:
+    """Deactivate or reactivate an account (its sessions are the caller's to revoke)."""
+    if user.is_active != active:
+        user.is_active = active
+        user.updated_at = now
+        await session.flush()
+
+
+async def search_accounts(
+    session: AsyncSession, *, query: str | None, role: Role | None, active: bool | None,
+    cursor: str | None, limit: int,
+) -> tuple[list[User], str | None]:
+    """Every account by name or email, role and state, ordered by name (for admins)."""
+    if query and "\x00" in query:
+        raise Unprocessable(
+            "The query must not contain NUL characters.",
+            details=[{"loc": ["query", "query"], "msg": "must not contain NUL characters"}],
+        )
+    after = None
+    if cursor:
+        name, raw_id = decode_cursor(cursor, 2)
+        if "\x00" in name:
+            raise BadRequest("The cursor is not valid.", code="invalid_cursor")
+        after = (name, _parse_uuid(raw_id))
+    rows = await UserRepository(session).search(
+        query=(query or "").strip() or None, role=role, active=active, after=after, limit=limit + 1
+    )
+    next_cursor = encode_cursor(rows[limit - 1].full_name, rows[limit - 1].id) if len(rows) > limit else None
+    return rows[:limit], next_cursor
+
+
 async def search_patients(
     session: AsyncSession, *, query: str | None, cursor: str | None, limit: int
 ) -> tuple[list[User], str | None]:

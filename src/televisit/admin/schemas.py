@@ -1,0 +1,42 @@
+"""What the admin API answers about accounts."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from televisit.users.models import Role
+
+
+class AdminUserPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    email: str
+    full_name: str
+    role: Role
+    is_active: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class AdminUserDetail(AdminUserPublic):
+    open_sessions: int = Field(description="Signed-in sessions that are neither revoked nor expired.")
+    recent_failed_sign_ins: int = Field(
+        description="Failed sign-ins for this email inside the throttling window (what clearing removes)."
+    )
+
+
+class AdminUserList(BaseModel):
+    items: list[AdminUserPublic]
+    next_cursor: str | None
+
+
+class RevokedSessions(BaseModel):
+    revoked: int = Field(description="How many sessions were ended.")
+
+
+class ClearedThrottling(BaseModel):
+    cleared: int = Field(description="How many recorded failed sign-ins were removed.")
