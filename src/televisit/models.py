@@ -5,10 +5,11 @@ from televisit.audit.models import AuditEvent
 from televisit.auth.models import AuthSession, LoginFailure
 from televisit.chat.models import Message
 from televisit.core.db import Base
+from televisit.mail.models import OutboxMessage
 from televisit.rooms.models import Instance, Room, RoomParticipant
 from televisit.users.models import User
 
 __all__ = [
     "Appointment", "AuditEvent", "AuthSession", "Base", "Instance", "LoginFailure", "Message",
-    "Room", "RoomParticipant", "User",
+    "OutboxMessage", "Room", "RoomParticipant", "User",
 ]

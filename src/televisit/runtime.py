@@ -24,6 +24,8 @@ from televisit.core.logging import instrument_engine
 from televisit.core.metrics import TIMEOUT_REASONS, Metrics
 from televisit.core.periodic import Periodic
 from televisit.core.security import Passwords
+from televisit.mail.presence import create_presence
+from televisit.mail.sender import MailSender, create_transport
 from televisit.realtime.broker import Broker
 from televisit.realtime.events import Publisher
 from televisit.realtime.factory import create_broker
@@ -46,6 +48,7 @@ class _Started:
     ws_handlers: Handlers
     room_timers: RoomTimers
     housekeeping: Periodic
+    mail: MailSender
 
 
 class NotStarted(RuntimeError):
@@ -76,15 +79,20 @@ class Runtime:
             publish=counting(self.metrics, make_publisher(broker)), hub=hub,
             ws_handlers=Handlers(self, hub), room_timers=RoomTimers(self),
             housekeeping=Periodic("housekeeping", self._housekeep, HOUSEKEEPING_INTERVAL),
+            mail=MailSender(self, transport=create_transport(self), presence=create_presence(self.settings),
+                            local_users=lambda: hub.by_user.keys()),
         )
         self.metrics.websockets_open.set_function(lambda: len(hub.connections))
         if self.settings.room_timers_enabled:
             self._started.room_timers.start()
             self._started.housekeeping.start()
+        if self.settings.mail_sender_enabled:
+            self._started.mail.start()
 
     async def stop(self) -> None:
         started, self._started = self._started, None
         if started is not None:
+            await started.mail.stop()
             await started.housekeeping.stop()
             await started.room_timers.stop()
             await started.broker.stop()
@@ -128,6 +136,10 @@ class Runtime:
     @property
     def room_timers(self) -> RoomTimers:
         return self._live.room_timers
+
+    @property
+    def mail(self) -> MailSender:
+        return self._live.mail
 
     def session(self) -> AbstractAsyncContextManager[AsyncSession]:
         """One transaction whose queued events are published after its commit."""

@@ -24,6 +24,6 @@ async def create_user(
     """Create an account of any role (doctors and admins can only be made this way or by the CLI)."""
     user = await users_service.create_user(
         session, passwords=passwords, email=body.email, password=body.password,
-        full_name=body.full_name, role=body.role, now=now,
+        full_name=body.full_name, role=body.role, now=now, time_zone=body.time_zone,
     )
     return UserPublic.model_validate(user)

@@ -27,7 +27,7 @@ async def register(
     """Create a patient account (doctors and admins are created by an admin)."""
     user = await users_service.create_user(
         session, passwords=passwords, email=body.email, password=body.password,
-        full_name=body.full_name, role=Role.patient, now=now,
+        full_name=body.full_name, role=Role.patient, now=now, time_zone=body.time_zone,
     )
     return UserPublic.model_validate(user)
 

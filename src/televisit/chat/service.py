@@ -13,6 +13,7 @@ from televisit.chat.models import Message
 from televisit.chat.repository import MessageRepository
 from televisit.chat.schemas import MessagePublic
 from televisit.core.errors import Unprocessable
+from televisit.mail import service as mail
 from televisit.realtime.channels import user_channel
 from televisit.realtime.events import queue_event
 from televisit.signaling.frames import ChatMessage
@@ -56,6 +57,7 @@ async def send(
                 client_msg_id=client_msg_id, body=body, created_at=now)
     )
     _announce(session, appointment, message)
+    await mail.message_posted(session, appointment=appointment, sender_id=user.id, now=now)
     return message, True
 
 

@@ -24,6 +24,7 @@ async def create_user(
     full_name: str,
     role: Role,
     now: datetime,
+    time_zone: str | None = None,
 ) -> User:
     email = email.strip().lower()
     passwords.check_policy(password, email=email, full_name=full_name)
@@ -36,6 +37,7 @@ async def create_user(
         role=role,
         password_hash=await passwords.hash(password),
         is_active=True,
+        time_zone=time_zone or "UTC",
         created_at=now,
         updated_at=now,
     )
@@ -44,6 +46,15 @@ async def create_user(
             await repo.add(user)
     except IntegrityError:  # a concurrent registration won the race
         raise Conflict("An account with this email already exists.", code="email_taken") from None
+    return user
+
+
+async def update_me(session: AsyncSession, *, user: User, time_zone: str, now: datetime) -> User:
+    """What a person may change about themselves (for now, where they live: their emails' times)."""
+    if user.time_zone != time_zone:
+        user.time_zone = time_zone
+        user.updated_at = now
+        await session.flush()
     return user
 
 

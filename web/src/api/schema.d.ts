@@ -81,7 +81,11 @@ export interface paths {
         delete?: never;
         options?: never;
         head?: never;
-        patch?: never;
+        /**
+         * Update Me
+         * @description Change your time zone (an IANA name): the times in your emails are shown in it.
+         */
+        patch: operations["users-me-update"];
         trace?: never;
     };
     "/api/v1/patients": {
@@ -157,6 +161,30 @@ export interface paths {
         };
         /** Get Appointment */
         get: operations["appointments-get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Update Appointment
+         * @description Move a scheduled visit (its doctor): same rules as booking; the patient is told by email.
+         */
+        patch: operations["appointments-update"];
+        trace?: never;
+    };
+    "/api/v1/appointments/{appointment_id}/fhir": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Appointment Fhir
+         * @description The visit as a FHIR R5 `Appointment` with `virtualService` (its doctor or patient).
+         */
+        get: operations["appointments-fhir"];
         put?: never;
         post?: never;
         delete?: never;
@@ -341,6 +369,11 @@ export interface components {
             password: string;
             /** Full Name */
             full_name: string;
+            /**
+             * Time Zone
+             * @description Where the person lives (the browser's); UTC when not given.
+             */
+            time_zone?: string | null;
             role: components["schemas"]["Role"];
         };
         /** AppointmentCancel */
@@ -412,6 +445,22 @@ export interface components {
          * @enum {string}
          */
         AppointmentStatus: "scheduled" | "in_progress" | "completed" | "cancelled" | "missed";
+        /**
+         * AppointmentUpdate
+         * @description Move a visit: a new start, a new length, or both (the patient is told by email).
+         */
+        AppointmentUpdate: {
+            /**
+             * Starts At
+             * @description The new start; an offset is required.
+             */
+            starts_at?: string | null;
+            /**
+             * Duration Minutes
+             * @description Bounded by settings (default 5-240).
+             */
+            duration_minutes?: number | null;
+        };
         /** CallPublic */
         CallPublic: {
             room: components["schemas"]["RoomPublic"];
@@ -449,6 +498,14 @@ export interface components {
             email: string;
             /** Password */
             password: string;
+        };
+        /** MeUpdate */
+        MeUpdate: {
+            /**
+             * Time Zone
+             * @example Europe/Berlin
+             */
+            time_zone: string;
         };
         /** MessageCreate */
         MessageCreate: {
@@ -614,6 +671,11 @@ export interface components {
             password: string;
             /** Full Name */
             full_name: string;
+            /**
+             * Time Zone
+             * @description Where the person lives (the browser's); UTC when not given.
+             */
+            time_zone?: string | null;
         };
         /** UserPublic */
         UserPublic: {
@@ -627,6 +689,8 @@ export interface components {
             /** Full Name */
             full_name: string;
             role: components["schemas"]["Role"];
+            /** Time Zone */
+            time_zone: string;
         };
     };
     responses: never;
@@ -813,6 +877,66 @@ export interface operations {
             };
             /** @description Not signed in, or the token is dead */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    "users-me-update": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MeUpdate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserPublic"];
+                };
+            };
+            /** @description Bad input (malformed JSON, bad cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not signed in, or the token is dead */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1123,6 +1247,144 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["AppointmentPublic"];
+                };
+            };
+            /** @description Not signed in, or the token is dead */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found, or not yours */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    "appointments-update": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                appointment_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AppointmentUpdate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AppointmentPublic"];
+                };
+            };
+            /** @description Bad input (malformed JSON, bad cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not signed in, or the token is dead */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Your role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found, or not yours */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    "appointments-fhir": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                appointment_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A FHIR R5 Appointment resource. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/fhir+json": Record<string, never>;
                 };
             };
             /** @description Not signed in, or the token is dead */

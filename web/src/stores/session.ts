@@ -48,7 +48,10 @@ export const useSessionStore = defineStore('session', () => {
   }
 
   async function register(email: string, password: string, fullName: string): Promise<void> {
-    await call(api.POST('/api/v1/auth/register', { body: { email, password, full_name: fullName } }))
+    // The browser's zone: the times in this person's emails are shown in it (changeable: PATCH /me).
+    const zone = Intl.DateTimeFormat().resolvedOptions().timeZone
+    const timeZone = zone && zone !== 'Etc/Unknown' ? zone : undefined
+    await call(api.POST('/api/v1/auth/register', { body: { email, password, full_name: fullName, time_zone: timeZone } }))
     await signIn(email, password)
   }
 
