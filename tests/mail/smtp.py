@@ -42,9 +42,12 @@ class Inbox:
     refuse_next: int = 0
     refuse_with: str = "451 4.3.0 Try again later"
     refused: int = 0
+    delay: float = 0.0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd's name
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.delay:
+            await asyncio.sleep(self.delay)
         with self.lock:
             if self.refuse_next > 0:
                 self.refuse_next -= 1
@@ -87,10 +90,11 @@ def _authenticator(credentials: tuple[str, str]) -> Any:
 
 @contextlib.contextmanager
 def smtp_server(*, scheme: str = "smtp", credentials: tuple[str, str] | None = None,
-                certs: tuple[Path, Path, Path] | None = None) -> Iterator[SmtpServer]:
+                certs: tuple[Path, Path, Path] | None = None,
+                port: int | None = None) -> Iterator[SmtpServer]:
     """Start aiosmtpd in its own thread; `smtp+starttls` and `smtps` need ``certs`` (ca, crt, key)."""
     inbox = Inbox()
-    port = free_port()
+    port = port or free_port()
     kwargs: dict[str, Any] = {}
     tls: ssl.SSLContext | None = None
     if certs is not None:
@@ -102,7 +106,8 @@ def smtp_server(*, scheme: str = "smtp", credentials: tuple[str, str] | None = N
         kwargs.update(ssl_context=tls)
     if credentials is not None:
         kwargs.update(authenticator=_authenticator(credentials), auth_required=True,
-                      auth_require_tls=scheme != "smtp")
+                      # aiosmtpd knows only STARTTLS as TLS; smtps is TLS from the first byte.
+                      auth_require_tls=scheme == "smtp+starttls")
     controller = Controller(inbox, hostname="127.0.0.1", port=port, **kwargs)
     controller.start()
     try:
