@@ -30,6 +30,7 @@ from televisit.mail.schemas import (
     CancellationMail,
     ChangeMail,
     InvitationMail,
+    LinkMail,
     MessageNoticeMail,
     ReminderMail,
     VisitSnapshot,
@@ -97,7 +98,7 @@ def _headers(message: EmailMessage, row: OutboxMessage, *, recipient: User, subj
 
 def build(row: OutboxMessage, *, recipient: User, context: dict[str, Any], settings: Settings,
           calendar: bytes | None = None, method: str | None = None) -> Outgoing:
-    rendered = render(MailKind(row.kind).value, {**context, "clinic_name": settings.clinic_name,
+    rendered = render(str(row.kind), {**context, "clinic_name": settings.clinic_name,
                                        "recipient_name": recipient.full_name})
     message = EmailMessage()
     _headers(message, row, recipient=recipient, subject=rendered.subject, settings=settings)
@@ -140,7 +141,7 @@ def _visit_context(visit: Appointment, snapshot: VisitSnapshot, *, recipient: Us
     }
 
 
-def _still_relevant(row: OutboxMessage, visit: Appointment, snapshot: VisitSnapshot) -> str | None:
+def _still_relevant(visit: Appointment, snapshot: VisitSnapshot) -> str | None:
     """Why a reminder no longer applies (the visit was cancelled, moved or held), else None."""
     if not isinstance(snapshot, ReminderMail):
         return None
@@ -159,7 +160,7 @@ async def _visit_mail(session: AsyncSession, row: OutboxMessage, snapshot: Visit
         visit = await appointments.get(session, appointment_id=row.appointment_id)
     except NotFound:
         return Skip("visit gone")
-    if (why := _still_relevant(row, visit, snapshot)) is not None:
+    if (why := _still_relevant(visit, snapshot)) is not None:
         return Skip(why)
     context = _visit_context(visit, snapshot, recipient=recipient, settings=settings)
     if isinstance(snapshot, ChangeMail):
@@ -202,5 +203,9 @@ async def compose(session: AsyncSession, row: OutboxMessage, *, settings: Settin
                              last_seen=last_seen)
     if isinstance(payload, VisitSnapshot):
         return await _visit_mail(session, row, payload, recipient=recipient, settings=settings)
+    if isinstance(payload, LinkMail):
+        context = {"link": f"{settings.effective_public_url}{payload.link_path}",
+                   "link_label": payload.link_label}
+        return build(row, recipient=recipient, context=context, settings=settings)
     return Skip(f"no composer for {row.kind}")
 

@@ -51,7 +51,18 @@ class MessageNoticeMail(Payload):
     last_message_at: datetime
 
 
-PAYLOADS: dict[MailKind, type[Payload]] = {
+class LinkMail(Payload):
+    """A message that is its template and one link (join links, password reset, "someone tried to
+    register with your address"): adding such a kind is a MailKind member, `templates/<kind>.txt`
+    and `.html`, and one `enqueue(..., payload=LinkMail(link_path=...))`. The path may carry a
+    one-time token: the payload is blanked once the row is finished, so it does not outlive the
+    email in the database."""
+
+    link_path: str
+    link_label: str = "Open Televisit"
+
+
+PAYLOADS: dict[str, type[Payload]] = {
     MailKind.invitation: InvitationMail,
     MailKind.change: ChangeMail,
     MailKind.cancellation: CancellationMail,
@@ -60,5 +71,10 @@ PAYLOADS: dict[MailKind, type[Payload]] = {
 }
 
 
-def payload_of(kind: MailKind, data: dict[str, object]) -> Payload:
-    return PAYLOADS[kind].model_validate(data)
+def payload_type(kind: str) -> type[Payload]:
+    """Kinds not listed carry a LinkMail."""
+    return PAYLOADS.get(kind, LinkMail)
+
+
+def payload_of(kind: str, data: dict[str, object]) -> Payload:
+    return payload_type(kind).model_validate(data)

@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import Callable, Collection
 from datetime import datetime
+from email.utils import parseaddr
 from pathlib import Path
 
 import structlog
@@ -41,8 +42,6 @@ def create_transport(runtime: CoreRuntime) -> Transport | None:
 
 
 def _envelope_sender(mail_from: str) -> str:
-    from email.utils import parseaddr
-
     return parseaddr(mail_from)[1]
 
 

@@ -16,9 +16,11 @@ from televisit.mail.schemas import (
     CancellationMail,
     ChangeMail,
     InvitationMail,
+    LinkMail,
     MessageNoticeMail,
     Payload,
     ReminderMail,
+    payload_type,
 )
 from televisit.users.models import Role
 
@@ -94,7 +96,7 @@ async def visit_cancelled(session: AsyncSession, *, appointment: Appointment, ca
 
 async def message_posted(session: AsyncSession, *, appointment: Appointment, sender_id: uuid.UUID,
                          now: datetime) -> None:
-    """"You have a new message", once per burst, if the recipient does not read it meanwhile.
+    """A "you have a new message" email, once per burst, unless the recipient reads it meanwhile.
 
     The caller holds the conversation's row lock, so two messages cannot both find no waiting
     row and both add one. Whether the recipient was connected is decided when it is due.
@@ -118,14 +120,21 @@ async def claim(session: AsyncSession, *, token: str, settings: Settings,
                                                  limit=settings.mail_batch_size)
 
 
+def _finished(message: OutboxMessage, values: dict[str, object]) -> dict[str, object]:
+    """A link message's payload may hold a one-time token: it goes when the row is done."""
+    if payload_type(message.kind) is LinkMail:
+        return {**values, "payload": {}}
+    return values
+
+
 async def mark_sent(session: AsyncSession, *, message: OutboxMessage, token: str, now: datetime) -> bool:
-    return await OutboxRepository(session).finish(
-        message.id, token=token, values={"status": MailStatus.sent, "sent_at": now, "last_error": None})
+    return await OutboxRepository(session).finish(message.id, token=token, values=_finished(
+        message, {"status": MailStatus.sent, "sent_at": now, "last_error": None}))
 
 
 async def mark_skipped(session: AsyncSession, *, message: OutboxMessage, token: str, why: str) -> bool:
-    return await OutboxRepository(session).finish(
-        message.id, token=token, values={"status": MailStatus.skipped, "last_error": why[:200]})
+    return await OutboxRepository(session).finish(message.id, token=token, values=_finished(
+        message, {"status": MailStatus.skipped, "last_error": why[:200]}))
 
 
 def gives_up(message: OutboxMessage, *, settings: Settings, now: datetime) -> bool:
@@ -140,8 +149,8 @@ async def mark_failed_attempt(
 ) -> MailStatus:
     """Retry later with exponential backoff, or give up; returns which."""
     if permanent or gives_up(message, settings=settings, now=now):
-        await OutboxRepository(session).finish(
-            message.id, token=token, values={"status": MailStatus.failed, "last_error": error[:200]})
+        await OutboxRepository(session).finish(message.id, token=token, values=_finished(
+            message, {"status": MailStatus.failed, "last_error": error[:200]}))
         return MailStatus.failed
     delay = min(settings.mail_retry_base * 2 ** max(message.attempts - 1, 0), MAX_RETRY_DELAY)
     await OutboxRepository(session).finish(message.id, token=token, values={
