@@ -49,6 +49,8 @@ def televisit_env(tmp: Path, **settings: str) -> dict[str, str]:
         "TELEVISIT_LOG_SQL": "false",
         "TELEVISIT_LOG_LEVEL": "WARNING",
         "TELEVISIT_DRAIN_GRACE": "0",
+        # Development writes its emails to a folder: keep them out of the working tree.
+        "TELEVISIT_MAIL_DEV_DIR": f"{tmp}/mailbox",
     })
     env.update({f"TELEVISIT_{name.upper()}": value for name, value in settings.items()})
     return env

@@ -21,11 +21,13 @@ from televisit.core.errors import install_error_handlers
 from televisit.core.headers import ApiHeadersMiddleware
 from televisit.core.limits import BodySizeLimitMiddleware
 from televisit.core.logging import RequestLoggingMiddleware, configure_logging
+from televisit.mail.endpoints import router as dev_mailbox_router
 from televisit.ops.endpoints import router as ops_router
 from televisit.ops.metrics import router as metrics_router
 from televisit.rooms.endpoints import router as rooms_router
 from televisit.runtime import Runtime
 from televisit.signaling.endpoints import DirectWebSocket
+from televisit.users.endpoints import router as users_router
 from televisit.web import mount_spa
 from televisit.web.docs import mount_api_docs
 
@@ -34,7 +36,7 @@ API_PREFIX = "/api/v1"
 
 def api_router() -> APIRouter:
     router = APIRouter(prefix=API_PREFIX)
-    for domain in (auth_router, me_router, patients_router, admin_router, audit_router,
+    for domain in (auth_router, me_router, users_router, patients_router, admin_router, audit_router,
                    appointments_router, rooms_router, chat_router):
         router.include_router(domain)
     return router
@@ -71,6 +73,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None, configure_logs
     app.include_router(ops_router)
     app.include_router(metrics_router)
     mount_api_docs(app, f"{API_PREFIX}/docs")
+    app.include_router(dev_mailbox_router)  # 404 outside development
     mount_spa(app)  # last: the SPA's catch-all never shadows an API route
     # Outermost last: logging sees everything, including 413s.
     app.add_middleware(AuditContextMiddleware)  # where each request comes from, for its audit records

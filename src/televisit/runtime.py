@@ -24,6 +24,8 @@ from televisit.core.logging import instrument_engine
 from televisit.core.metrics import TIMEOUT_REASONS, Metrics
 from televisit.core.periodic import Periodic
 from televisit.core.security import Passwords
+from televisit.mail.presence import create_presence
+from televisit.mail.sender import MailSender, create_transport
 from televisit.realtime.broker import Broker
 from televisit.realtime.events import Publisher
 from televisit.realtime.factory import create_broker
@@ -48,6 +50,7 @@ class _Started:
     room_timers: RoomTimers
     housekeeping: Periodic
     session_sweeper: SessionSweeper
+    mail: MailSender
 
 
 class NotStarted(RuntimeError):
@@ -79,17 +82,22 @@ class Runtime:
             ws_handlers=Handlers(self, hub), room_timers=RoomTimers(self),
             housekeeping=Periodic("housekeeping", self._housekeep, HOUSEKEEPING_INTERVAL),
             session_sweeper=SessionSweeper(self, hub),
+            mail=MailSender(self, transport=create_transport(self), presence=create_presence(self.settings),
+                            local_users=lambda: hub.by_user.keys()),
         )
         self.metrics.websockets_open.set_function(lambda: len(hub.connections))
         if self.settings.room_timers_enabled:
             self._started.room_timers.start()
             self._started.housekeeping.start()
             self._started.session_sweeper.start()
+        if self.settings.mail_sender_enabled:
+            self._started.mail.start()
 
     async def stop(self) -> None:
         started, self._started = self._started, None
         if started is not None:
             await started.session_sweeper.stop()
+            await started.mail.stop()
             await started.housekeeping.stop()
             await started.room_timers.stop()
             await started.broker.stop()
@@ -138,6 +146,10 @@ class Runtime:
     def session_sweeper(self) -> SessionSweeper:
         """Closes sockets whose session ended; tests drive it by hand (`run_once`)."""
         return self._live.session_sweeper
+
+    @property
+    def mail(self) -> MailSender:
+        return self._live.mail
 
     def session(self) -> AbstractAsyncContextManager[AsyncSession]:
         """One transaction whose queued events are published after its commit."""

@@ -7,11 +7,20 @@ import uuid
 import pytest
 
 from tests.audit.helpers import USERS, audit_rows, one_row
-from tests.auth.helpers import LOGIN, ME, STRONG_PASSWORD, assert_unauthorized, bearer, count_failures
+from tests.auth.helpers import (
+    LOGIN,
+    ME,
+    STRONG_PASSWORD,
+    assert_unauthorized,
+    bearer,
+    count_failures,
+    enroll,
+    login,
+)
 from tests.fixtures.assertions import assert_error
 
 DETAIL_KEYS = {"id", "email", "full_name", "role", "is_active", "created_at", "updated_at",
-               "open_sessions", "recent_failed_sign_ins"}
+               "open_sessions", "recent_failed_sign_ins", "mfa_enabled"}
 
 
 async def _people(factory):
@@ -44,7 +53,7 @@ async def test_search_by_name_or_email_role_and_state_by_name(factory, client, a
                                   headers=admin.headers)) == ["Ana Alvarez"]
 
     item = (await client.get(USERS, params={"query": "ana@"}, headers=admin.headers)).json()["items"][0]
-    assert set(item) == DETAIL_KEYS - {"open_sessions", "recent_failed_sign_ins"}
+    assert set(item) == DETAIL_KEYS - {"open_sessions", "recent_failed_sign_ins", "mfa_enabled"}
     assert "password" not in str(item)
 
     listed = [r for r in await audit_rows(app, action="admin.users.list")
@@ -166,7 +175,8 @@ async def test_non_admins_get_403_on_every_admin_route_and_each_refusal_is_recor
     target = p["bo"].id
     calls = [("GET", USERS), ("POST", USERS), ("GET", f"{USERS}/{target}"),
              ("POST", f"{USERS}/{target}/deactivate"), ("POST", f"{USERS}/{target}/reactivate"),
-             ("POST", f"{USERS}/{target}/revoke-sessions"), ("POST", f"{USERS}/{target}/clear-throttling")]
+             ("POST", f"{USERS}/{target}/revoke-sessions"), ("POST", f"{USERS}/{target}/clear-throttling"),
+             ("POST", f"{USERS}/{target}/reset-mfa")]
     for person in (p["ana"], p["cy"]):
         for method, url in calls:
             body = {"email": "x@example.org", "password": STRONG_PASSWORD, "full_name": "X", "role": "admin"}
@@ -179,3 +189,28 @@ async def test_non_admins_get_403_on_every_admin_route_and_each_refusal_is_recor
     assert (await client.get(ME, headers=p["bo"].headers)).status_code == 200  # nothing happened to Bo
     for method, url in calls:
         assert_unauthorized(await client.request(method, url))
+
+
+async def test_resetting_two_factor_lets_a_person_who_lost_their_phone_sign_in_with_the_password(
+        factory, client, app, clock):
+    p = await _people(factory)
+    cy, admin = p["cy"], p["admin"]
+    await enroll(client, cy.headers, clock.now())
+    challenged = await login(client, cy.email, cy.password)
+    assert challenged.json()["mfa_required"] is True  # the phone is needed
+    detail = (await client.get(f"{USERS}/{cy.id}", headers=admin.headers)).json()
+    assert detail["mfa_enabled"] is True
+
+    response = await client.post(f"{USERS}/{cy.id}/reset-mfa", headers=admin.headers)
+    assert response.status_code == 200 and response.json() == {"reset": True}
+    signed_in = await login(client, cy.email, cy.password)
+    assert signed_in.status_code == 200 and "access_token" in signed_in.json()
+    assert (await client.get(f"{USERS}/{cy.id}", headers=admin.headers)).json()["mfa_enabled"] is False
+    row = await one_row(app, action="admin.users.reset_mfa")
+    assert (row.actor_id, row.object_id, row.data) == (admin.id, cy.id, {"was_enabled": True})
+    # Enrolment and its confirmation were recorded as the person's own actions.
+    assert [r.outcome for r in await audit_rows(app, action="auth.mfa.enable", actor_id=cy.id)] == ["success"]
+    again = await client.post(f"{USERS}/{cy.id}/reset-mfa", headers=admin.headers)
+    assert again.json() == {"reset": False}
+    assert_error(await client.post(f"{USERS}/{uuid.uuid4()}/reset-mfa", headers=admin.headers), 404,
+                 "user_not_found")

@@ -25,7 +25,7 @@ PATIENTS = "/api/v1/patients"
 
 # Not in zxcvbn's common list, free of any test email or name.
 STRONG_PASSWORD = "amber-quartz-meadow-1987"
-USER_KEYS = {"id", "email", "full_name", "role"}
+USER_KEYS = {"id", "email", "full_name", "role", "time_zone"}
 
 
 

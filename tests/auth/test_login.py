@@ -35,7 +35,7 @@ async def test_login_returns_a_bearer_token_and_the_user(factory, client, settin
     assert body["expires_in"] == settings.session_idle_timeout
     assert body["user"] == {
         "id": str(patient.id), "email": patient.email, "full_name": patient.full_name,
-        "role": "patient",
+        "role": "patient", "time_zone": "UTC",
     }
     assert_not_leaked(response, patient.password)
 

@@ -171,7 +171,7 @@ def mfa_server(secret: str) -> Starlette:
             return JSONResponse({"error": {"code": "invalid_code", "message": "no", "details": None}}, 401)
         return JSONResponse({"access_token": "the-token", "token_type": "bearer", "expires_in": 60,
                              "user": {"id": str(uuid.uuid4()), "email": "a@example.org", "full_name": "A",
-                                      "role": "admin"},
+                                      "role": "admin", "time_zone": "UTC"},
                              "mfa_required": False, "mfa_enrollment_required": False,
                              "device_token": "a-device"})
 

@@ -267,7 +267,7 @@ async def test_405_allows_every_method_of_the_path(client):
     assert_error(response, 405, "method_not_allowed")
     assert response.headers["allow"] == "GET, POST"
     one = await client.put(f"{APPOINTMENTS}/{uuid.uuid4()}")
-    assert one.headers["allow"] == "GET"
+    assert one.headers["allow"] == "GET, PATCH"
 
 
 async def test_non_json_content_type_is_refused(client, app):

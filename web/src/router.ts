@@ -9,6 +9,8 @@ export const router = createRouter({
     { path: '/register', name: 'register', component: () => import('./features/auth/RegisterView.vue'), meta: { public: true, title: 'Create an account' } },
     { path: '/account', name: 'account', component: () => import('./features/account/AccountView.vue'), meta: { title: 'Your account' } },
     { path: '/visits', name: 'visits', component: () => import('./features/appointments/AppointmentsView.vue'), meta: { title: 'Your visits' } },
+    // What emails and calendar entries link to: the visit's way in (camera check, then the call).
+    { path: '/visits/:id', redirect: (to) => ({ name: 'check', params: { id: to.params.id } }) },
     { path: '/visits/:id/check', name: 'check', component: () => import('./features/calls/PrecheckView.vue'), meta: { title: 'Check your camera and microphone' } },
     { path: '/visits/:id/call', name: 'call', component: () => import('./features/calls/CallView.vue'), meta: { title: 'Video visit' } },
     {

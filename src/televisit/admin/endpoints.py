@@ -14,6 +14,7 @@ from televisit.admin.schemas import (
     AdminUserList,
     AdminUserPublic,
     ClearedThrottling,
+    MfaReset,
     RevokedSessions,
 )
 from televisit.core.deps import NowDep, PasswordsDep, SessionDep, SettingsDep
@@ -56,7 +57,7 @@ async def create_user(
     """Create an account of any role (doctors and admins can only be made this way or by the CLI)."""
     user = await service.create_user(
         session, admin=admin, passwords=passwords, email=body.email, password=body.password,
-        full_name=body.full_name, role=body.role, now=now,
+        full_name=body.full_name, role=body.role, now=now, time_zone=body.time_zone,
     )
     return UserPublic.model_validate(user)
 
@@ -106,3 +107,10 @@ async def clear_throttling(
     """Forget the account's failed sign-ins, so a locked-out person can try again now."""
     cleared = await service.clear_account_throttling(session, admin=admin, user_id=user_id, now=now)
     return ClearedThrottling(cleared=cleared)
+
+
+@router.post(f"{USER}/reset-mfa", operation_id="admin-users-reset-mfa", responses=errors(401, 403, 404, 422))
+async def reset_mfa(user_id: uuid.UUID, admin: AuditedAdmin, session: SessionDep, now: NowDep) -> MfaReset:
+    """Turn the account's two-factor sign-in off (a lost phone and recovery codes): the person signs
+    in with the password, and enrols again where their role requires two-factor sign-in."""
+    return MfaReset(reset=await service.reset_mfa(session, admin=admin, user_id=user_id, now=now))

@@ -27,6 +27,7 @@ class AdminUserDetail(AdminUserPublic):
     recent_failed_sign_ins: int = Field(
         description="Failed sign-ins for this email inside the throttling window (what clearing removes)."
     )
+    mfa_enabled: bool = Field(description="Two-factor sign-in is on (an admin can reset it).")
 
 
 class AdminUserList(BaseModel):
@@ -36,6 +37,10 @@ class AdminUserList(BaseModel):
 
 class RevokedSessions(BaseModel):
     revoked: int = Field(description="How many sessions were ended.")
+
+
+class MfaReset(BaseModel):
+    reset: bool = Field(description="Whether two-factor sign-in was on (and is now off).")
 
 
 class ClearedThrottling(BaseModel):

@@ -53,10 +53,11 @@ async def get_user(
 
 async def create_user(
     session: AsyncSession, *, admin: User, passwords: Passwords, email: str, password: str,
-    full_name: str, role: Role, now: datetime,
+    full_name: str, role: Role, now: datetime, time_zone: str | None = None,
 ) -> User:
     user = await users_service.create_user(session, passwords=passwords, email=email,
-                                           password=password, full_name=full_name, role=role, now=now)
+                                           password=password, full_name=full_name, role=role, now=now,
+                                           time_zone=time_zone)
     await audit.record(session, action=Action.admin_users_create, actor=admin, object_type="user",
                        object_id=user.id, now=now, data={"role": role})
     return user
@@ -113,6 +114,16 @@ async def clear_account_throttling(
     return cleared
 
 
+async def reset_mfa(session: AsyncSession, *, admin: User, user_id: uuid.UUID, now: datetime) -> bool:
+    """Turn two-factor sign-in off for someone who lost their phone and recovery codes; they sign
+    in with the password alone (or must enrol again, where their role requires it)."""
+    user = await _account(session, user_id)
+    was_on = await auth_service.reset_mfa(session, user_id=user.id)
+    await audit.record(session, action=Action.admin_users_reset_mfa, actor=admin, object_type="user",
+                       object_id=user.id, now=now, data={"was_enabled": was_on})
+    return was_on
+
+
 async def _account(session: AsyncSession, user_id: uuid.UUID) -> User:
     user = await users_service.get(session, user_id=user_id)
     if user is None:
@@ -124,7 +135,8 @@ async def _detail(session: AsyncSession, *, settings: Settings, user: User, now:
     open_sessions, failures = await auth_service.access_summary(session, settings=settings, user=user,
                                                                 now=now)
     return AdminUserDetail.model_validate(
-        {**_columns(user), "open_sessions": open_sessions, "recent_failed_sign_ins": failures}
+        {**_columns(user), "open_sessions": open_sessions, "recent_failed_sign_ins": failures,
+         "mfa_enabled": await auth_service.mfa_enabled(session, user_id=user.id)}
     )
 
 

@@ -3,15 +3,16 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Response, status
 
-from televisit.appointments import service
+from televisit.appointments import fhir, service
 from televisit.appointments.models import AppointmentStatus
 from televisit.appointments.schemas import (
     AppointmentCancel,
     AppointmentCreate,
     AppointmentList,
     AppointmentPublic,
+    AppointmentUpdate,
 )
 from televisit.auth.deps import CurrentUser, DoctorUser
 from televisit.core.deps import NowDep, SessionDep, SettingsDep
@@ -82,6 +83,36 @@ async def get_appointment(
 ) -> AppointmentPublic:
     appointment = await service.read(session, user=user, appointment_id=appointment_id, now=now)
     return AppointmentPublic.model_validate(appointment)
+
+
+@router.patch("/{appointment_id}", operation_id="appointments-update",
+              responses=errors(401, 403, 404, 409, 422))
+async def update_appointment(
+    appointment_id: uuid.UUID, body: AppointmentUpdate, doctor: DoctorUser, session: SessionDep,
+    settings: SettingsDep, now: NowDep,
+) -> AppointmentPublic:
+    """Move a scheduled visit (its doctor): same rules as booking; the patient is told by email."""
+    appointment = await service.move(
+        session, settings=settings, doctor=doctor, appointment_id=appointment_id,
+        starts_at=body.starts_at, duration_minutes=body.duration_minutes, now=now,
+    )
+    return AppointmentPublic.model_validate(appointment)
+
+
+@router.get(
+    "/{appointment_id}/fhir",
+    operation_id="appointments-fhir",
+    response_class=Response,
+    responses={200: {"description": "A FHIR R5 Appointment resource.",
+                     "content": {fhir.MEDIA_TYPE: {"schema": {"type": "object"}}}},
+               **errors(401, 404, 422)},
+)
+async def get_appointment_fhir(
+    appointment_id: uuid.UUID, user: CurrentUser, session: SessionDep, settings: SettingsDep, now: NowDep
+) -> Response:
+    """The visit as a FHIR R5 `Appointment` with `virtualService` (its doctor or patient)."""
+    body = await fhir.read(session, user=user, appointment_id=appointment_id, settings=settings, now=now)
+    return Response(content=body, media_type=fhir.MEDIA_TYPE)
 
 
 @router.post(

@@ -48,6 +48,8 @@ class Appointment(UUIDPrimaryKey, Base):
     room_id: Mapped[uuid.UUID | None] = mapped_column(default=None)
     # The seq of the newest chat message; incremented under the row lock to keep seq gap-free.
     last_message_seq: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Bumped when the visit is moved or cancelled: the iCalendar SEQUENCE of its calendar entry.
+    sequence: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     doctor: Mapped[User] = relationship(foreign_keys=[doctor_id], lazy="raise")
     patient: Mapped[User] = relationship(foreign_keys=[patient_id], lazy="raise")

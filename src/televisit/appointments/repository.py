@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import exists, or_, select, update
+from sqlalchemy import Select, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -18,7 +18,7 @@ class AppointmentRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
-    def _base(self):
+    def _base(self) -> Select[Appointment]:
         return select(Appointment).options(
             selectinload(Appointment.doctor), selectinload(Appointment.patient)
         )
@@ -87,16 +87,15 @@ class AppointmentRepository:
         )
         return int((await self.session.execute(stmt)).scalar_one())
 
-    async def has_overlap(self, *, user_ids: list[uuid.UUID], starts_at: datetime, ends_at: datetime) -> bool:
+    async def has_overlap(self, *, user_ids: list[uuid.UUID], starts_at: datetime, ends_at: datetime,
+                          exclude_id: uuid.UUID | None = None) -> bool:
+        """Whether these people have another active visit in the slot (but ``exclude_id``, being moved)."""
         people = or_(Appointment.doctor_id.in_(user_ids), Appointment.patient_id.in_(user_ids))
-        stmt = select(
-            exists().where(
-                people,
-                Appointment.status.in_(ACTIVE),
-                Appointment.starts_at < ends_at,
-                Appointment.ends_at > starts_at,
-            )
-        )
+        conditions = [people, Appointment.status.in_(ACTIVE), Appointment.starts_at < ends_at,
+                      Appointment.ends_at > starts_at]
+        if exclude_id is not None:
+            conditions.append(Appointment.id != exclude_id)
+        stmt = select(exists().where(*conditions))
         return bool((await self.session.execute(stmt)).scalar())
 
     async def lock_users(self, user_ids: list[uuid.UUID]) -> None:

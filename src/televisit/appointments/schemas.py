@@ -10,6 +10,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    model_validator,
 )
 
 from televisit.appointments.models import AppointmentStatus
@@ -29,6 +30,22 @@ class AppointmentCreate(BaseModel):
     starts_at: IsoDateTime = Field(description="When the visit starts; an offset is required.")
     duration_minutes: int = Field(ge=1, le=24 * 60, description="Bounded by settings (default 5-240).")
     reason: Reason | None = None
+
+
+class AppointmentUpdate(BaseModel):
+    """Move a visit: a new start, a new length, or both (the patient is told by email)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    starts_at: IsoDateTime | None = Field(default=None, description="The new start; an offset is required.")
+    duration_minutes: int | None = Field(default=None, ge=1, le=24 * 60,
+                                         description="Bounded by settings (default 5-240).")
+
+    @model_validator(mode="after")
+    def _something_to_change(self) -> AppointmentUpdate:
+        if self.starts_at is None and self.duration_minutes is None:
+            raise ValueError("give starts_at, duration_minutes or both")
+        return self
 
 
 class AppointmentCancel(BaseModel):

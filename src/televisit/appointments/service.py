@@ -15,6 +15,7 @@ from televisit.audit.models import Action, Outcome
 from televisit.core.config import Settings
 from televisit.core.errors import BadRequest, Conflict, NotFound, Unprocessable
 from televisit.core.pagination import decode_cursor, encode_cursor
+from televisit.mail import service as mail
 from televisit.realtime.channels import user_channel
 from televisit.realtime.events import queue_event
 from televisit.signaling.frames import AppointmentUpdated
@@ -25,6 +26,11 @@ from televisit.users.repository import UserRepository
 class AppointmentNotFound(NotFound):
     code = "appointment_not_found"
     message = "No such appointment."
+
+
+def visit_url(settings: Settings, appointment_id: uuid.UUID) -> str:
+    """The visit's page in the web app: what emails and calendar entries link to."""
+    return f"{settings.effective_public_url}/visits/{appointment_id}"
 
 
 def _validate_slot(settings: Settings, *, starts_at: datetime, duration: int, now: datetime) -> None:
@@ -74,6 +80,52 @@ async def book(
     )
     await audit.record(session, action=Action.appointment_book, actor=doctor, object_type="appointment",
                        object_id=appointment.id, now=now, data={"patient_id": patient.id})
+    await mail.visit_booked(session, appointment=appointment, settings=settings, now=now)
+    return appointment
+
+
+async def move(
+    session: AsyncSession,
+    *,
+    settings: Settings,
+    doctor: User,
+    appointment_id: uuid.UUID,
+    starts_at: datetime | None,
+    duration_minutes: int | None,
+    now: datetime,
+) -> Appointment:
+    """The visit's doctor moves it (start, length or both), under the same rules as a booking."""
+    appointment = await get_for_user(session, user=doctor, appointment_id=appointment_id, now=now,
+                                     for_update=True)
+    if appointment.doctor_id != doctor.id:
+        raise AppointmentNotFound()
+    if appointment.status != AppointmentStatus.scheduled:
+        raise Conflict(f"A {appointment.status} appointment cannot be moved.", code="appointment_not_movable")
+    previous = (appointment.starts_at, appointment.duration_minutes)
+    new_start = starts_at or appointment.starts_at
+    new_duration = duration_minutes or appointment.duration_minutes
+    if (new_start, new_duration) == previous:
+        return appointment
+    _validate_slot(settings, starts_at=new_start, duration=new_duration, now=now)
+    repo = AppointmentRepository(session)
+    people = [appointment.doctor_id, appointment.patient_id]
+    ends_at = new_start + timedelta(minutes=new_duration)
+    await repo.lock_users(people)
+    if await repo.has_overlap(user_ids=people, starts_at=new_start, ends_at=ends_at,
+                              exclude_id=appointment.id):
+        raise Conflict("The doctor or the patient already has a visit at that time.",
+                       code="appointment_overlap")
+    appointment.starts_at, appointment.ends_at = new_start, ends_at
+    appointment.duration_minutes = new_duration
+    appointment.sequence += 1
+    appointment.updated_at = now
+    await session.flush()
+    await audit.record(session, action=Action.appointment_change, actor=doctor, object_type="appointment",
+                       object_id=appointment.id, now=now,
+                       data={"starts_at": previous[0].isoformat(), "duration_minutes": previous[1]})
+    announce(session, appointment)
+    await mail.visit_moved(session, appointment=appointment, previous_starts_at=previous[0],
+                           previous_duration_minutes=previous[1], settings=settings, now=now)
     return appointment
 
 
@@ -209,11 +261,13 @@ async def cancel(
     appointment.cancelled_at = now
     appointment.cancelled_by_id = user.id
     appointment.cancel_reason = reason or None
+    appointment.sequence += 1
     appointment.updated_at = now
     await session.flush()
     await audit.record(session, action=Action.appointment_cancel, actor=user, object_type="appointment",
                        object_id=appointment.id, now=now)
     announce(session, appointment)
+    await mail.visit_cancelled(session, appointment=appointment, cancelled_by=user.id, now=now)
     return appointment
 
 

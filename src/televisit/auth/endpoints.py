@@ -61,6 +61,7 @@ async def register(
     await users_service.register_patient(
         session, session_factory=runtime.sessionmaker, settings=settings, passwords=passwords,
         email=body.email, password=body.password, full_name=body.full_name, client_ip=ip, now=now,
+        time_zone=body.time_zone,
     )
     return RegistrationAccepted(message=users_service.REGISTRATION_MESSAGE)
 

@@ -20,6 +20,8 @@ import pyotp
 import segno
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from televisit.audit import service as audit
+from televisit.audit.models import Action, Outcome
 from televisit.auth.models import AuthSession, MfaFactor
 from televisit.auth.repository import MfaRepository
 from televisit.core.config import Settings
@@ -91,6 +93,8 @@ async def begin_enrollment(session: AsyncSession, *, settings: Settings, user: U
     factor.created_at = now
     factor.last_used_step = None
     await repo.save_factor(factor)
+    await audit.record(session, action=Action.mfa_enroll, actor=user, object_type="user", object_id=user.id,
+                       now=now)
     uri = pyotp.TOTP(secret).provisioning_uri(name=user.email, issuer_name=settings.mfa_issuer)
     qr = segno.make(uri, error="m").svg_data_uri(scale=5, border=2)
     return Enrollment(secret=secret, otpauth_uri=uri, qr_svg=qr)
@@ -111,8 +115,13 @@ async def confirm_enrollment(
     if factor.confirmed_at is not None:
         raise Conflict("Two-factor sign-in is already on.", code="mfa_already_enabled")
     if not await _accept_totp(repo, settings=settings, factor=factor, passcode=passcode, now=now):
+        await audit.record(session, action=Action.mfa_enable, actor=user, object_type="user",
+                           object_id=user.id, now=now, outcome=Outcome.failed,
+                           data={"reason": "invalid_passcode"})
         raise InvalidPasscode()
     factor.confirmed_at = now
+    await audit.record(session, action=Action.mfa_enable, actor=user, object_type="user", object_id=user.id,
+                       now=now)
     codes = [_recovery_code() for _ in range(RECOVERY_CODES)]
     await repo.replace_recovery_codes(user.id, [_recovery_digest(settings, user.id, c) for c in codes])
     auth_session.enrollment_only = False
@@ -132,8 +141,13 @@ async def disable(
     code_ok = await check_passcode(session, settings=settings, user_id=user.id, passcode=passcode,
                                    now=now)
     if not (password_ok and code_ok):
+        await audit.record(session, action=Action.mfa_disable, actor=user, object_type="user",
+                           object_id=user.id, now=now, outcome=Outcome.failed,
+                           data={"reason": "invalid_credentials"})
         raise Unprocessable("The password or the code is not right.", code="invalid_credentials")
     await MfaRepository(session).delete_all(user.id)
+    await audit.record(session, action=Action.mfa_disable, actor=user, object_type="user", object_id=user.id,
+                       now=now)
 
 
 async def check_passcode(session: AsyncSession, *, settings: Settings, user_id: uuid.UUID,

@@ -167,6 +167,8 @@ async def complete_mfa_login(
                                                 now=now, password_proven=True)
     if not await mfa.check_passcode(session, settings=settings, user_id=user.id, passcode=passcode,
                                     now=now):
+        await audit.record(session, action=Action.sign_in, actor=None, object_type="user", object_id=user.id,
+                           now=now, outcome=Outcome.failed, data={"reason": "bad_passcode"})
         raise WrongPasscode()
     if not await MfaRepository(session).complete_challenge(challenge.id):
         raise InvalidMfaToken()
@@ -397,3 +399,7 @@ async def access_summary(session: AsyncSession, *, settings: Settings, user: Use
     failures = await LoginFailureRepository(session).count_for_email(
         user.email, since=now - timedelta(seconds=settings.login_window))
     return in_use, failures
+
+
+async def mfa_enabled(session: AsyncSession, *, user_id: uuid.UUID) -> bool:
+    return await mfa.is_enabled(session, user_id=user_id)

@@ -15,6 +15,7 @@ from televisit.chat.models import Message
 from televisit.chat.repository import MessageRepository
 from televisit.chat.schemas import MessagePublic
 from televisit.core.errors import Unprocessable
+from televisit.mail import service as mail
 from televisit.realtime.channels import user_channel
 from televisit.realtime.events import queue_event
 from televisit.signaling.frames import ChatMessage
@@ -63,6 +64,7 @@ async def send(
     await audit.record(session, action=Action.chat_send, actor=user, object_type="appointment",
                        object_id=appointment.id, now=now, data={"message_id": message.id, "new": True})
     _announce(session, appointment, message)
+    await mail.message_posted(session, appointment=appointment, sender_id=user.id, now=now)
     return message, True
 
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterator
+from email.utils import parseaddr
 from functools import cached_property
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import AnyHttpUrl, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_SECRET = "dev-insecure-change-me"  # noqa: S105 - refused outside development
@@ -22,6 +23,9 @@ MIN_DISTINCT_CHARACTERS = 8
 # Words that mark a value copied from a template (deploy/ ships `CHANGE-ME...`).
 PLACEHOLDER = re.compile(r"change[-_ ]?me|replace[-_ ]?me|placeholder|insecure|example", re.I)
 GENERATE_HINT = "generate one with: python3 -c 'import secrets; print(secrets.token_urlsafe(48))'"
+
+
+SMTP_SCHEMES = ("smtp", "smtp+starttls", "smtps")
 
 
 class ConfigError(ValueError):
@@ -239,6 +243,97 @@ class Settings(BaseSettings):
     @property
     def effective_log_sql(self) -> bool:
         return self.env == "development" if self.log_sql is None else self.log_sql
+
+    # Mail (docs/operations.md, "Mail"). Where messages go: `smtp://host:25` (plain, a relay on the
+    # same host or private network), `smtp+starttls://user:pass@host:587`, `smtps://user:pass@host:465`
+    # (`?ssl_ca_certs=/path/ca.pem` for a private CA). A secret: it carries the password. Unset in
+    # development: messages land in the dev mailbox (`mail_dev_dir`, listed at /dev/mailbox); unset in
+    # production: mail is off and due messages are marked skipped.
+    smtp_url: SecretStr | None = None
+    # The From header, e.g. `Clinic Name <visits@clinic.example>`; required in production with mail on.
+    mail_from: str | None = None
+    # The address people reach the web app at: links in messages (and FHIR addressUrl) start with it.
+    public_url: AnyHttpUrl | None = None
+    # Named in every message and calendar entry.
+    clinic_name: str = Field(default="Televisit", min_length=1, max_length=100)
+    # Reminders, in minutes before a visit (patients); an offset already past at booking is skipped.
+    reminder_offsets: list[int] = Field(default_factory=lambda: [1440, 15])
+    # A message that failed this many times, or is this many seconds past due, is marked failed.
+    mail_max_attempts: int = Field(default=10, ge=1)
+    mail_max_age: int = Field(default=48 * 3600, ge=60)
+    # Seconds before the first retry; doubled each attempt, capped at an hour.
+    mail_retry_base: float = Field(default=30.0, gt=0)
+    # Seconds a claim on a message lasts: an instance that died mid-send frees it after this.
+    mail_lease: int = Field(default=300, ge=10)
+    # Seconds one SMTP step (connect, a command, a message) may take; well under the lease.
+    smtp_timeout: float = Field(default=30.0, gt=0)
+    # Seconds between polls of the outbox when it was empty, and messages claimed per poll.
+    mail_poll_interval: float = Field(default=2.0, gt=0)
+    mail_batch_size: int = Field(default=20, ge=1, le=500)
+    # Development only, without smtp_url: where messages are written (.eml and .html).
+    mail_dev_dir: str = "televisit-mailbox"
+    # Off only in tests that run the sender by hand (like room_timers_enabled).
+    mail_sender_enabled: bool = True
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp_scheme(cls, value: SecretStr | None) -> SecretStr | None:
+        # The message names the schemes, never the value: it holds a password.
+        if value is not None and urlsplit(value.get_secret_value()).scheme not in SMTP_SCHEMES:
+            raise ValueError("TELEVISIT_SMTP_URL must start with smtp://, smtp+starttls:// or smtps://")
+        return value
+
+    @field_validator("mail_from", "clinic_name")
+    @classmethod
+    def _one_line(cls, value: str | None) -> str | None:
+        # Both go into headers: a line break would let the text forge one.
+        if value is not None and any(ord(c) < 32 or ord(c) == 127 for c in value):
+            raise ValueError("TELEVISIT_MAIL_FROM and TELEVISIT_CLINIC_NAME must be one line")
+        return value
+
+    @field_validator("mail_from")
+    @classmethod
+    def _an_address(cls, value: str | None) -> str | None:
+        if value is not None and "@" not in parseaddr(value)[1]:
+            raise ValueError("TELEVISIT_MAIL_FROM must be an address, e.g. Clinic <visits@clinic.example>")
+        return value
+
+    @field_validator("reminder_offsets")
+    @classmethod
+    def _reminder_offsets(cls, value: list[int]) -> list[int]:
+        if any(not 0 < minutes <= 60 * 24 * 30 for minutes in value):
+            raise ValueError("TELEVISIT_REMINDER_OFFSETS: minutes between 1 and 43200 (30 days)")
+        return sorted(set(value), reverse=True)
+
+    @property
+    def mail_enabled(self) -> bool:
+        """Mail goes out over SMTP, or (development) into the dev mailbox."""
+        return self.smtp_url is not None or self.env == "development"
+
+    @property
+    def effective_public_url(self) -> str:
+        """Links in messages; in development without a setting, the address `serve` listens on."""
+        if self.public_url is not None:
+            return str(self.public_url).rstrip("/")
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def effective_mail_from(self) -> str:
+        return self.mail_from or f"{self.clinic_name} <televisit@localhost>"
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_mail(self) -> Settings:
+        if self.smtp_timeout * 4 > self.mail_lease:
+            raise ConfigError("TELEVISIT_MAIL_LEASE must be at least 4 times TELEVISIT_SMTP_TIMEOUT: "
+                              "a claim must outlive the sends made under it")
+        if self.env != "production" or self.smtp_url is None:
+            return self
+        if self.public_url is None:
+            raise ConfigError("TELEVISIT_PUBLIC_URL must be set when mail is on (TELEVISIT_SMTP_URL): "
+                              "links in messages start with it")
+        if not self.mail_from:
+            raise ConfigError("TELEVISIT_MAIL_FROM must be set when mail is on (TELEVISIT_SMTP_URL)")
+        return self
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -11,6 +11,9 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 TIMEOUT_REASONS = frozenset({"unused-timeout", "empty-timeout", "max-duration"})
 CALL_STAGES = ("started", "answered", "declined", "cancelled")
+MAIL_QUEUE_STATES = ("due", "scheduled", "sending")
+MAIL_FAILURES = ("retry", "failed")
+MAIL_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -34,6 +37,22 @@ class Metrics:
             ["stage"], registry=r)
         self.room_timeouts = Counter(
             "televisit_room_timeouts", "Rooms ended by a timer, by reason.", ["reason"], registry=r)
+        self.mail_queue = Gauge(
+            "televisit_mail_queue", "Outbox messages by state: due now, scheduled later (reminders, "
+            "retries), being sent (read from the database at scrape time).", ["state"], registry=r)
+        self.mail_sent = Counter(
+            "televisit_mail_sent", "Messages accepted by the SMTP server (or the dev mailbox), by kind.",
+            ["kind"], registry=r)
+        self.mail_failures = Counter(
+            "televisit_mail_failures", "Failed sends: `retry` will be tried again, `failed` was given up.",
+            ["outcome"], registry=r)
+        self.mail_send_duration = Histogram(
+            "televisit_mail_send_duration_seconds", "Time to hand one message to the SMTP server.",
+            buckets=MAIL_BUCKETS, registry=r)
+        for state in MAIL_QUEUE_STATES:
+            self.mail_queue.labels(state)
+        for outcome in MAIL_FAILURES:
+            self.mail_failures.labels(outcome)
         for stage in CALL_STAGES:
             self.call_setups.labels(stage)
         for reason in TIMEOUT_REASONS:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from televisit.mail import service as mail_service
 from televisit.ops.endpoints import AppRuntime
 from televisit.rooms import service as rooms_service
 from televisit.runtime import Runtime
@@ -20,6 +21,14 @@ async def _count_live_rooms(runtime: Runtime) -> float | None:
         return None
 
 
+async def _mail_queue(runtime: Runtime) -> dict[str, int] | None:
+    try:
+        async with runtime.sessionmaker() as session:
+            return await mail_service.queue_depth(session, now=runtime.clock.now())
+    except Exception:  # as above
+        return None
+
+
 @router.get("/metrics", operation_id="ops-metrics", include_in_schema=True,
             response_class=Response, responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}})
 async def metrics(runtime: AppRuntime) -> Response:
@@ -27,4 +36,7 @@ async def metrics(runtime: AppRuntime) -> Response:
     live = await _count_live_rooms(runtime)
     if live is not None:
         runtime.metrics.rooms_live.set(live)
+    queue = await _mail_queue(runtime)
+    for state, count in (queue or {}).items():
+        runtime.metrics.mail_queue.labels(state).set(count)
     return Response(generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -23,5 +23,7 @@ class User(UUIDPrimaryKey, Base):
     role: Mapped[Role] = mapped_column(String(16), index=True)
     password_hash: Mapped[str] = mapped_column(String(255))
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # IANA name (e.g. Europe/Berlin): times in this person's emails are shown in it.
+    time_zone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import uuid
+import zoneinfo
+from functools import cache
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StringConstraints
@@ -13,6 +15,23 @@ FullName = Annotated[
     StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
     AfterValidator(single_line),
 ]
+
+
+@cache
+def _known_time_zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+def _time_zone(value: str) -> str:
+    """An IANA name this server knows (its tzdata), so every email can be shown in it."""
+    if value not in _known_time_zones():
+        raise ValueError("must be an IANA time zone name, e.g. Europe/Berlin")
+    return value
+
+
+TimeZoneName = Annotated[
+    str, Field(min_length=1, max_length=64, examples=["Europe/Berlin"]), AfterValidator(_time_zone)
+]
 # Length bounds only; the policy (minimum length, common passwords) lives in auth.passwords.
 Password = Annotated[str, Field(min_length=1, max_length=256)]
 
@@ -23,6 +42,14 @@ class UserCreate(BaseModel):
     email: EmailStr = Field(max_length=254)
     password: Password
     full_name: FullName
+    time_zone: TimeZoneName | None = Field(
+        default=None, description="Where the person lives (the browser's); UTC when not given.")
+
+
+class MeUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    time_zone: TimeZoneName
 
 
 class AdminUserCreate(UserCreate):
@@ -36,6 +63,7 @@ class UserPublic(BaseModel):
     email: str
     full_name: str
     role: Role
+    time_zone: str
 
 
 class PersonRef(BaseModel):

@@ -8,6 +8,8 @@ from datetime import datetime
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from televisit.audit import service as audit
+from televisit.audit.models import Action
 from televisit.auth import service as auth_service
 from televisit.core.config import Settings
 from televisit.core.errors import BadRequest, Conflict, Unprocessable
@@ -26,6 +28,7 @@ async def create_user(
     full_name: str,
     role: Role,
     now: datetime,
+    time_zone: str | None = None,
 ) -> User:
     email = email.strip().lower()
     passwords.check_policy(password, email=email, full_name=full_name)
@@ -33,7 +36,7 @@ async def create_user(
     if await repo.get_by_email(email) is not None:
         raise Conflict("An account with this email already exists.", code="email_taken")
     user = _new_user(email=email, full_name=full_name, role=role,
-                     password_hash=await passwords.hash(password), now=now)
+                     password_hash=await passwords.hash(password), time_zone=time_zone, now=now)
     try:
         async with session.begin_nested():
             await repo.add(user)
@@ -59,6 +62,7 @@ async def register_patient(
     full_name: str,
     client_ip: str,
     now: datetime,
+    time_zone: str | None = None,
 ) -> None:
     """Self-registration that does not tell whether the address already has an account.
 
@@ -76,7 +80,7 @@ async def register_patient(
     if existing is not None:
         return
     user = _new_user(email=email, full_name=full_name, role=Role.patient, password_hash=password_hash,
-                     now=now)
+                     time_zone=time_zone, now=now)
     try:
         async with session.begin_nested():
             await repo.add(user)
@@ -84,9 +88,22 @@ async def register_patient(
         return
 
 
-def _new_user(*, email: str, full_name: str, role: Role, password_hash: str, now: datetime) -> User:
+def _new_user(*, email: str, full_name: str, role: Role, password_hash: str, time_zone: str | None,
+              now: datetime) -> User:
+    # The zone a person's emails show times in: the browser's at sign-up, else UTC.
     return User(email=email, full_name=full_name.strip(), role=role, password_hash=password_hash,
-                is_active=True, created_at=now, updated_at=now)
+                is_active=True, time_zone=time_zone or "UTC", created_at=now, updated_at=now)
+
+
+async def update_me(session: AsyncSession, *, user: User, time_zone: str, now: datetime) -> User:
+    """What a person may change about themselves (for now, where they live: their emails' times)."""
+    if user.time_zone != time_zone:
+        user.time_zone = time_zone
+        user.updated_at = now
+        await session.flush()
+        await audit.record(session, action=Action.account_update, actor=user, object_type="user",
+                           object_id=user.id, now=now, data={"fields": ["time_zone"]})
+    return user
 
 
 async def get_active(session: AsyncSession, *, user_id: uuid.UUID) -> User | None:

@@ -194,7 +194,11 @@ export interface paths {
         delete?: never;
         options?: never;
         head?: never;
-        patch?: never;
+        /**
+         * Update Me
+         * @description Change your time zone (an IANA name): the times in your emails are shown in it.
+         */
+        patch: operations["users-me-update"];
         trace?: never;
     };
     "/api/v1/patients": {
@@ -342,6 +346,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/admin/users/{user_id}/reset-mfa": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Reset Mfa
+         * @description Turn the account's two-factor sign-in off (a lost phone and recovery codes): the person signs
+         *     in with the password, and enrols again where their role requires two-factor sign-in.
+         */
+        post: operations["admin-users-reset-mfa"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/admin/audit": {
         parameters: {
             query?: never;
@@ -415,6 +440,30 @@ export interface paths {
         };
         /** Get Appointment */
         get: operations["appointments-get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Update Appointment
+         * @description Move a scheduled visit (its doctor): same rules as booking; the patient is told by email.
+         */
+        patch: operations["appointments-update"];
+        trace?: never;
+    };
+    "/api/v1/appointments/{appointment_id}/fhir": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Appointment Fhir
+         * @description The visit as a FHIR R5 `Appointment` with `virtualService` (its doctor or patient).
+         */
+        get: operations["appointments-fhir"];
         put?: never;
         post?: never;
         delete?: never;
@@ -593,7 +642,7 @@ export interface components {
          * @description Every action the trail records; a new one is added here (the API documents the list).
          * @enum {string}
          */
-        Action: "auth.sign_in" | "auth.sign_out" | "auth.session_expired" | "appointment.list" | "appointment.read" | "appointment.book" | "appointment.cancel" | "chat.read" | "chat.send" | "call.start" | "call.read" | "call.join" | "call.leave" | "call.end" | "call.decline" | "admin.access" | "admin.users.list" | "admin.users.read" | "admin.users.create" | "admin.users.deactivate" | "admin.users.reactivate" | "admin.users.revoke_sessions" | "admin.users.clear_throttling" | "admin.audit.list" | "admin.audit.export";
+        Action: "auth.sign_in" | "auth.sign_out" | "auth.session_expired" | "auth.mfa.enroll" | "auth.mfa.enable" | "auth.mfa.disable" | "account.update" | "appointment.list" | "appointment.read" | "appointment.book" | "appointment.cancel" | "appointment.change" | "appointment.export" | "chat.read" | "chat.send" | "call.start" | "call.read" | "call.join" | "call.leave" | "call.end" | "call.decline" | "admin.access" | "admin.users.list" | "admin.users.read" | "admin.users.create" | "admin.users.deactivate" | "admin.users.reactivate" | "admin.users.revoke_sessions" | "admin.users.clear_throttling" | "admin.users.reset_mfa" | "admin.audit.list" | "admin.audit.export";
         /** AdminUserCreate */
         AdminUserCreate: {
             /**
@@ -605,6 +654,11 @@ export interface components {
             password: string;
             /** Full Name */
             full_name: string;
+            /**
+             * Time Zone
+             * @description Where the person lives (the browser's); UTC when not given.
+             */
+            time_zone?: string | null;
             role: components["schemas"]["Role"];
         };
         /** AdminUserDetail */
@@ -641,6 +695,11 @@ export interface components {
              * @description Failed sign-ins for this email inside the throttling window (what clearing removes).
              */
             recent_failed_sign_ins: number;
+            /**
+             * Mfa Enabled
+             * @description Two-factor sign-in is on (an admin can reset it).
+             */
+            mfa_enabled: boolean;
         };
         /** AdminUserList */
         AdminUserList: {
@@ -743,6 +802,22 @@ export interface components {
          * @enum {string}
          */
         AppointmentStatus: "scheduled" | "in_progress" | "completed" | "cancelled" | "missed";
+        /**
+         * AppointmentUpdate
+         * @description Move a visit: a new start, a new length, or both (the patient is told by email).
+         */
+        AppointmentUpdate: {
+            /**
+             * Starts At
+             * @description The new start; an offset is required.
+             */
+            starts_at?: string | null;
+            /**
+             * Duration Minutes
+             * @description Bounded by settings (default 5-240).
+             */
+            duration_minutes?: number | null;
+        };
         /** AuditEventList */
         AuditEventList: {
             /** Items */
@@ -838,6 +913,14 @@ export interface components {
              * @description The `device_token` of an earlier sign-in on this device: strangers' failed attempts on the account then never throttle this device.
              */
             device_token?: string | null;
+        };
+        /** MeUpdate */
+        MeUpdate: {
+            /**
+             * Time Zone
+             * @example Europe/Berlin
+             */
+            time_zone: string;
         };
         /** MessageCreate */
         MessageCreate: {
@@ -952,6 +1035,14 @@ export interface components {
              * @description Seconds left to send the code.
              */
             expires_in: number;
+        };
+        /** MfaReset */
+        MfaReset: {
+            /**
+             * Reset
+             * @description Whether two-factor sign-in was on (and is now off).
+             */
+            reset: boolean;
         };
         /** MfaStatusPublic */
         MfaStatusPublic: {
@@ -1123,6 +1214,11 @@ export interface components {
             password: string;
             /** Full Name */
             full_name: string;
+            /**
+             * Time Zone
+             * @description Where the person lives (the browser's); UTC when not given.
+             */
+            time_zone?: string | null;
         };
         /** UserPublic */
         UserPublic: {
@@ -1136,6 +1232,8 @@ export interface components {
             /** Full Name */
             full_name: string;
             role: components["schemas"]["Role"];
+            /** Time Zone */
+            time_zone: string;
         };
     };
     responses: never;
@@ -1621,6 +1719,66 @@ export interface operations {
             };
             /** @description Not signed in, or the token is dead */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    "users-me-update": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MeUpdate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserPublic"];
+                };
+            };
+            /** @description Bad input (malformed JSON, bad cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not signed in, or the token is dead */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2136,6 +2294,64 @@ export interface operations {
             };
         };
     };
+    "admin-users-reset-mfa": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MfaReset"];
+                };
+            };
+            /** @description Not signed in, or the token is dead */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Your role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found, or not yours */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     "admin-audit-list": {
         parameters: {
             query?: {
@@ -2434,6 +2650,144 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["AppointmentPublic"];
+                };
+            };
+            /** @description Not signed in, or the token is dead */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found, or not yours */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    "appointments-update": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                appointment_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AppointmentUpdate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AppointmentPublic"];
+                };
+            };
+            /** @description Bad input (malformed JSON, bad cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not signed in, or the token is dead */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Your role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found, or not yours */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    "appointments-fhir": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                appointment_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A FHIR R5 Appointment resource. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/fhir+json": Record<string, never>;
                 };
             };
             /** @description Not signed in, or the token is dead */

@@ -149,7 +149,10 @@ export const useSessionStore = defineStore('session', () => {
    * by signing in with the same credentials right after (the caller does).
    */
   async function register(email: string, password: string, fullName: string): Promise<void> {
-    await call(api.POST('/api/v1/auth/register', { body: { email, password, full_name: fullName } }))
+    // The browser's zone: the times in this person's emails are shown in it (changeable: PATCH /me).
+    const zone = Intl.DateTimeFormat().resolvedOptions().timeZone
+    const timeZone = zone && zone !== 'Etc/Unknown' ? zone : undefined
+    await call(api.POST('/api/v1/auth/register', { body: { email, password, full_name: fullName, time_zone: timeZone } }))
   }
 
   async function signOut(): Promise<void> {

@@ -36,10 +36,16 @@ export const ACTION_LABELS: Record<Action, string> = {
   'auth.sign_in': 'Sign-in',
   'auth.sign_out': 'Sign-out',
   'auth.session_expired': 'Expired session used',
+  'auth.mfa.enroll': 'Two-factor set-up started',
+  'auth.mfa.enable': 'Two-factor sign-in turned on',
+  'auth.mfa.disable': 'Two-factor sign-in turned off',
+  'account.update': 'Account settings changed',
   'appointment.list': 'Visits listed',
   'appointment.read': 'Visit opened',
   'appointment.book': 'Visit booked',
   'appointment.cancel': 'Visit cancelled',
+  'appointment.change': 'Visit moved',
+  'appointment.export': 'Visit exported (FHIR)',
   'chat.read': 'Chat read',
   'chat.send': 'Chat message sent',
   'call.start': 'Call started',
@@ -56,6 +62,7 @@ export const ACTION_LABELS: Record<Action, string> = {
   'admin.users.reactivate': 'Account reactivated',
   'admin.users.revoke_sessions': 'Signed out everywhere',
   'admin.users.clear_throttling': 'Failed sign-ins cleared',
+  'admin.users.reset_mfa': 'Two-factor sign-in reset',
   'admin.audit.list': 'Audit log read',
   'admin.audit.export': 'Audit log downloaded',
 }
@@ -96,6 +103,11 @@ export async function revokeSessions(id: string): Promise<number> {
 export async function clearThrottling(id: string): Promise<number> {
   const body = await call(api.POST('/api/v1/admin/users/{user_id}/clear-throttling', { params: { path: { user_id: id } } }))
   return body.cleared
+}
+
+export async function resetMfa(id: string): Promise<boolean> {
+  const body = await call(api.POST('/api/v1/admin/users/{user_id}/reset-mfa', { params: { path: { user_id: id } } }))
+  return body.reset
 }
 
 export function listAudit(filters: AuditFilters, cursor?: string | null): Promise<Page<AuditEvent>> {

@@ -1,0 +1,1 @@
+"""Email: a transactional outbox, the sender that drains it, and what each message says."""
