@@ -389,6 +389,7 @@ STRAY_POD = Pod("televisit", {"app": "debug-shell"})
 OTHER_POD = Pod("default", {"app": "web"})
 EXTERNAL_DB = "192.0.2.10"  # the placeholder range for a database outside the cluster
 INTERNET = "93.184.216.34"
+MAIL_RELAY = "198.51.100.25"  # the placeholder range for the clinic's SMTP relay
 METADATA = "169.254.169.254"
 
 
@@ -464,6 +465,9 @@ ALLOWED = [
     (APP_POD, DNS_POD, 53, "UDP"),
     (APP_POD, DNS_POD, 53, "TCP"),
     (MIGRATE_POD, DNS_POD, 53, "UDP"),
+    (APP_POD, MAIL_RELAY, 587, "TCP"),
+    (APP_POD, MAIL_RELAY, 465, "TCP"),
+    (APP_POD, MAIL_RELAY, 25, "TCP"),
 ]
 DENIED = [
     (OTHER_POD, APP_POD, 8000, "TCP"),
@@ -487,6 +491,9 @@ DENIED = [
     (MIGRATE_POD, APP_POD, 8000, "TCP"),
     (STRAY_POD, DNS_POD, 53, "UDP"),
     (STRAY_POD, INTERNET, 443, "TCP"),
+    (APP_POD, INTERNET, 587, "TCP"),
+    (APP_POD, MAIL_RELAY, 443, "TCP"),
+    (MIGRATE_POD, MAIL_RELAY, 587, "TCP"),
 ]
 
 

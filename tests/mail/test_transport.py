@@ -92,3 +92,7 @@ def test_settings_refuse_header_injection_and_bad_offsets():
                 {"reminder_offsets": [0]}, {"mail_lease": 20, "smtp_timeout": 30}):
         with pytest.raises(ConfigError):
             load_settings(**bad)
+
+
+def test_an_empty_smtp_url_in_an_env_file_means_no_mail_server():
+    assert load_settings(env="production", secret_key=TEST_SECRET, smtp_url="").mail_enabled is False

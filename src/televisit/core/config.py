@@ -278,6 +278,9 @@ class Settings(BaseSettings):
     @field_validator("smtp_url")
     @classmethod
     def _smtp_scheme(cls, value: SecretStr | None) -> SecretStr | None:
+        # An empty value (`TELEVISIT_SMTP_URL=` in an env file) means no mail server.
+        if value is not None and not value.get_secret_value().strip():
+            return None
         # The message names the schemes, never the value: it holds a password.
         if value is not None and urlsplit(value.get_secret_value()).scheme not in SMTP_SCHEMES:
             raise ValueError("TELEVISIT_SMTP_URL must start with smtp://, smtp+starttls:// or smtps://")
