@@ -56,6 +56,7 @@ run: setup web
 
 lint: setup
 	$(VENV)/ruff check src tests bench conformance
+	$(VENV)/mypy src/televisit
 
 test: lint web web-test
 	$(VENV)/pytest

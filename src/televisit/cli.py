@@ -6,12 +6,15 @@ import asyncio
 import json
 import sys
 from datetime import timedelta
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from televisit.core.config import ConfigError, Settings, load_settings
 from televisit.users.models import Role
+
+if TYPE_CHECKING:  # imported where used: the CLI starts fast
+    from televisit.users.schemas import AdminUserCreate
 
 # Never the locals in a crash's traceback: `users create` holds a password, serve the settings.
 app = typer.Typer(help="Televisit: self-hosted telemedicine video visits.", no_args_is_help=True,
@@ -150,7 +153,7 @@ def users_create(
     typer.echo(f"Created {user['role']} {user['email']} (id {user['id']}).")
 
 
-async def _create_user(settings: Settings, body: object) -> dict[str, str]:
+async def _create_user(settings: Settings, body: AdminUserCreate) -> dict[str, str]:
     from televisit.core.clock import SystemClock
     from televisit.core.db import create_engine, create_sessionmaker, session_scope
     from televisit.core.errors import AppError
@@ -161,8 +164,8 @@ async def _create_user(settings: Settings, body: object) -> dict[str, str]:
     try:
         async with session_scope(create_sessionmaker(engine)) as session:
             user = await service.create_user(
-                session, passwords=Passwords(settings), email=body.email,  # type: ignore[attr-defined]
-                password=body.password, full_name=body.full_name, role=body.role,  # type: ignore[attr-defined]
+                session, passwords=Passwords(settings), email=body.email,
+                password=body.password, full_name=body.full_name, role=body.role,
                 now=SystemClock().now(),
             )
             return {"id": str(user.id), "email": user.email, "role": str(user.role)}

@@ -7,7 +7,7 @@ import uuid
 
 from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
-from televisit.users.service import REGISTRATION_MESSAGE
+from televisit.auth.service import REGISTRATION_MESSAGE
 from tests.auth.helpers import (
     ME,
     REGISTER,

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from televisit.users import service as users_service
+from televisit.auth import service as auth_service
 from tests.fixtures.logs import console_lines
 
 DEVELOPMENT = {"env": "development", "log_format": "console", "log_sql": True}
@@ -78,7 +78,7 @@ async def test_our_middlewares_hold_no_raw_body_a_traceback_could_show(client, l
     async def broken(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("the user store is unreachable")
 
-    monkeypatch.setattr(users_service, "register_patient", broken)
+    monkeypatch.setattr(auth_service, "register_patient", broken)
     response = await client.post("/api/v1/auth/register", json={
         "email": "a@example.org", "password": password, "full_name": "A Person"})
     assert response.status_code == 500

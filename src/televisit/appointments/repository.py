@@ -9,7 +9,7 @@ from sqlalchemy.orm import selectinload
 
 from televisit.appointments.models import Appointment, AppointmentStatus
 from televisit.core.db import lock_rows
-from televisit.users.models import User
+from televisit.core.pagination import after_key
 
 ACTIVE = (AppointmentStatus.scheduled, AppointmentStatus.in_progress)
 
@@ -26,7 +26,10 @@ class AppointmentRepository:
     async def add(self, appointment: Appointment) -> Appointment:
         self.session.add(appointment)
         await self.session.flush()
-        return await self.get(appointment.id)  # type: ignore[return-value]
+        added = await self.get(appointment.id)  # reloaded with its people
+        if added is None:
+            raise RuntimeError("an appointment flushed in this transaction is missing")
+        return added
 
     async def get(self, appointment_id: uuid.UUID) -> Appointment | None:
         stmt = self._base().where(Appointment.id == appointment_id).execution_options(populate_existing=True)
@@ -70,10 +73,7 @@ class AppointmentRepository:
         if starts_to is not None:
             stmt = stmt.where(Appointment.starts_at < starts_to)
         if after is not None:
-            at, last_id = after
-            stmt = stmt.where(
-                or_(Appointment.starts_at > at, (Appointment.starts_at == at) & (Appointment.id > last_id))
-            )
+            stmt = stmt.where(after_key(Appointment.starts_at, Appointment.id, after))
         stmt = stmt.order_by(Appointment.starts_at, Appointment.id).limit(limit)
         return list((await self.session.execute(stmt)).scalars())
 
@@ -97,10 +97,6 @@ class AppointmentRepository:
             conditions.append(Appointment.id != exclude_id)
         stmt = select(exists().where(*conditions))
         return bool((await self.session.execute(stmt)).scalar())
-
-    async def lock_users(self, user_ids: list[uuid.UUID]) -> None:
-        """Serialize bookings that involve the same people, so the overlap check after it is sound."""
-        await lock_rows(self.session, User.updated_at, user_ids)
 
     async def mark_missed(self, *, user_ids: list[uuid.UUID], now: datetime) -> None:
         """Visits of these people that ended unheld become `missed` (applied lazily, on read).

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -14,13 +14,13 @@ from televisit.audit import service as audit
 from televisit.audit.models import Action, Outcome
 from televisit.core.config import Settings
 from televisit.core.errors import BadRequest, Conflict, NotFound, Unprocessable
-from televisit.core.pagination import decode_cursor, encode_cursor
+from televisit.core.pagination import page, time_key
 from televisit.mail import service as mail
 from televisit.realtime.channels import user_channel
 from televisit.realtime.events import queue_event
 from televisit.signaling.frames import AppointmentUpdated
+from televisit.users import service as users_service
 from televisit.users.models import Role, User
-from televisit.users.repository import UserRepository
 
 
 class AppointmentNotFound(NotFound):
@@ -60,13 +60,13 @@ async def book(
     now: datetime,
 ) -> Appointment:
     _validate_slot(settings, starts_at=starts_at, duration=duration_minutes, now=now)
-    patient = await UserRepository(session).get(patient_id)
+    patient = await users_service.get(session, user_id=patient_id)
     if patient is None or patient.role != Role.patient or not patient.is_active:
         raise NotFound("No such patient.", code="patient_not_found")
     repo = AppointmentRepository(session)
     ends_at = starts_at + timedelta(minutes=duration_minutes)
     people = [doctor.id, patient.id]
-    await repo.lock_users(people)
+    await users_service.lock(session, user_ids=people)
     await repo.mark_missed(user_ids=people, now=now)
     if await repo.has_overlap(user_ids=people, starts_at=starts_at, ends_at=ends_at):
         raise Conflict("The doctor or the patient already has a visit at that time.",
@@ -110,7 +110,7 @@ async def move(
     repo = AppointmentRepository(session)
     people = [appointment.doctor_id, appointment.patient_id]
     ends_at = new_start + timedelta(minutes=new_duration)
-    await repo.lock_users(people)
+    await users_service.lock(session, user_ids=people)
     if await repo.has_overlap(user_ids=people, starts_at=new_start, ends_at=ends_at,
                               exclude_id=appointment.id):
         raise Conflict("The doctor or the patient already has a visit at that time.",
@@ -213,34 +213,19 @@ async def list_for_user(
 ) -> tuple[list[Appointment], str | None]:
     if starts_from and starts_to and starts_from >= starts_to:
         raise BadRequest("`from` must be before `to`.", code="invalid_range")
-    after = _decode_after(cursor) if cursor else None
+    after = time_key(cursor) if cursor else None
     repo = AppointmentRepository(session)
     await repo.mark_missed(user_ids=[user.id], now=now)
     rows = await repo.list_for_user(
         user.id, status=status, starts_from=starts_from, starts_to=starts_to, after=after,
         limit=limit + 1,
     )
-    next_cursor = None
-    if len(rows) > limit:
-        last = rows[limit - 1]
-        next_cursor = encode_cursor(last.starts_at.isoformat(), last.id)
+    shown, next_cursor = page(rows, limit, lambda a: (a.starts_at, a.id))
     filters = {"status": status, "from": starts_from, "to": starts_to}
     await audit.record(session, action=Action.appointment_list, actor=user, object_type="appointment",
                        object_id=None, now=now, data={"filters": {k: v for k, v in filters.items() if v},
-                                                      "page": bool(cursor), "count": len(rows[:limit])})
-    return rows[:limit], next_cursor
-
-
-def _decode_after(cursor: str) -> tuple[datetime, uuid.UUID]:
-    """The (starts_at, id) to resume after; anything a client altered is a 400, not a DB error."""
-    raw_at, raw_id = decode_cursor(cursor, 2)
-    try:
-        at = datetime.fromisoformat(raw_at)
-        if at.tzinfo is None:
-            raise ValueError(raw_at)
-        return at.astimezone(UTC), uuid.UUID(raw_id)
-    except (ValueError, OverflowError):
-        raise BadRequest("The cursor is not valid.", code="invalid_cursor") from None
+                                                      "page": bool(cursor), "count": len(shown)})
+    return shown, next_cursor
 
 
 async def cancel(

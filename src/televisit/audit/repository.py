@@ -6,12 +6,13 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Select, and_, or_, select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from televisit.audit.models import AuditEvent
 from televisit.audit.schemas import AuditFilters
 from televisit.core.db import keep_on_rollback
+from televisit.core.pagination import after_key
 from televisit.users.models import User
 
 
@@ -41,9 +42,7 @@ class AuditRepository:
         """Newest first, strictly after the keyset ``after`` (the last row of the previous page)."""
         stmt = _filtered(filters)
         if after is not None:
-            at, last_id = after
-            stmt = stmt.where(or_(AuditEvent.occurred_at < at,
-                                  and_(AuditEvent.occurred_at == at, AuditEvent.id < last_id)))
+            stmt = stmt.where(after_key(AuditEvent.occurred_at, AuditEvent.id, after, descending=True))
         stmt = stmt.order_by(AuditEvent.occurred_at.desc(), AuditEvent.id.desc()).limit(limit)
         rows = (await self.session.execute(stmt)).all()
         return [AuditEntry(event, name, email) for event, name, email in rows]

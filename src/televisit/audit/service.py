@@ -15,7 +15,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -25,7 +25,7 @@ from televisit.audit.models import Action, AuditEvent, Outcome
 from televisit.audit.repository import AuditEntry, AuditRepository
 from televisit.audit.schemas import AuditEventPublic, AuditFilters
 from televisit.core.errors import BadRequest
-from televisit.core.pagination import decode_cursor, encode_cursor
+from televisit.core.pagination import page, time_key
 
 EXPORT_BATCH = 500
 CSV_COLUMNS = (
@@ -100,13 +100,9 @@ async def list_events(
 ) -> tuple[list[AuditEventPublic], str | None]:
     """A page of records, newest first; the read is itself recorded (one record per page)."""
     _check_range(filters)
-    after = _decode_after(cursor) if cursor else None
+    after = time_key(cursor) if cursor else None
     entries = await AuditRepository(session).page(filters, after=after, limit=limit + 1)
-    next_cursor = None
-    if len(entries) > limit:
-        last = entries[limit - 1].event
-        next_cursor = encode_cursor(last.occurred_at.isoformat(), last.id)
-    entries = entries[:limit]
+    entries, next_cursor = page(entries, limit, lambda e: (e.event.occurred_at, e.event.id))
     await record(session, action=Action.admin_audit_list, actor=reader, object_type="audit",
                  object_id=None, now=now,
                  data={"filters": filters.describe(), "page": bool(cursor), "count": len(entries)})
@@ -176,13 +172,3 @@ def _check_range(filters: AuditFilters) -> None:
     if start is not None and end is not None and start >= end:
         raise BadRequest("`from` must be before `to`.", code="invalid_range")
 
-
-def _decode_after(cursor: str) -> tuple[datetime, uuid.UUID]:
-    raw_at, raw_id = decode_cursor(cursor, 2)
-    try:
-        at = datetime.fromisoformat(raw_at)
-        if at.tzinfo is None:
-            raise ValueError(raw_at)
-        return at.astimezone(UTC), uuid.UUID(raw_id)
-    except (ValueError, OverflowError):
-        raise BadRequest("The cursor is not valid.", code="invalid_cursor") from None

@@ -21,7 +21,6 @@ from televisit.auth.schemas import (
 from televisit.core.config import Settings
 from televisit.core.deps import ClientIPDep, NowDep, PasswordsDep, RuntimeDep, SessionDep, SettingsDep
 from televisit.core.schemas import errors
-from televisit.users import service as users_service
 from televisit.users.schemas import UserCreate, UserPublic
 
 router = APIRouter(prefix="/auth", tags=["auth"])
@@ -58,12 +57,12 @@ async def register(
     used to find out who is a patient here: a new address can sign in at once; an address that
     already has an account is left unchanged. Throttled per client address and in all (429).
     """
-    await users_service.register_patient(
+    await service.register_patient(
         session, session_factory=runtime.sessionmaker, settings=settings, passwords=passwords,
         email=body.email, password=body.password, full_name=body.full_name, client_ip=ip, now=now,
         time_zone=body.time_zone,
     )
-    return RegistrationAccepted(message=users_service.REGISTRATION_MESSAGE)
+    return RegistrationAccepted(message=service.REGISTRATION_MESSAGE)
 
 
 @router.post("/login", operation_id="auth-login", responses=errors(401, 422, 429, 503))

@@ -3,9 +3,8 @@ from __future__ import annotations
 import uuid
 from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
-from typing import Any, cast
 
-from sqlalchemy import CursorResult, Row, and_, delete, func, or_, select, update
+from sqlalchemy import Row, and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from televisit.auth.models import (
@@ -17,11 +16,8 @@ from televisit.auth.models import (
     MfaRecoveryCode,
     RateEvent,
 )
+from televisit.core.db import rowcount
 from televisit.users.models import User
-
-
-def _rowcount(result: Any) -> int:
-    return int(result.rowcount) if isinstance(result, CursorResult) else 0
 
 
 class AuthSessionRepository:
@@ -62,7 +58,7 @@ class AuthSessionRepository:
                    AuthSession.revoked_at.is_(None))
             .values(revoked_at=at)
         )
-        return bool(cast(CursorResult[Any], await self.session.execute(stmt)).rowcount)
+        return bool(rowcount(await self.session.execute(stmt)))
 
     async def revoke_all_of_user(self, user_id: uuid.UUID, *, at: datetime,
                                  keep: uuid.UUID | None = None) -> int:
@@ -74,7 +70,7 @@ class AuthSessionRepository:
         )
         if keep is not None:
             stmt = stmt.where(AuthSession.id != keep)
-        return cast(CursorResult[Any], await self.session.execute(stmt)).rowcount
+        return rowcount(await self.session.execute(stmt))
 
     async def mark_seen(self, session_id: uuid.UUID, *, seen_at: datetime, idle: timedelta) -> bool:
         """Move `last_seen_at` forward to ``seen_at`` only if the session was alive then: a late
@@ -87,10 +83,10 @@ class AuthSessionRepository:
             .values(last_seen_at=seen_at)
             .execution_options(synchronize_session=False)
         )
-        return bool(cast(CursorResult[Any], await self.session.execute(stmt)).rowcount)
+        return bool(rowcount(await self.session.execute(stmt)))
 
     async def states(self, session_ids: Collection[uuid.UUID]
-                     ) -> Sequence[Row[tuple[uuid.UUID, datetime, datetime, datetime | None, bool]]]:
+                     ) -> Sequence[Row[uuid.UUID, datetime, datetime, datetime | None, bool]]:
         """(id, last_seen_at, expires_at, revoked_at, the user's is_active) of these sessions."""
         stmt = (
             select(AuthSession.id, AuthSession.last_seen_at, AuthSession.expires_at,
@@ -121,7 +117,7 @@ class LoginFailureRepository:
 
     async def remove(self, failure_id: uuid.UUID) -> bool:
         result = await self.session.execute(delete(LoginFailure).where(LoginFailure.id == failure_id))
-        return _rowcount(result) == 1
+        return rowcount(result) == 1
 
     async def defer(self, failure_id: uuid.UUID) -> None:
         await self.session.execute(
@@ -184,7 +180,7 @@ class LoginFailureRepository:
 
     async def clear_for_email(self, email: str) -> int:
         result = await self.session.execute(delete(LoginFailure).where(LoginFailure.email == email))
-        return _rowcount(result)
+        return rowcount(result)
 
     async def prune(self, *, before: datetime) -> None:
         await self.session.execute(delete(LoginFailure).where(LoginFailure.occurred_at < before))
@@ -242,7 +238,7 @@ class MfaRepository:
             .values(last_used_step=step)
             .execution_options(synchronize_session=False)
         )
-        return _rowcount(await self.session.execute(stmt)) == 1
+        return rowcount(await self.session.execute(stmt)) == 1
 
     async def replace_recovery_codes(self, user_id: uuid.UUID, digests: list[str]) -> None:
         await self.session.execute(delete(MfaRecoveryCode).where(MfaRecoveryCode.user_id == user_id))
@@ -257,7 +253,7 @@ class MfaRepository:
             .values(used_at=at)
             .execution_options(synchronize_session=False)
         )
-        return _rowcount(await self.session.execute(stmt)) == 1
+        return rowcount(await self.session.execute(stmt)) == 1
 
     async def recovery_codes_left(self, user_id: uuid.UUID) -> int:
         stmt = select(func.count()).select_from(MfaRecoveryCode).where(
@@ -270,7 +266,7 @@ class MfaRepository:
         await self.session.execute(delete(MfaRecoveryCode).where(MfaRecoveryCode.user_id == user_id))
         await self.session.execute(delete(MfaChallenge).where(MfaChallenge.user_id == user_id))
         result = await self.session.execute(delete(MfaFactor).where(MfaFactor.user_id == user_id))
-        return _rowcount(result) == 1
+        return rowcount(result) == 1
 
     async def add_challenge(self, challenge: MfaChallenge) -> None:
         self.session.add(challenge)
@@ -286,7 +282,7 @@ class MfaRepository:
             .values(attempts=MfaChallenge.attempts + 1)
             .execution_options(synchronize_session=False)
         )
-        if _rowcount(await self.session.execute(stmt)) != 1:
+        if rowcount(await self.session.execute(stmt)) != 1:
             return None
         found = select(MfaChallenge).where(MfaChallenge.token_digest == digest)
         return (await self.session.execute(found)).scalar_one_or_none()
@@ -294,7 +290,7 @@ class MfaRepository:
     async def complete_challenge(self, challenge_id: uuid.UUID) -> bool:
         """Delete the challenge; false if another request completed it first (single use)."""
         result = await self.session.execute(delete(MfaChallenge).where(MfaChallenge.id == challenge_id))
-        return _rowcount(result) == 1
+        return rowcount(result) == 1
 
     async def prune(self, *, before: datetime) -> None:
         await self.session.execute(delete(MfaChallenge).where(MfaChallenge.expires_at < before))

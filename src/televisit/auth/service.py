@@ -29,8 +29,8 @@ from televisit.core.text import strip_controls
 from televisit.realtime.channels import user_channel
 from televisit.realtime.events import queue_event
 from televisit.signaling.frames import SessionEndReason, SessionRevoked, SessionsEnded
+from televisit.users import service as users_service
 from televisit.users.models import User
-from televisit.users.repository import UserRepository
 
 
 class InvalidCredentials(Unauthorized):
@@ -118,7 +118,7 @@ async def login(
     attempt = throttle.Attempt(email=email, client_ip=client.ip, device_id=device_id)
     attempt_id = await throttle.reserve_attempt(session_factory, settings=settings, attempt=attempt,
                                                 now=now)
-    user = await UserRepository(session).get_by_email(email)
+    user = await users_service.get_by_email(session, email=email)
     try:
         ok = await passwords.verify(user.password_hash if user else None, password)
     except HashingBusy:
@@ -158,7 +158,7 @@ async def complete_mfa_login(
     async with session_factory() as own:
         challenge = await MfaRepository(own).take_attempt(digest, now=now,
                                                           max_attempts=settings.mfa_max_attempts)
-        user = await UserRepository(own).get(challenge.user_id) if challenge else None
+        user = await users_service.get(own, user_id=challenge.user_id) if challenge else None
         await own.commit()
     if challenge is None or user is None or not user.is_active:
         raise InvalidMfaToken()
@@ -172,7 +172,7 @@ async def complete_mfa_login(
         raise WrongPasscode()
     if not await MfaRepository(session).complete_challenge(challenge.id):
         raise InvalidMfaToken()
-    user = await UserRepository(session).get(user.id)
+    user = await users_service.get(session, user_id=user.id)
     if user is None:
         raise InvalidMfaToken()
     await LoginFailureRepository(session).clear_after_success(
@@ -249,7 +249,7 @@ async def authenticate(
             session, auth_session), object_type="session", object_id=auth_session.id, now=now,
             outcome=Outcome.failed)
         raise Unauthorized("Your session has expired. Sign in again.", code="session_expired")
-    user = await UserRepository(session).get(auth_session.user_id)
+    user = await users_service.get(session, user_id=auth_session.user_id)
     if user is None or not user.is_active:
         raise Unauthorized("The access token is not valid.", code="invalid_token")
     if auth_session.enrollment_only and not allow_enrollment_only:
@@ -283,7 +283,7 @@ async def reset_mfa(session: AsyncSession, *, user_id: uuid.UUID) -> bool:
 
 async def _session_user(session: AsyncSession, auth_session: AuthSession) -> User | None:
     """The session's user (from the session's identity map when the request already loaded it)."""
-    return await UserRepository(session).get(auth_session.user_id)
+    return await users_service.get(session, user_id=auth_session.user_id)
 
 
 async def prune(session: AsyncSession, *, settings: Settings, now: datetime) -> None:
@@ -372,6 +372,39 @@ async def end_sessions_of_user(
     queue_event(session, user_channel(user_id), SessionsEnded(reason=reason,
                                                               except_session_id=except_session_id))
     return count
+
+
+REGISTRATION_MESSAGE = (
+    "If this address can be registered, you can now sign in. If it already has an account, "
+    "sign in with that account's password."
+)
+
+
+async def register_patient(
+    session: AsyncSession,
+    *,
+    session_factory: async_sessionmaker[AsyncSession],
+    settings: Settings,
+    passwords: Passwords,
+    email: str,
+    password: str,
+    full_name: str,
+    client_ip: str,
+    now: datetime,
+    time_zone: str | None = None,
+) -> None:
+    """Self-registration that does not tell whether the address already has an account.
+
+    A new address gets an active patient account at once. For a taken address nothing changes;
+    the password is hashed all the same, so the answer takes as long. Throttled per address and
+    in all before any hashing.
+    """
+    email = email.strip().lower()
+    passwords.check_policy(password, email=email, full_name=full_name)
+    async with registration_slot(session_factory, settings=settings, client_ip=client_ip, now=now):
+        password_hash = await passwords.hash(password)
+    await users_service.add_patient_if_new(session, email=email, full_name=full_name,
+                                           password_hash=password_hash, time_zone=time_zone, now=now)
 
 
 @asynccontextmanager

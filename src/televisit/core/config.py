@@ -339,12 +339,12 @@ class Settings(BaseSettings):
         return self
 
 
-def load_settings(**overrides: object) -> Settings:
+def load_settings(**overrides: Any) -> Settings:
     """Read settings from the environment, turning validation failures into a clear ConfigError."""
     from pydantic import ValidationError
 
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        return Settings(**overrides)
     except ValidationError as exc:
         msgs = [str(e.get("ctx", {}).get("error", e["msg"])) for e in exc.errors()]
         raise ConfigError("; ".join(msgs)) from None

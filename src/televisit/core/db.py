@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import DateTime, MetaData, event, select, update
+from sqlalchemy import CursorResult, DateTime, MetaData, Result, event, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, InstrumentedAttribute, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -90,6 +90,11 @@ async def lock_rows(session: AsyncSession, touch: InstrumentedAttribute[Any], id
         await session.execute(stmt.execution_options(synchronize_session=False))
         return
     await session.execute(select(model.id).where(model.id.in_(ids)).order_by(model.id).with_for_update())
+
+
+def rowcount(result: Result[Any]) -> int:
+    """Rows an UPDATE or DELETE touched (0 for a result that is not a cursor's)."""
+    return int(result.rowcount) if isinstance(result, CursorResult) else 0
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -189,7 +189,10 @@ async def _unhandled(_req: Request, exc: Exception) -> JSONResponse:
 
 def install_error_handlers(app: FastAPI) -> None:
     """Render every error in the contract's body, and declare the common ones in the document."""
+    # FastAPI's documented way to change the document is to replace `app.openapi`.
     app.openapi = document_common_errors(app.openapi)  # type: ignore[method-assign]
+    # Starlette types every handler as taking `Exception`; each of these is registered for (and
+    # only ever called with) its own exception class.
     app.add_exception_handler(AppError, _app_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]

@@ -322,8 +322,10 @@ def _safe_params(params: Any) -> Any:
             v.startswith("$argon2") or (len(v) == 64 and re.fullmatch(r"[0-9a-f]+", v))
         ):
             return REDACTED  # password hashes and token digests
-        if isinstance(v, str | bytes) and len(v) > 200:
-            return v[:200] + "..."  # type: ignore[operator]
+        if isinstance(v, str) and len(v) > 200:
+            return v[:200] + "..."
+        if isinstance(v, bytes) and len(v) > 200:
+            return v[:200] + b"..."
         if isinstance(v, str):
             return str(v)  # plain str, also for str enums
         return v if isinstance(v, int | float | bool | type(None)) else str(v)

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from televisit.core.db import rowcount
 from televisit.mail.models import MailKind, MailStatus, OutboxMessage
 
 FINISHED = (MailStatus.sent, MailStatus.failed, MailStatus.cancelled, MailStatus.skipped)
@@ -58,7 +59,7 @@ class OutboxRepository:
             .execution_options(synchronize_session=False)
         )
         result = await self.session.execute(stmt)
-        return bool(result.rowcount)  # type: ignore[attr-defined]  # CursorResult of an UPDATE
+        return bool(rowcount(result))
 
     async def cancel_pending(self, *, appointment_id: uuid.UUID, kinds: Sequence[MailKind]) -> None:
         m = OutboxMessage
@@ -81,7 +82,7 @@ class OutboxRepository:
             .execution_options(synchronize_session=False)
         )
         result = await self.session.execute(stmt)
-        return bool(result.rowcount)  # type: ignore[attr-defined]  # CursorResult of an UPDATE
+        return bool(rowcount(result))
 
     async def depth(self, *, now: datetime) -> dict[str, int]:
         m = OutboxMessage

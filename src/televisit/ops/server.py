@@ -19,6 +19,7 @@ import json
 import logging
 import resource
 from types import FrameType
+from typing import cast
 
 import structlog
 import uvicorn
@@ -191,7 +192,8 @@ class _RefusedUpgradeIsNotAnError(logging.Filter):
 
 class DrainingServer(uvicorn.Server):
     def __init__(self, config: uvicorn.Config, runtime: Runtime, grace: float) -> None:
-        config.app = SendElsewhereWhileDraining(config.app, runtime)
+        # uvicorn types `app` as anything it can import; ours is always an ASGI 3 callable.
+        config.app = SendElsewhereWhileDraining(cast(ASGIApp, config.app), runtime)
         logging.getLogger("uvicorn.error").addFilter(_RefusedUpgradeIsNotAnError(runtime))
         super().__init__(config)
         self.runtime = runtime

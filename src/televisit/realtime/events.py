@@ -18,7 +18,8 @@ def queue_event(session: AsyncSession, channel: str, event: Event) -> None:
 
 
 def take_pending(session: AsyncSession) -> list[tuple[str, Event]]:
-    return session.info.pop(PENDING_KEY, [])
+    pending: list[tuple[str, Event]] = session.info.pop(PENDING_KEY, [])
+    return pending
 
 
 def drop_pending(session: AsyncSession) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
+from typing import Any
 
 import redis.asyncio as aioredis
 import structlog
@@ -54,7 +55,7 @@ class RedisBroker(Broker):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reader
         with contextlib.suppress(RedisError, OSError):
-            await self._pubsub.aclose()
+            await self._pubsub.aclose()  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
         await self._client.aclose()
 
     async def publish(self, channel: str, event: Event) -> None:
@@ -125,7 +126,7 @@ class RedisBroker(Broker):
             except Exception:
                 log.exception("redis_recovered_callback_failed")
 
-    def _dispatch(self, message: dict) -> None:
+    def _dispatch(self, message: dict[str, Any]) -> None:
         channel = message["channel"]
         channel = channel.decode() if isinstance(channel, bytes) else channel
         try:
@@ -143,7 +144,7 @@ class RedisBroker(Broker):
         async with self._lock:
             channels = list(self.local.handlers)
             with contextlib.suppress(RedisError, OSError):
-                await self._pubsub.aclose()
+                await self._pubsub.aclose()  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
             self._pubsub = self._client.pubsub(ignore_subscribe_messages=True)
             if channels:
                 await self._pubsub.subscribe(*channels)

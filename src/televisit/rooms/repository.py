@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from televisit.core.db import lock_rows
+from televisit.core.db import lock_rows, rowcount
 from televisit.rooms.models import Instance, Room, RoomParticipant, RoomStatus
 
 
@@ -67,7 +67,7 @@ class RoomRepository:
             .values(status=status, end_reason=reason, ended_at=now)
             .execution_options(synchronize_session=False)
         )
-        if result.rowcount != 1:  # type: ignore[attr-defined]
+        if rowcount(result) != 1:
             return False
         await self.session.execute(
             update(RoomParticipant)

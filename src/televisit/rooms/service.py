@@ -236,6 +236,7 @@ async def sweep(session: AsyncSession, *, settings: Settings, now: datetime) -> 
     due = await repo.due(now=now, unused=settings.room_unused_timeout,
                          empty=settings.room_empty_timeout, max_duration=settings.room_max_duration)
     ended = []
+    reason: f.RoomEndReason
     for room_id in due:
         room = await repo.get(room_id)
         if room is None or room.status != RoomStatus.in_progress:

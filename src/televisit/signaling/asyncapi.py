@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any, get_args
 
 from pydantic import BaseModel, TypeAdapter
-from pydantic.json_schema import models_json_schema
+from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from televisit.signaling import frames as f
 
@@ -70,14 +70,14 @@ def _key(model: type[BaseModel]) -> str:
     return model.__name__
 
 
-def _union_schema(name: str, union: Any, mode: str) -> dict[str, Any]:
+def _union_schema(name: str, union: Any, mode: JsonSchemaMode) -> dict[str, Any]:
     """The union's JSON Schema, its discriminator written as AsyncAPI 3's Schema Object has it.
 
     pydantic writes OpenAPI's `{"propertyName", "mapping"}`; AsyncAPI's `discriminator` is the
     property's name alone (a document with the object is invalid). Each member's `type` `const`
     already says which frame is which.
     """
-    schema = TypeAdapter(union).json_schema(ref_template=REF, mode=mode)  # type: ignore[arg-type]
+    schema = TypeAdapter(union).json_schema(ref_template=REF, mode=mode)
     schema.pop("$defs", None)
     schema["title"] = name
     schema["discriminator"] = schema["discriminator"]["propertyName"]
@@ -105,12 +105,12 @@ def document(version: str = "1.0.0") -> dict[str, Any]:
             operation["reply"] = {"channel": channel_ref, "messages": [
                 {"$ref": f"#/channels/{CHANNEL}/messages/{_key(r)}"} for r in REPLIES[model]]}
         operations[f"receive{_key(model)}"] = operation
-    for model in f.SERVER_FRAMES:
-        operations[f"send{_key(model)}"] = {
+    for sent in f.SERVER_FRAMES:
+        operations[f"send{_key(sent)}"] = {
             "action": "send",
             "channel": channel_ref,
-            "summary": f"The server sends `{messages[_key(model)]['name']}`.",
-            "messages": [{"$ref": f"#/channels/{CHANNEL}/messages/{_key(model)}"}],
+            "summary": f"The server sends `{messages[_key(sent)]['name']}`.",
+            "messages": [{"$ref": f"#/channels/{CHANNEL}/messages/{_key(sent)}"}],
         }
     return {
         "asyncapi": "3.0.0",

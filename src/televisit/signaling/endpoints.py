@@ -53,12 +53,14 @@ async def _receive_frame(websocket: WebSocket, conn: Connection, max_bytes: int)
     message = await websocket.receive()
     if message["type"] == "websocket.disconnect":
         return None
-    data: str | bytes | None = message.get("text")
-    if data is None:
+    text: str | None = message.get("text")
+    data: str | bytes
+    if text is None:
         data = message.get("bytes") or b""
         oversized = len(data) > max_bytes
     else:  # UTF-8 takes up to 4 bytes a character: encode only when it could matter
-        oversized = len(data) > max_bytes or (len(data) * 4 > max_bytes and len(data.encode()) > max_bytes)
+        data = text
+        oversized = len(text) > max_bytes or (len(text) * 4 > max_bytes and len(text.encode()) > max_bytes)
     if oversized:
         conn.send(f.ErrorFrame(code="frame_too_large", message=f"Frames are limited to {max_bytes} bytes."))
         conn.close(CLOSE_TOO_BIG, "frame too large")

@@ -34,7 +34,7 @@ class Hub:
         # Open sockets per client address, authenticated or not (the per-address cap).
         self.by_address: dict[str, int] = {}
         self._subs: dict[str, Subscription] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[object]] = set()
         # Joins in progress: the room channel is subscribed before the join commits and its
         # events are held for the joining socket, delivered only if the join succeeds. So
         # nothing another instance publishes right after our commit slips past, and a refused
@@ -164,6 +164,8 @@ class Hub:
             case f.RoomEnded():
                 for conn in conns:
                     self._room_ended(conn, event)
+            case f.IdentityReplaced():
+                pass  # only ever published on room channels
             case _:
                 self._broadcast(conns, event)
 

@@ -5,6 +5,8 @@ import uuid
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from televisit.core.db import lock_rows
+from televisit.core.pagination import after_key
 from televisit.users.models import Role, User
 
 
@@ -18,6 +20,9 @@ class UserRepository:
     async def get_by_email(self, email: str) -> User | None:
         stmt = select(User).where(User.email == email.lower())
         return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def lock(self, user_ids: list[uuid.UUID]) -> None:
+        await lock_rows(self.session, User.updated_at, user_ids)
 
     async def add(self, user: User) -> User:
         self.session.add(user)
@@ -34,10 +39,7 @@ class UserRepository:
                 or_(func.lower(User.full_name).like(like, escape="\\"), User.email.like(like, escape="\\"))
             )
         if after is not None:
-            name, last_id = after
-            stmt = stmt.where(
-                or_(User.full_name > name, (User.full_name == name) & (User.id > last_id))
-            )
+            stmt = stmt.where(after_key(User.full_name, User.id, after))
         stmt = stmt.order_by(User.full_name, User.id).limit(limit)
         return list((await self.session.execute(stmt)).scalars())
 
@@ -57,8 +59,7 @@ class UserRepository:
         if active is not None:
             stmt = stmt.where(User.is_active.is_(active))
         if after is not None:
-            name, last_id = after
-            stmt = stmt.where(or_(User.full_name > name, (User.full_name == name) & (User.id > last_id)))
+            stmt = stmt.where(after_key(User.full_name, User.id, after))
         stmt = stmt.order_by(User.full_name, User.id).limit(limit)
         return list((await self.session.execute(stmt)).scalars())
 

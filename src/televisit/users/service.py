@@ -6,14 +6,12 @@ import uuid
 from datetime import datetime
 
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from televisit.audit import service as audit
 from televisit.audit.models import Action
-from televisit.auth import service as auth_service
-from televisit.core.config import Settings
-from televisit.core.errors import BadRequest, Conflict, Unprocessable
-from televisit.core.pagination import decode_cursor, encode_cursor
+from televisit.core.errors import Conflict, Unprocessable
+from televisit.core.pagination import page, text_key
 from televisit.core.security import Passwords
 from televisit.users.models import Role, User
 from televisit.users.repository import UserRepository
@@ -45,47 +43,23 @@ async def create_user(
     return user
 
 
-REGISTRATION_MESSAGE = (
-    "If this address can be registered, you can now sign in. If it already has an account, "
-    "sign in with that account's password."
-)
-
-
-async def register_patient(
-    session: AsyncSession,
-    *,
-    session_factory: async_sessionmaker[AsyncSession],
-    settings: Settings,
-    passwords: Passwords,
-    email: str,
-    password: str,
-    full_name: str,
-    client_ip: str,
+async def add_patient_if_new(
+    session: AsyncSession, *, email: str, full_name: str, password_hash: str, time_zone: str | None,
     now: datetime,
-    time_zone: str | None = None,
-) -> None:
-    """Self-registration that does not tell whether the address already has an account.
-
-    A new address gets an active patient account at once. For a taken address nothing changes (its
-    owner is to be told by email, once the server sends email); the password is hashed all the
-    same, so the answer takes as long. Throttled per address and in all before any hashing.
-    """
-    email = email.strip().lower()
-    passwords.check_policy(password, email=email, full_name=full_name)
+) -> bool:
+    """A new, active patient account for an address nobody has; False (nothing written) when the
+    address is taken, also by a concurrent registration."""
     repo = UserRepository(session)
-    async with auth_service.registration_slot(session_factory, settings=settings, client_ip=client_ip,
-                                              now=now):
-        existing = await repo.get_by_email(email)
-        password_hash = await passwords.hash(password)
-    if existing is not None:
-        return
+    if await repo.get_by_email(email) is not None:
+        return False
     user = _new_user(email=email, full_name=full_name, role=Role.patient, password_hash=password_hash,
                      time_zone=time_zone, now=now)
     try:
         async with session.begin_nested():
             await repo.add(user)
-    except IntegrityError:  # a concurrent registration of the same address won: the same answer
-        return
+    except IntegrityError:
+        return False
+    return True
 
 
 def _new_user(*, email: str, full_name: str, role: Role, password_hash: str, time_zone: str | None,
@@ -113,8 +87,18 @@ async def get_active(session: AsyncSession, *, user_id: uuid.UUID) -> User | Non
 
 
 async def get(session: AsyncSession, *, user_id: uuid.UUID) -> User | None:
-    """Any account, active or not (for admins)."""
+    """Any account, active or not (sign-in and admins decide what an inactive one may do)."""
     return await UserRepository(session).get(user_id)
+
+
+async def get_by_email(session: AsyncSession, *, email: str) -> User | None:
+    return await UserRepository(session).get_by_email(email)
+
+
+async def lock(session: AsyncSession, *, user_ids: list[uuid.UUID]) -> None:
+    """Hold these people's rows until the transaction ends, so that checks that involve them (a
+    booking's overlap check) are not raced by another transaction."""
+    await UserRepository(session).lock(user_ids)
 
 
 async def set_active(session: AsyncSession, *, user: User, active: bool, now: datetime) -> None:
@@ -135,17 +119,11 @@ async def search_accounts(
             "The query must not contain NUL characters.",
             details=[{"loc": ["query", "query"], "msg": "must not contain NUL characters"}],
         )
-    after = None
-    if cursor:
-        name, raw_id = decode_cursor(cursor, 2)
-        if "\x00" in name:
-            raise BadRequest("The cursor is not valid.", code="invalid_cursor")
-        after = (name, _parse_uuid(raw_id))
+    after = text_key(cursor) if cursor else None
     rows = await UserRepository(session).search(
         query=(query or "").strip() or None, role=role, active=active, after=after, limit=limit + 1
     )
-    next_cursor = encode_cursor(rows[limit - 1].full_name, rows[limit - 1].id) if len(rows) > limit else None
-    return rows[:limit], next_cursor
+    return page(rows, limit, lambda u: (u.full_name, u.id))
 
 
 async def search_patients(
@@ -157,21 +135,9 @@ async def search_patients(
             "The query must not contain NUL characters.",
             details=[{"loc": ["query", "query"], "msg": "must not contain NUL characters"}],
         )
-    after = None
-    if cursor:
-        name, raw_id = decode_cursor(cursor, 2)
-        if "\x00" in name:
-            raise BadRequest("The cursor is not valid.", code="invalid_cursor")
-        after = (name, _parse_uuid(raw_id))
+    after = text_key(cursor) if cursor else None
     rows = await UserRepository(session).search_patients(
         query=(query or "").strip() or None, after=after, limit=limit + 1
     )
-    next_cursor = encode_cursor(rows[limit - 1].full_name, rows[limit - 1].id) if len(rows) > limit else None
-    return rows[:limit], next_cursor
+    return page(rows, limit, lambda u: (u.full_name, u.id))
 
-
-def _parse_uuid(raw: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(raw)
-    except ValueError:
-        raise BadRequest("The cursor is not valid.", code="invalid_cursor") from None
