@@ -6,13 +6,16 @@ from __future__ import annotations
 import difflib
 import json
 import re
+import tomllib
 from pathlib import Path
 from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
+from televisit.app import create_app
 from televisit.cli import app as cli
+from televisit.core.config import Settings
 
 CONTRACT = Path(__file__).resolve().parents[1] / "openapi.json"
 REGENERATE = ".venv/bin/televisit openapi > openapi.json"
@@ -115,3 +118,36 @@ def test_no_token_goes_in_a_url(generated):
                 assert not re.search(r"token|password|secret", parameter["name"], re.I), (
                     f"{method} {path} takes {parameter['name']!r} in the URL"
                 )
+
+
+def test_schemathesis_toml_expects_exactly_the_published_refusals(generated):
+    """schemathesis.toml lets `positive_data_acceptance` expect 400/422 where, and only where, an
+    operation publishes refusals of schema-valid requests (`x-error-codes`)."""
+    published = {
+        (op["operationId"], status)
+        for _, _, op in operations(generated)
+        for status, response in op["responses"].items()
+        if response.get("x-error-codes")
+    }
+    config = tomllib.loads((CONTRACT.parent / "schemathesis.toml").read_text())
+    expected = set()
+    for entry in config["operations"]:
+        ids = entry["include-operation-id"]
+        statuses = entry["checks"]["positive_data_acceptance"]["expected-statuses"]
+        expected |= {(i, s) for i in ([ids] if isinstance(ids, str) else ids) for s in statuses
+                     if s in {"400", "422"}}
+    assert expected == published
+
+
+def test_bounds_that_settings_decide_are_this_servers(generated):
+    """The committed document shows the defaults; a server's own document shows its settings."""
+    body = generated["components"]["schemas"]["MessageCreate"]["properties"]["body"]
+    assert (body["maxLength"], body["x-settings"]) == (4000, {"maxLength": "TELEVISIT_CHAT_MAX_LENGTH"})
+    settings = Settings(chat_max_length=280, appointment_min_minutes=10, appointment_max_minutes=90,
+                        password_min_length=14)
+    served = create_app(settings, configure_logs=False).openapi()  # what /api/v1/openapi.json serves
+    schemas = served["components"]["schemas"]
+    assert schemas["MessageCreate"]["properties"]["body"]["maxLength"] == 280
+    duration = schemas["AppointmentCreate"]["properties"]["duration_minutes"]
+    assert (duration["minimum"], duration["maximum"]) == (10, 90)
+    assert schemas["UserCreate"]["properties"]["password"]["minLength"] == 14

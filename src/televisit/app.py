@@ -21,6 +21,7 @@ from televisit.core.errors import install_error_handlers
 from televisit.core.headers import ApiHeadersMiddleware
 from televisit.core.limits import BodySizeLimitMiddleware
 from televisit.core.logging import RequestLoggingMiddleware, configure_logging
+from televisit.core.schemas import document_settings
 from televisit.mail.endpoints import router as dev_mailbox_router
 from televisit.ops.endpoints import router as ops_router
 from televisit.ops.metrics import router as metrics_router
@@ -69,6 +70,9 @@ def create_app(settings: Settings, *, clock: Clock | None = None, configure_logs
     # The one attribute on app.state: everything shared travels in the typed runtime.
     app.state.runtime = runtime
     install_error_handlers(app)
+    # The bounds that settings decide (a message's length, a visit's) as this server has them;
+    # replacing `app.openapi` is FastAPI's documented way to change the document.
+    app.openapi = document_settings(app.openapi, settings)  # type: ignore[method-assign]
     app.include_router(api_router())
     app.include_router(ops_router)
     app.include_router(metrics_router)

@@ -101,8 +101,9 @@ schema = schemathesis.openapi.from_dict(
     config=schemathesis.Config.from_dict({
         "base-url": "http://testserver",
         "checks": {
-            # Schema-valid is not always acceptable: a weak password, a visit in the past or a
-            # stale cursor is refused by a rule the schema cannot express, with a documented 4xx.
+            # Checked, with the refusals each operation publishes (`x-error-codes`: a visit in the
+            # past, a weak password, a foreign cursor), by tests/contract/test_schemathesis.py,
+            # which runs the CLI with the checkout's schemathesis.toml against a live server.
             "positive_data_acceptance": {"enabled": False},
             # Too big is a fine way to refuse data that is too long (the body limit is 64 KiB).
             "negative_data_rejection": {"expected-statuses": [

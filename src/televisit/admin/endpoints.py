@@ -18,21 +18,24 @@ from televisit.admin.schemas import (
     RevokedSessions,
 )
 from televisit.core.deps import NowDep, PasswordsDep, SessionDep, SettingsDep
-from televisit.core.pagination import Cursor, Limit
+from televisit.core.pagination import INVALID_CURSOR, Cursor, Limit
 from televisit.core.schemas import errors
+from televisit.core.text import NO_NUL_PATTERN
 from televisit.users.models import Role
-from televisit.users.schemas import AdminUserCreate, UserPublic
+from televisit.users.schemas import WEAK_PASSWORD, AdminUserCreate, UserPublic
 
 router = APIRouter(prefix="/admin", tags=["admin"])
 USER = "/users/{user_id}"
 
 
-@router.get("/users", operation_id="admin-users-list", responses=errors(400, 401, 403, 422))
+@router.get("/users", operation_id="admin-users-list",
+            responses=errors(400, 401, 403, 422, refusals={400: INVALID_CURSOR}))
 async def list_users(
     admin: AuditedAdmin,
     session: SessionDep,
     now: NowDep,
-    query: Annotated[str | None, Query(max_length=100, description="Part of a name or email.")] = None,
+    query: Annotated[str | None, Query(max_length=100, pattern=NO_NUL_PATTERN,
+                                      description="Part of a name or email.")] = None,
     role: Role | None = None,
     active: Annotated[bool | None, Query(description="Active (true) or deactivated (false).")] = None,
     cursor: Cursor = None,
@@ -49,7 +52,7 @@ async def list_users(
     "/users",
     operation_id="admin-users-create",
     status_code=status.HTTP_201_CREATED,
-    responses=errors(401, 403, 409, 422),
+    responses=errors(401, 403, 409, 422, refusals={422: WEAK_PASSWORD}),
 )
 async def create_user(
     body: AdminUserCreate, admin: AuditedAdmin, session: SessionDep, passwords: PasswordsDep, now: NowDep

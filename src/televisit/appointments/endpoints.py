@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Response, status
 from televisit.appointments import fhir, service
 from televisit.appointments.models import AppointmentStatus
 from televisit.appointments.schemas import (
+    INVALID_SLOT,
     AppointmentCancel,
     AppointmentCreate,
     AppointmentList,
@@ -16,8 +17,9 @@ from televisit.appointments.schemas import (
 )
 from televisit.auth.deps import CurrentUser, DoctorUser
 from televisit.core.deps import NowDep, SessionDep, SettingsDep
-from televisit.core.pagination import Cursor, Limit
-from televisit.core.schemas import IsoDateTime, errors
+from televisit.core.pagination import INVALID_CURSOR, Cursor, Limit
+from televisit.core.schemas import INVALID_RANGE, IsoDateTime, errors
+from televisit.core.text import NO_NUL_PATTERN
 from televisit.users import service as users_service
 from televisit.users.schemas import PatientList, PatientPublic
 
@@ -25,11 +27,13 @@ router = APIRouter(prefix="/appointments", tags=["appointments"])
 patients_router = APIRouter(tags=["users"])
 
 
-@patients_router.get("/patients", operation_id="patients-search", responses=errors(400, 401, 403, 422))
+@patients_router.get("/patients", operation_id="patients-search",
+                     responses=errors(400, 401, 403, 422, refusals={400: INVALID_CURSOR}))
 async def search_patients(
     _doctor: DoctorUser,
     session: SessionDep,
-    query: Annotated[str | None, Query(max_length=100, description="Part of a name or email.")] = None,
+    query: Annotated[str | None, Query(max_length=100, pattern=NO_NUL_PATTERN,
+                                      description="Part of a name or email.")] = None,
     cursor: Cursor = None,
     limit: Limit = 20,
 ) -> PatientList:
@@ -43,7 +47,7 @@ async def search_patients(
     "",
     operation_id="appointments-create",
     status_code=status.HTTP_201_CREATED,
-    responses=errors(401, 403, 404, 409, 422),
+    responses=errors(401, 403, 404, 409, 422, refusals={422: INVALID_SLOT}),
 )
 async def create_appointment(
     body: AppointmentCreate, doctor: DoctorUser, session: SessionDep, settings: SettingsDep, now: NowDep
@@ -56,7 +60,8 @@ async def create_appointment(
     return AppointmentPublic.model_validate(appointment)
 
 
-@router.get("", operation_id="appointments-list", responses=errors(400, 401, 422))
+@router.get("", operation_id="appointments-list",
+            responses=errors(400, 401, 422, refusals={400: INVALID_CURSOR | INVALID_RANGE}))
 async def list_appointments(
     user: CurrentUser,
     session: SessionDep,
@@ -86,7 +91,7 @@ async def get_appointment(
 
 
 @router.patch("/{appointment_id}", operation_id="appointments-update",
-              responses=errors(401, 403, 404, 409, 422))
+              responses=errors(401, 403, 404, 409, 422, refusals={422: INVALID_SLOT}))
 async def update_appointment(
     appointment_id: uuid.UUID, body: AppointmentUpdate, doctor: DoctorUser, session: SessionDep,
     settings: SettingsDep, now: NowDep,

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import (
     AfterValidator,
@@ -12,34 +12,61 @@ from pydantic import (
     StringConstraints,
     model_validator,
 )
+from pydantic.json_schema import SkipJsonSchema
 
 from televisit.appointments.models import AppointmentStatus
-from televisit.core.schemas import IsoDateTime
-from televisit.core.text import printable
+from televisit.core.schemas import IsoDateTime, SettingBound
+from televisit.core.text import PRINTABLE_PATTERN, Pattern, printable
 from televisit.users.schemas import PersonRef
 
+# Counted before the surrounding whitespace is dropped, so that the schema's maxLength is exact.
 Reason = Annotated[
-    str, StringConstraints(strip_whitespace=True, max_length=500), AfterValidator(printable)
+    str, StringConstraints(max_length=500), AfterValidator(printable), AfterValidator(str.strip),
+    Pattern(PRINTABLE_PATTERN),
 ]
+# Hard limits here; the settings' bounds (TELEVISIT_APPOINTMENT_MIN_MINUTES and _MAX_MINUTES,
+# default 5-240) are checked by the service and are what the document shows.
+DurationMinutes = Annotated[
+    int, Field(ge=1, le=24 * 60, description="Minutes; bounded by the server's settings."),
+    SettingBound("minimum", "appointment_min_minutes"), SettingBound("maximum", "appointment_max_minutes"),
+]
+INVALID_SLOT = {"invalid_slot": "the start is not in the future, or too far ahead"}
+STARTS_AT = ("An offset is required. Must be in the future and at most "
+             "TELEVISIT_APPOINTMENT_MAX_DAYS_AHEAD (default 366) days ahead: 422 `invalid_slot`.")
 
 
 class AppointmentCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     patient_id: uuid.UUID
-    starts_at: IsoDateTime = Field(description="When the visit starts; an offset is required.")
-    duration_minutes: int = Field(ge=1, le=24 * 60, description="Bounded by settings (default 5-240).")
+    starts_at: IsoDateTime = Field(description="When the visit starts. " + STARTS_AT)
+    duration_minutes: DurationMinutes
     reason: Reason | None = None
+
+
+def _at_least_one_change(schema: dict[str, Any]) -> None:
+    """One property at least, none of them null (no `default: null` for a client to copy)."""
+    schema["minProperties"] = 1
+    for prop in schema["properties"].values():
+        prop.pop("default", None)
 
 
 class AppointmentUpdate(BaseModel):
     """Move a visit: a new start, a new length, or both (the patient is told by email)."""
 
-    model_config = ConfigDict(extra="forbid")
+    # Leave out what does not change; null is not a value here (the schema says so too).
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_at_least_one_change)
 
-    starts_at: IsoDateTime | None = Field(default=None, description="The new start; an offset is required.")
-    duration_minutes: int | None = Field(default=None, ge=1, le=24 * 60,
-                                         description="Bounded by settings (default 5-240).")
+    starts_at: IsoDateTime | SkipJsonSchema[None] = Field(
+        default=None, description="The new start. " + STARTS_AT)
+    duration_minutes: DurationMinutes | SkipJsonSchema[None] = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nulls(cls, data: object) -> object:
+        if isinstance(data, dict) and any(data.get(k, "") is None for k in ("starts_at", "duration_minutes")):
+            raise ValueError("leave out what does not change (null is not a value here)")
+        return data
 
     @model_validator(mode="after")
     def _something_to_change(self) -> AppointmentUpdate:

@@ -13,8 +13,8 @@ from televisit.audit import service
 from televisit.audit.models import Action, Outcome
 from televisit.audit.schemas import AuditEventList, AuditFilters
 from televisit.core.deps import NowDep, RuntimeDep, SessionDep
-from televisit.core.pagination import Cursor, Limit
-from televisit.core.schemas import IsoDateTime, errors
+from televisit.core.pagination import INVALID_CURSOR, Cursor, Limit
+from televisit.core.schemas import INVALID_RANGE, IsoDateTime, errors
 
 router = APIRouter(prefix="/admin", tags=["admin"])
 
@@ -39,11 +39,12 @@ CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
                        "formula start with a quote).",
         "content": {"text/csv": {"schema": {"type": "string"}}},
     },
-    **errors(400, 401, 403, 422),
+    **errors(400, 401, 403, 422, refusals={400: INVALID_RANGE}),
 }
 
 
-@router.get("/audit", operation_id="admin-audit-list", responses=errors(400, 401, 403, 422))
+@router.get("/audit", operation_id="admin-audit-list",
+            responses=errors(400, 401, 403, 422, refusals={400: INVALID_CURSOR | INVALID_RANGE}))
 async def list_audit(
     admin: AuditedAdmin, session: SessionDep, now: NowDep, filters: FiltersDep,
     cursor: Cursor = None, limit: Limit = 50,

@@ -7,6 +7,8 @@ from fastapi import APIRouter, Request, Response, status
 from televisit.auth import mfa, service
 from televisit.auth.deps import AuthDep, EnrollingAuthDep
 from televisit.auth.schemas import (
+    INVALID_CREDENTIALS,
+    INVALID_PASSCODE,
     LoginRequest,
     MfaConfirmRequest,
     MfaDisableRequest,
@@ -21,7 +23,7 @@ from televisit.auth.schemas import (
 from televisit.core.config import Settings
 from televisit.core.deps import ClientIPDep, NowDep, PasswordsDep, RuntimeDep, SessionDep, SettingsDep
 from televisit.core.schemas import errors
-from televisit.users.schemas import UserCreate, UserPublic
+from televisit.users.schemas import WEAK_PASSWORD, UserCreate, UserPublic
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 me_router = APIRouter(tags=["users"])
@@ -45,7 +47,7 @@ def _client(request: Request, ip: str, device_token: str | None) -> service.Clie
     "/register",
     operation_id="auth-register",
     status_code=status.HTTP_202_ACCEPTED,
-    responses=errors(422, 429, 503),
+    responses=errors(422, 429, 503, refusals={422: WEAK_PASSWORD}),
 )
 async def register(
     body: UserCreate, runtime: RuntimeDep, session: SessionDep, settings: SettingsDep,
@@ -136,7 +138,8 @@ async def mfa_enroll(
     return MfaEnrollmentPublic(secret=started.secret, otpauth_uri=started.otpauth_uri, qr_svg=started.qr_svg)
 
 
-@router.post("/mfa/confirm", operation_id="auth-mfa-confirm", responses=errors(401, 409, 422))
+@router.post("/mfa/confirm", operation_id="auth-mfa-confirm",
+             responses=errors(401, 409, 422, refusals={422: INVALID_PASSCODE}))
 async def mfa_confirm(
     body: MfaConfirmRequest, auth: EnrollingAuthDep, session: SessionDep, settings: SettingsDep,
     now: NowDep,
@@ -150,7 +153,7 @@ async def mfa_confirm(
 
 @router.post(
     "/mfa/disable", operation_id="auth-mfa-disable", status_code=status.HTTP_204_NO_CONTENT,
-    responses=errors(401, 409, 422, 503),
+    responses=errors(401, 409, 422, 503, refusals={422: INVALID_CREDENTIALS}),
 )
 async def mfa_disable(
     body: MfaDisableRequest, auth: AuthDep, session: SessionDep, settings: SettingsDep,

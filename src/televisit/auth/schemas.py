@@ -4,9 +4,16 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from televisit.core.text import Pattern
 from televisit.users.schemas import UserPublic
 
 EMAIL_MAX = 254
+# NUL (PostgreSQL refuses it in text) and "İ", the one character whose lowercase is two (so an
+# address of 254 characters could lengthen past the column): neither is in anyone's address.
+LOGIN_EMAIL_PATTERN = r"^[^\u0000\u0130]*$"
+# Refusals of well-formed codes (see core.schemas.errors).
+INVALID_PASSCODE = {"invalid_passcode": "not the app's current code (or already used)"}
+INVALID_CREDENTIALS = {"invalid_credentials": "the password or the code is not right"}
 # A device token is what this server issued (43 characters); anything longer is not one.
 DeviceToken = Annotated[str, Field(min_length=1, max_length=256)]
 # Six digits from the authenticator app, or a recovery code ("k7qp-3mzx-t9wd"). Named `passcode`
@@ -15,19 +22,18 @@ Passcode = Annotated[str, Field(min_length=1, max_length=64)]
 
 
 def _login_email(value: str) -> str:
-    # Lowercasing can lengthen text ("İ" becomes two characters) past the column width, and
-    # PostgreSQL refuses NUL in text: either would fail the failure record with a 500.
-    lowered = value.lower()
-    if len(lowered) > EMAIL_MAX or "\x00" in lowered:
+    # Either character would fail the failure record with a 500 (see LOGIN_EMAIL_PATTERN).
+    if "\x00" in value or "\u0130" in value:
         raise ValueError("this cannot be an email address")
-    return lowered
+    return value.lower()
 
 
 class LoginRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     # Not EmailStr: a malformed address is just a wrong login, answered like any other.
-    email: Annotated[str, Field(min_length=1, max_length=EMAIL_MAX), AfterValidator(_login_email)]
+    email: Annotated[str, Field(min_length=1, max_length=EMAIL_MAX), AfterValidator(_login_email),
+                     Pattern(LOGIN_EMAIL_PATTERN)]
     password: str = Field(min_length=1, max_length=256)
     device_token: DeviceToken | None = Field(
         default=None,

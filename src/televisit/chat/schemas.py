@@ -6,7 +6,8 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
-from televisit.core.text import printable
+from televisit.core.schemas import SettingBound
+from televisit.core.text import TEXT_PATTERN, Pattern, printable
 
 ClientMsgId = Annotated[
     str,
@@ -14,12 +15,17 @@ ClientMsgId = Annotated[
 ]
 
 
-# Plain text, never rendered as HTML; the exact limit (default 4,000) is a setting.
+# Plain text, never rendered as HTML. The exact limit (TELEVISIT_CHAT_MAX_LENGTH, default 4,000)
+# and "not only whitespace" are checked by the service (422 `message_too_long`, `empty_message`);
+# the schema states both, with the limit this server has.
 MessageBody = Annotated[
     str,
-    StringConstraints(min_length=1, max_length=16384),
+    StringConstraints(min_length=1, max_length=65536),  # the setting's own ceiling
     AfterValidator(printable),
-    Field(description="Plain text; at most `chat_max_length` characters (default 4000)."),
+    Field(description="Plain text, not only whitespace; at most TELEVISIT_CHAT_MAX_LENGTH "
+                      "characters (default 4000)."),
+    Pattern(TEXT_PATTERN),
+    SettingBound("maxLength", "chat_max_length"),
 ]
 
 

@@ -100,12 +100,14 @@ class Settings(BaseSettings):
     password_time_cost: int = Field(default=3, ge=1)
     password_memory_cost: int = Field(default=64 * 1024, ge=8)
     password_parallelism: int = Field(default=2, ge=1)
-    password_min_length: int = Field(default=10, ge=8)
+    # Characters; at most the 256 a password may have (users/schemas.py).
+    password_min_length: int = Field(default=10, ge=8, le=256)
 
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
 
-    appointment_min_minutes: int = 5
-    appointment_max_minutes: int = 240
+    # A visit's length in minutes, within the day the request schema allows (1-1440).
+    appointment_min_minutes: int = Field(default=5, ge=1, le=24 * 60)
+    appointment_max_minutes: int = Field(default=240, ge=1, le=24 * 60)
     appointment_max_days_ahead: int = 366
     # How early before ``starts_at`` a call may be started.
     call_early_minutes: int = 15

@@ -3,6 +3,8 @@
 A list is ordered by a key of two columns, a sort column and the id (`(starts_at, id)`,
 `(full_name, id)`, `(occurred_at DESC, id DESC)`). A cursor is base64url of the last row's key as a
 small JSON list; a cursor a client altered is 400 `invalid_cursor`, never a database error.
+The OpenAPI document says what a cursor looks like (base64url, at most CURSOR_MAX_LENGTH
+characters), not what it holds: clients pass `next_cursor` back as it came.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -20,21 +23,39 @@ from sqlalchemy import ColumnElement, and_, or_
 from sqlalchemy.orm import InstrumentedAttribute
 
 from televisit.core.errors import BadRequest
+from televisit.core.text import Pattern
+
+# The longest cursor this server issues is about 1,130 characters: a name of 200 characters of
+# up to 4 bytes each in UTF-8, an id and the JSON around them, in base64.
+CURSOR_MAX_LENGTH = 2048
+CURSOR_PATTERN = r"^[A-Za-z0-9_-]*$"
+_CURSOR = re.compile(r"[A-Za-z0-9_-]*")
+
+INVALID_CURSOR = {"invalid_cursor": "the cursor is not one this server issued"}
 
 Limit = Annotated[int, Query(ge=1, le=100, description="Page size (1-100).")]
-Cursor = Annotated[str | None, Query(max_length=512, description="`next_cursor` of the previous page.")]
+# The pattern is checked when the cursor is read (400 `invalid_cursor`, like any other cursor
+# this server did not issue), not by the parameter's validation (which would make it a 422).
+Cursor = Annotated[Annotated[str, Pattern(CURSOR_PATTERN)] | None, Query(
+    max_length=CURSOR_MAX_LENGTH,
+    description="`next_cursor` of the previous page, passed back as it came (opaque base64url). "
+                "One this server did not issue is 400 `invalid_cursor`.",
+)]
 
 Row = TypeVar("Row")
 SortValue = TypeVar("SortValue", datetime, str)
 
 
 def encode_cursor(*values: Any) -> str:
+    # UTF-8 rather than \u escapes: a name of 200 characters then fits in CURSOR_MAX_LENGTH.
     raw = json.dumps([v.isoformat() if isinstance(v, datetime) else str(v) for v in values],
-                     separators=(",", ":")).encode()
+                     separators=(",", ":"), ensure_ascii=False).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
 def decode_cursor(cursor: str, size: int) -> list[str]:
+    if not _CURSOR.fullmatch(cursor):  # b64decode would skip the characters outside the alphabet
+        raise _invalid()
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         values = json.loads(base64.urlsafe_b64decode(padded.encode()))

@@ -1,13 +1,19 @@
-"""Schemas shared by every domain: the error body and its OpenAPI responses."""
+"""Schemas shared by every domain: the error body and its OpenAPI responses, and the bounds that
+settings decide."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, GetJsonSchemaHandler
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
+
+from televisit.core.config import Settings
 
 _ISO_DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[T ]")
 
@@ -53,12 +59,32 @@ _DESCRIPTIONS = {
     503: "Busy (every password-hashing slot taken); see Retry-After",
 }
 
+# Refusals several operations share (see `errors`).
+INVALID_RANGE = {"invalid_range": "`from` is not before `to`"}
+
 ERROR_BODY_REF = "#/components/schemas/ErrorBody"
 
 
-def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses` for the given error statuses, all with the contract's error body."""
-    return {c: {"model": ErrorBody, "description": _DESCRIPTIONS[c]} for c in codes}
+def errors(
+    *codes: int, refusals: Mapping[int, Mapping[str, str]] | None = None
+) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for the given error statuses, all with the contract's error body.
+
+    `refusals` names, per status, the error codes with which the operation refuses a request that
+    its schema allows, for a rule JSON Schema cannot state (in the future, not a common password,
+    a cursor this server issued). They are published as `x-error-codes` ({code: meaning}) and in
+    the description; any other refusal of a schema-valid request is a bug in the schema.
+    """
+    responses: dict[int | str, dict[str, Any]] = {}
+    for code in codes:
+        response: dict[str, Any] = {"model": ErrorBody, "description": _DESCRIPTIONS[code]}
+        if refusals and code in refusals:
+            named = refusals[code]
+            response["description"] += "; also, for a request the schema allows: " + "; ".join(
+                f"`{name}`: {meaning}" for name, meaning in named.items())
+            response["x-error-codes"] = dict(named)
+        responses[code] = response
+    return responses
 
 
 def common_errors(operation: dict[str, Any]) -> set[int]:
@@ -101,5 +127,51 @@ def document_common_errors(generate: Callable[[], dict[str, Any]]) -> Callable[[
 
     def openapi() -> dict[str, Any]:
         return add_common_errors(generate())
+
+    return openapi
+
+
+_SETTING_PREFIX = "TELEVISIT_"
+
+
+@dataclass(frozen=True, slots=True)
+class SettingBound:
+    """Annotation for a JSON Schema bound that a setting decides (`maxLength` of a message, the
+    `minimum` and `maximum` of a visit's length): the schema carries the setting's default and
+    names its variable under `x-settings`; a running server's document carries its own value
+    (`document_settings`). Validation stays with the code that reads the setting."""
+
+    keyword: str
+    setting: str
+
+    def __get_pydantic_json_schema__(
+        self, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        schema = handler(core_schema)
+        schema[self.keyword] = Settings.model_fields[self.setting].default
+        schema.setdefault("x-settings", {})[self.keyword] = _SETTING_PREFIX + self.setting.upper()
+        return schema
+
+
+def _apply_settings(node: Any, settings: Settings) -> None:
+    if isinstance(node, dict):
+        for keyword, variable in node.get("x-settings", {}).items():
+            node[keyword] = getattr(settings, variable.removeprefix(_SETTING_PREFIX).lower())
+        for value in node.values():
+            _apply_settings(value, settings)
+    elif isinstance(node, list):
+        for value in node:
+            _apply_settings(value, settings)
+
+
+def document_settings(
+    generate: Callable[[], dict[str, Any]], settings: Settings
+) -> Callable[[], dict[str, Any]]:
+    """Wrap FastAPI's `app.openapi` so that its bounds are this server's settings (idempotent)."""
+
+    def openapi() -> dict[str, Any]:
+        document = generate()
+        _apply_settings(document, settings)
+        return document
 
     return openapi

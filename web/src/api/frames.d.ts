@@ -126,7 +126,7 @@ export interface ChatSend {
   appointment_id: string;
   client_msg_id: string;
   /**
-   * Plain text; at most `chat_max_length` characters (default 4000).
+   * Plain text, not only whitespace; at most TELEVISIT_CHAT_MAX_LENGTH characters (default 4000).
    */
   body: string;
 }
