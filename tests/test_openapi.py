@@ -151,3 +151,12 @@ def test_bounds_that_settings_decide_are_this_servers(generated):
     duration = schemas["AppointmentCreate"]["properties"]["duration_minutes"]
     assert (duration["minimum"], duration["maximum"]) == (10, 90)
     assert schemas["UserCreate"]["properties"]["password"]["minLength"] == 14
+
+
+def test_the_printed_contract_ignores_the_local_environment(generated, monkeypatch):
+    """A developer's TELEVISIT_* overrides must not leak into the committed document."""
+    monkeypatch.setenv("TELEVISIT_CHAT_MAX_LENGTH", "77")
+    monkeypatch.setenv("TELEVISIT_API_DOCS", "false")
+    result = CliRunner().invoke(cli, ["openapi"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == generated

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from televisit.core.config import ConfigError, Settings, load_settings
+from televisit.core.config import ConfigError, DefaultSettings, Settings, load_settings
 from televisit.users.models import Role
 
 if TYPE_CHECKING:  # imported where used: the CLI starts fast
@@ -182,7 +182,7 @@ def openapi() -> None:
     """Print the OpenAPI document (what openapi.json at the repository root holds)."""
     from televisit.app import create_app
 
-    document = create_app(Settings(), configure_logs=False).openapi()
+    document = create_app(DefaultSettings(), configure_logs=False).openapi()
     sys.stdout.write(json.dumps(document, indent=2, sort_keys=False) + "\n")
 
 

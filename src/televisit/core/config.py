@@ -11,7 +11,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import AnyHttpUrl, Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 DEFAULT_SECRET = "dev-insecure-change-me"  # noqa: S105 - refused outside development
 # Production floors. The key signs every session token: 128 bits, as estimated by zxcvbn (which
@@ -339,6 +339,19 @@ class Settings(BaseSettings):
         if not self.mail_from:
             raise ConfigError("TELEVISIT_MAIL_FROM must be set when mail is on (TELEVISIT_SMTP_URL)")
         return self
+
+
+class DefaultSettings(Settings):
+    """The defaults alone, whatever the environment says: what the published contract shows
+    (`televisit openapi` must print the same document on every machine)."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)
 
 
 def load_settings(**overrides: Any) -> Settings:
