@@ -8,28 +8,52 @@ from pydantic import (
     AfterValidator,
     BaseModel,
     ConfigDict,
+    EmailStr,
     Field,
     StringConstraints,
+    ValidationInfo,
+    field_validator,
     model_validator,
 )
 
 from televisit.appointments.models import AppointmentStatus
 from televisit.core.schemas import IsoDateTime
 from televisit.core.text import printable
-from televisit.users.schemas import PersonRef
+from televisit.users.schemas import FullName, PersonRef
 
 Reason = Annotated[
     str, StringConstraints(strip_whitespace=True, max_length=500), AfterValidator(printable)
 ]
 
 
-class AppointmentCreate(BaseModel):
+class NewPatientIn(BaseModel):
+    """A patient named by the doctor: the account with this email is booked, or, if there is none,
+    an invited account is made (no password; her invitation's link lets her in)."""
+
     model_config = ConfigDict(extra="forbid")
 
-    patient_id: uuid.UUID
+    full_name: FullName
+    email: EmailStr = Field(max_length=254)
+
+
+class AppointmentCreate(BaseModel):
+    """Give `patient_id` (a patient found with GET /patients) or `patient` (name and email)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # `patient` first: the check of `patient_id` (validated even when absent) sees it.
+    patient: NewPatientIn | None = Field(default=None, description="Instead of `patient_id`.")
+    patient_id: uuid.UUID | None = Field(default=None, validate_default=True)
     starts_at: IsoDateTime = Field(description="When the visit starts; an offset is required.")
     duration_minutes: int = Field(ge=1, le=24 * 60, description="Bounded by settings (default 5-240).")
     reason: Reason | None = None
+
+    @field_validator("patient_id")
+    @classmethod
+    def _one_patient(cls, value: uuid.UUID | None, info: ValidationInfo) -> uuid.UUID | None:
+        if (value is None) == (info.data.get("patient") is None):
+            raise ValueError("give either patient_id or patient")
+        return value
 
 
 class AppointmentUpdate(BaseModel):

@@ -60,6 +60,8 @@ class LinkMail(Payload):
 
     link_path: str
     link_label: str = "Open Televisit"
+    # How long the link works, for the text ("within 30 minutes"); None when it does not expire.
+    valid_minutes: int | None = None
 
 
 PAYLOADS: dict[str, type[Payload]] = {
