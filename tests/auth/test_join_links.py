@@ -28,8 +28,13 @@ JOIN = "/api/v1/auth/join"
 
 
 @pytest.fixture
-def settings_overrides(smtp):  # noqa: F811 - the fixture imported above
-    return mail_settings(smtp.url)
+def extra_settings() -> dict[str, Any]:
+    return {}
+
+
+@pytest.fixture
+def settings_overrides(smtp, extra_settings):  # noqa: F811 - the fixture imported above
+    return mail_settings(smtp.url, **extra_settings)
 
 
 async def joined_with(client, token: str) -> dict[str, Any]:
@@ -270,6 +275,7 @@ async def test_moving_revokes_the_link_but_keeps_the_open_page(app, client, fact
     assert new != old and (await joined_with(client, new))["appointment_id"] == first["id"]
 
 
+@pytest.mark.parametrize("extra_settings", [{"log_sql": True}])  # every statement with its parameters
 async def test_the_token_is_stored_nowhere_and_logged_nowhere(app, client, factory, settings, smtp):  # noqa: F811
     doctor = await factory.doctor()
     patient = await factory.patient()
@@ -279,7 +285,7 @@ async def test_the_token_is_stored_nowhere_and_logged_nowhere(app, client, facto
         joined = await joined_with(client, token)
         await client.get(f"{URL}/{joined['appointment_id']}", headers=bearer(joined["access_token"]))
     text = logs.getvalue()
-    assert "/api/v1/auth/join" in text  # the request was logged, with its SQL...
+    assert "/api/v1/auth/join" in text and "FROM join_links" in text  # the request and its SQL...
     assert token not in text and joined["access_token"] not in text  # ...and neither token
     async with runtime_of(app).sessionmaker() as session:
         rows = [*(await session.scalars(select(JoinLink))).all(),

@@ -14,11 +14,13 @@ from sqlalchemy import select
 
 from televisit.audit.models import Action, AuditEvent, Outcome
 from televisit.auth.models import PasswordReset
+from televisit.mail.models import OutboxMessage
 from televisit.runtime import runtime_of
 from tests.auth.helpers import ME, login
 from tests.fixtures.app import client_for
 from tests.fixtures.assertions import assert_error
 from tests.fixtures.live import WSClient
+from tests.fixtures.logs import captured_logs
 from tests.mail.conftest import PUBLIC_URL, mail_settings, smtp  # noqa: F401 - the SMTP server fixture
 from tests.mail.helpers import (
     drain,
@@ -214,3 +216,21 @@ async def test_failed_confirmations_are_recorded(app, client, clock, factory, sm
         rows = (await session.scalars(select(AuditEvent).where(
             AuditEvent.action == Action.password_reset))).all()
     assert _record(list(rows)) == [(Action.password_reset, Outcome.failed, {"reason": "expired"})]
+
+
+@pytest.mark.parametrize("extra_settings", [{"log_sql": True}])  # every statement with its parameters
+async def test_the_token_is_stored_nowhere_and_logged_nowhere(app, client, factory, settings, smtp):  # noqa: F811
+    patient = await factory.patient()
+    with captured_logs(settings.model_copy(update={"log_level": "DEBUG", "log_sql": True})) as logs:
+        await ask(client, patient.email)
+        token = await emailed_reset_token(app, smtp.inbox, patient.email)
+        assert (await confirm(client, token)).status_code == 204
+    # What Televisit logs (not the test's SMTP server, whose debug log prints the mail it receives).
+    text = "\n".join(line for line in logs.getvalue().splitlines() if "[mail.log]" not in line)
+    assert "INSERT INTO mail_outbox" in text and "/api/v1/auth/password-reset/confirm" in text
+    assert token not in text and NEW_PASSWORD not in text
+    async with runtime_of(app).sessionmaker() as session:
+        rows = [*(await session.scalars(select(PasswordReset))).all(),
+                *(await session.scalars(select(OutboxMessage))).all(),
+                *(await session.scalars(select(AuditEvent))).all()]
+    assert token not in " ".join(repr(vars(r)) for r in rows)

@@ -15,18 +15,12 @@ password (docs/security.md, "Join links and password reset").
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import lru_cache
 from typing import Literal
 
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from televisit.audit import service as audit
@@ -35,7 +29,7 @@ from televisit.auth.models import AuthSession, JoinLink
 from televisit.auth.repository import AuthSessionRepository, JoinLinkRepository
 from televisit.core.config import Settings
 from televisit.core.errors import AppError, NotFound
-from televisit.core.security import token_digest
+from televisit.core.security import derived_token, token_digest
 from televisit.core.text import strip_controls
 from televisit.realtime.channels import user_channel
 from televisit.realtime.events import queue_event
@@ -74,16 +68,9 @@ class JoinLinkRevoked(JoinLinkGone):
         super().__init__(self.REASONS.get(reason or "", self.message), details={"reason": reason})
 
 
-@lru_cache(maxsize=4)
-def _derive_key(secret: str) -> bytes:
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
-                info=b"televisit:join-link").derive(secret.encode())
-
-
 def token_for(settings: Settings, link_id: uuid.UUID) -> str:
     """The link's token (43 URL-safe characters), the same every time it is asked for."""
-    mac = hmac.new(_derive_key(settings.secret_key.get_secret_value()), link_id.bytes, hashlib.sha256)
-    return base64.urlsafe_b64encode(mac.digest()).rstrip(b"=").decode()
+    return derived_token(settings.secret_key, "join-link", link_id.bytes)
 
 
 def _digest(settings: Settings, token: str) -> str:

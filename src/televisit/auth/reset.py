@@ -1,5 +1,6 @@
 """Password reset, and an invited patient's first password: an emailed, single-use link
-(`PUBLIC_URL/reset#<token>`) that works for `password_reset_lifetime` (30 minutes).
+(`PUBLIC_URL/reset#<token>`) that works for `password_reset_lifetime` (30 minutes). Its token is
+derived from the reset row's random id (like a join link's), so the outbox row holds only the id.
 
 The request answers the same whether or not the address has an account, takes the same work either
 way (the token is made, its digest computed and one audit row written in both cases; throttling
@@ -9,7 +10,7 @@ Choosing the new password ends every session of the account and closes its socke
 
 from __future__ import annotations
 
-import secrets
+import uuid
 from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -22,10 +23,10 @@ from televisit.auth.repository import LoginFailureRepository, PasswordResetRepos
 from televisit.auth.service import end_sessions_of_user
 from televisit.core.config import Settings
 from televisit.core.errors import AppError, NotFound
-from televisit.core.security import Passwords, token_digest
+from televisit.core.security import Passwords, derived_token, token_digest
 from televisit.mail import service as mail
 from televisit.mail.models import MailKind
-from televisit.mail.schemas import LinkMail
+from televisit.mail.schemas import PasswordMail
 from televisit.users import service as users_service
 from televisit.users.models import User
 
@@ -53,6 +54,16 @@ class ResetLinkUsed(ResetLinkGone):
     message = "This link was already used. If you did not choose the password, ask for a new link."
 
 
+def token_for(settings: Settings, reset_id: uuid.UUID) -> str:
+    """The link's token: derived from the reset's (random) id under a key from the secret key, so
+    the email is composed from the id alone and no row, nor a log of its SQL, holds the token."""
+    return derived_token(settings.secret_key, "password-reset", reset_id.bytes)
+
+
+def url_for(settings: Settings, reset_id: uuid.UUID) -> str:
+    return f"{settings.effective_public_url}{RESET_PATH}#{token_for(settings, reset_id)}"
+
+
 def _digest(settings: Settings, token: str) -> str:
     return token_digest(settings.secret_key, "reset:" + token)
 
@@ -72,14 +83,14 @@ async def request_reset(
     await throttle.reserve_password_reset(session_factory, settings=settings, client_ip=client_ip,
                                           account_key=_account_key(settings, email), now=now)
     user = await users_service.get_by_email(session, email=email)
-    # The same work whether or not the address is known: a token, its digest, one audit row.
-    token = secrets.token_urlsafe(32)
-    digest = _digest(settings, token)
+    # The same work whether or not the address is known: an id, its token and digest, one record.
+    reset_id = uuid.uuid4()
+    digest = _digest(settings, token_for(settings, reset_id))
     if user is None or not user.is_active:
         await audit.record(session, action=Action.password_reset_request, actor=None, object_type="user",
                            object_id=user.id if user else None, now=now, data={"sent": False})
         return
-    await _send_link(session, settings=settings, user=user, token=token, digest=digest, now=now)
+    await _send_link(session, settings=settings, user=user, reset_id=reset_id, digest=digest, now=now)
 
 
 async def request_setup(
@@ -90,21 +101,21 @@ async def request_setup(
     or a new one. Throttled as a request for that address is."""
     await throttle.reserve_password_reset(session_factory, settings=settings, client_ip=client_ip,
                                           account_key=_account_key(settings, user.email), now=now)
-    token = secrets.token_urlsafe(32)
-    await _send_link(session, settings=settings, user=user, token=token, digest=_digest(settings, token),
-                     now=now)
+    reset_id = uuid.uuid4()
+    await _send_link(session, settings=settings, user=user, reset_id=reset_id,
+                     digest=_digest(settings, token_for(settings, reset_id)), now=now)
 
 
-async def _send_link(session: AsyncSession, *, settings: Settings, user: User, token: str, digest: str,
-                     now: datetime) -> None:
+async def _send_link(session: AsyncSession, *, settings: Settings, user: User, reset_id: uuid.UUID,
+                     digest: str, now: datetime) -> None:
     lifetime = settings.password_reset_lifetime
     await PasswordResetRepository(session).add(PasswordReset(
-        user_id=user.id, token_digest=digest, created_at=now, expires_at=now + timedelta(seconds=lifetime),
+        id=reset_id, user_id=user.id, token_digest=digest, created_at=now,
+        expires_at=now + timedelta(seconds=lifetime),
     ))
     kind = MailKind.set_password if user.invited else MailKind.password_reset
-    label = "Choose your password" if user.invited else "Choose a new password"
-    await mail.enqueue(session, kind=kind, recipient_id=user.id, now=now, payload=LinkMail(
-        link_path=f"{RESET_PATH}#{token}", link_label=label, valid_minutes=max(1, lifetime // 60)))
+    await mail.enqueue(session, kind=kind, recipient_id=user.id, now=now, payload=PasswordMail(
+        reset_id=reset_id, valid_minutes=max(1, lifetime // 60)))
     await audit.record(session, action=Action.password_reset_request, actor=None, object_type="user",
                        object_id=user.id, now=now, data={"sent": True, "kind": str(kind)})
 

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from televisit.appointments import service as appointments
 from televisit.appointments.models import Appointment, AppointmentStatus
-from televisit.auth import links
+from televisit.auth import links, reset
 from televisit.core.config import Settings
 from televisit.core.errors import NotFound
 from televisit.mail import ics
@@ -33,6 +33,7 @@ from televisit.mail.schemas import (
     InvitationMail,
     LinkMail,
     MessageNoticeMail,
+    PasswordMail,
     ReminderMail,
     VisitSnapshot,
     payload_of,
@@ -223,6 +224,11 @@ async def compose(session: AsyncSession, row: OutboxMessage, *, settings: Settin
                              last_seen=last_seen, now=now)
     if isinstance(payload, VisitSnapshot):
         return await _visit_mail(session, row, payload, recipient=recipient, settings=settings, now=now)
+    if isinstance(payload, PasswordMail):
+        context = {"link": reset.url_for(settings, payload.reset_id), "valid_minutes": payload.valid_minutes,
+                   "link_label": "Choose your password" if row.kind == MailKind.set_password
+                   else "Choose a new password"}
+        return build(row, recipient=recipient, context=context, settings=settings)
     if isinstance(payload, LinkMail):
         context = {"link": f"{settings.effective_public_url}{payload.link_path}",
                    "link_label": payload.link_label, "valid_minutes": payload.valid_minutes}
