@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
+from types import MappingProxyType
+from typing import ClassVar, Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -57,12 +59,12 @@ class JoinLinkGone(AppError):
 class JoinLinkRevoked(JoinLinkGone):
     code = "join_link_revoked"
     message = "This visit has changed, so this link no longer works."
-    REASONS = {
+    REASONS: ClassVar[Mapping[str, str]] = MappingProxyType({
         "moved": "This visit was moved to another time, so this link no longer works. Use the link "
                  "in the newest email about it.",
         "cancelled": "This visit was cancelled, so its link no longer works. Contact your clinic to "
                      "book a new one.",
-    }
+    })
 
     def __init__(self, reason: str | None) -> None:
         super().__init__(self.REASONS.get(reason or "", self.message), details={"reason": reason})
