@@ -19,7 +19,7 @@ from tests.auth.helpers import (
 )
 from tests.fixtures.assertions import assert_error
 
-DETAIL_KEYS = {"id", "email", "full_name", "role", "is_active", "created_at", "updated_at",
+DETAIL_KEYS = {"id", "email", "full_name", "role", "is_active", "invited", "created_at", "updated_at",
                "open_sessions", "recent_failed_sign_ins", "mfa_enabled"}
 
 

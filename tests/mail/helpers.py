@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email.policy
+import re
 from email.message import EmailMessage
 from typing import Any
 
@@ -14,6 +15,7 @@ from sqlalchemy import select
 from televisit.mail.models import OutboxMessage
 from televisit.runtime import runtime_of
 from tests.fixtures.factories import Person
+from tests.mail.smtp import Inbox
 
 
 async def drain(app: FastAPI, rounds: int = 10) -> int:
@@ -71,3 +73,50 @@ def reparse(raw: bytes) -> EmailMessage:
     parsed = email.message_from_bytes(raw, policy=email.policy.default)
     assert isinstance(parsed, EmailMessage)
     return parsed
+
+
+JOIN_LINK = re.compile(r"(https?://[^\s\"'<>]+/join#([A-Za-z0-9_-]{43}))")
+RESET_LINK = re.compile(r"(https?://[^\s\"'<>]+/reset#([A-Za-z0-9_-]{43}))")
+
+
+def join_link(text: str) -> tuple[str, str]:
+    """The one join link in a message body: (the whole link, its token)."""
+    found = set(JOIN_LINK.findall(text))
+    assert len(found) == 1, found
+    return found.pop()
+
+
+def reset_link(text: str) -> tuple[str, str]:
+    found = set(RESET_LINK.findall(text))
+    assert len(found) == 1, found
+    return found.pop()
+
+
+async def open_join_link(client: httpx.AsyncClient, token: str) -> httpx.Response:
+    """What the join page does with the link's token: post it in the body."""
+    return await client.post("/api/v1/auth/join", json={"token": token})
+
+
+def messages_to(inbox: Inbox, address: str) -> list[EmailMessage]:
+    """What reached this address, in the order the server received it."""
+    return [r.message for r in inbox.received if r.rcpt_tos == [address]]
+
+
+async def emailed_join_token(app: FastAPI, inbox: Inbox, address: str) -> str:
+    """Send what is due, then take the join link from the newest message to ``address`` that has
+    one, as the patient would: the token after `#`."""
+    await drain(app)
+    for message in reversed(messages_to(inbox, address)):
+        found = JOIN_LINK.findall(text_of(message))
+        if found:
+            return str(found[-1][1])
+    raise AssertionError(f"no join link was emailed to {address}")
+
+
+async def emailed_reset_token(app: FastAPI, inbox: Inbox, address: str) -> str:
+    await drain(app)
+    for message in reversed(messages_to(inbox, address)):
+        found = RESET_LINK.findall(text_of(message))
+        if found:
+            return str(found[-1][1])
+    raise AssertionError(f"no password link was emailed to {address}")

@@ -55,7 +55,8 @@ async def test_a_burst_makes_one_email_without_the_text(app, client, clock, fact
     text, html = text_of(notice), html_of(notice)
     for body in (text, html):
         assert "blood pressure" not in body and "medicines" not in body
-        assert f"{PUBLIC_URL}/visits/{visit['id']}" in body
+        # The patient's notice opens the conversation with the visit's join link (no password).
+        assert f"{PUBLIC_URL}/join#" in body and "/visits/" not in body
         assert "Sunrise Clinic" in body
     assert [r.kind for r in await outbox(app)].count(MailKind.message_notice) == 1
 
@@ -72,6 +73,8 @@ async def test_a_new_burst_after_the_email_makes_another(app, client, clock, fac
     assert len(sent) == 2
     assert {m["To"].addresses[0].addr_spec for m in sent} == {doctor.email}
     assert str(sent[0]["Subject"]).strip() == "You have a new message from Bob Patient"
+    # The doctor signs in as always: the visit's page, never the patient's join link.
+    assert f"{PUBLIC_URL}/visits/{visit['id']}" in text_of(sent[0]) and "/join#" not in text_of(sent[0])
 
 
 async def test_no_email_to_someone_connected_when_the_message_came(app, client, clock, factory, smtp, live):

@@ -14,6 +14,8 @@ from tests.mail.helpers import (
     drain,
     has_calendar,
     html_of,
+    join_link,
+    open_join_link,
     outbox,
     set_time_zone,
     text_of,
@@ -68,14 +70,20 @@ async def test_booking_sends_the_patient_an_invitation_with_a_calendar_entry(app
     assert "Hopper" in title and "Wed 6 Mar, 15:30 CET" in title
     assert "rash" not in title.lower()
 
-    link = f"{PUBLIC_URL}/visits/{visit['id']}"
     text, html = text_of(message), html_of(message)
+    # The link opens the visit without a password: a token after `#`, never in a path or query.
+    link, token = join_link(text)
+    assert link == f"{PUBLIC_URL}/join#{token}"
     for body in (text, html):
         assert "Wednesday 6 March 2030, 15:30 (CET, Europe/Berlin)" in body
         assert "45 minutes" in body
         assert "Itchy rash on the left arm" in body  # the patient's own reason, to the patient
-        assert link in body
+        assert link in body and "/visits/" not in body
         assert "Sunrise Clinic" in body
+    joined = await open_join_link(client, token)
+    assert joined.status_code == 200, joined.text
+    assert joined.json()["appointment_id"] == visit["id"]
+    assert joined.json()["user"]["id"] == str(patient.id)
     assert "Dr. Grace <b>Hopper</b>" in text
     assert "Dr. Grace &lt;b&gt;Hopper&lt;/b&gt;" in html and "<b>Hopper" not in html
     assert "Alice &amp; Co" in html
@@ -113,6 +121,7 @@ async def test_a_refused_booking_leaves_no_message_behind(app, client, factory, 
 async def test_moving_a_visit_sends_the_patient_an_update_with_a_higher_sequence(app, client, factory, smtp):
     doctor, patient = await _pair(factory, client)
     visit = await factory.appointment(doctor, patient, starts_at=VISIT_AT, reason="Follow-up")
+    await drain(app)  # the invitation leaves with the link of its moment
     moved_to = VISIT_AT + timedelta(days=1, hours=2)
     response = await client.patch(f"{URL}/{visit['id']}", headers=doctor.headers,
                                   json={"starts_at": moved_to.isoformat(), "duration_minutes": 20})
@@ -134,20 +143,32 @@ async def test_moving_a_visit_sends_the_patient_an_update_with_a_higher_sequence
     assert event["SEQUENCE"] == 1
     assert event.decoded("DTSTART") == moved_to
     assert event.decoded("DTEND") == moved_to + timedelta(minutes=20)
+    # A move withdraws the old link and sends a new one (in the text and the calendar entry).
+    _old, old_token = join_link(text_of(invitation))
+    new_link, new_token = join_link(text)
+    assert new_token != old_token and str(event["URL"]) == new_link == str(event["LOCATION"])
+    refused = await open_join_link(client, old_token)
+    assert refused.status_code == 410 and refused.json()["error"]["code"] == "join_link_revoked"
+    assert refused.json()["error"]["details"] == {"reason": "moved"}
+    assert "newest email" in refused.json()["error"]["message"]
+    assert (await open_join_link(client, new_token)).status_code == 200
 
 
 async def test_the_doctor_cancelling_tells_the_patient_and_removes_the_calendar_entry(
         app, client, factory, smtp):
     doctor, patient = await _pair(factory, client)
     visit = await factory.appointment(doctor, patient, starts_at=VISIT_AT)
+    await drain(app)
     await client.patch(f"{URL}/{visit['id']}", headers=doctor.headers, json={"duration_minutes": 40})
+    await drain(app)
     response = await client.post(f"{URL}/{visit['id']}/cancel", headers=doctor.headers,
                                  json={"reason": "Doctor unwell"})
     assert response.status_code == 200
     await drain(app)
 
-    invitation, cancellation = by_subject(await wait_for_mail(smtp.inbox, 3), "Your video visit with",
-                                          "Cancelled")
+    invitation, change, cancellation = by_subject(await wait_for_mail(smtp.inbox, 3), "Your video visit with",
+                                                  "Your video visit with Dr. Grace <b>Hopper</b> has moved",
+                                                  "Cancelled")
     assert {r.rcpt_tos[0] for r in smtp.inbox.received} == {patient.email}
     assert subject(cancellation).startswith("Cancelled: video visit with Dr. Grace <b>Hopper</b>")
     assert "cancelled your video visit" in text_of(cancellation)
@@ -158,6 +179,11 @@ async def test_the_doctor_cancelling_tells_the_patient_and_removes_the_calendar_
     assert event["SEQUENCE"] == 2
     assert str(event["STATUS"]) == "CANCELLED"
     assert not list(event.walk("VALARM"))
+    # No link that opens the visit any more: the cancellation points to the visit's page.
+    assert "/join#" not in text_of(cancellation) and f"/visits/{visit['id']}" in text_of(cancellation)
+    refused = await open_join_link(client, join_link(text_of(change))[1])  # the newest link
+    assert refused.status_code == 410 and refused.json()["error"]["details"] == {"reason": "cancelled"}
+    assert "cancelled" in refused.json()["error"]["message"]
 
 
 async def test_the_patient_cancelling_tells_the_doctor_in_the_doctors_time_zone(app, client, factory, smtp):

@@ -1,3 +1,5 @@
+// First: a link's token (`/join#…`, `/reset#…`) leaves the address bar before anything reads it.
+import './features/join/capture'
 import { createPinia } from 'pinia'
 import { createApp } from 'vue'
 import App from './App.vue'

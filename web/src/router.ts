@@ -7,6 +7,10 @@ export const router = createRouter({
     { path: '/', redirect: '/visits' },
     { path: '/sign-in', name: 'sign-in', component: () => import('./features/auth/SignInView.vue'), meta: { public: true, title: 'Sign in' } },
     { path: '/register', name: 'register', component: () => import('./features/auth/RegisterView.vue'), meta: { public: true, title: 'Create an account' } },
+    // The emailed links: the token rides in the fragment (`#…`), which main.ts takes out first.
+    { path: '/join', name: 'join', component: () => import('./features/join/JoinView.vue'), meta: { public: true, title: 'Opening your visit' } },
+    { path: '/forgot-password', name: 'forgot-password', component: () => import('./features/auth/ForgotPasswordView.vue'), meta: { public: true, title: 'Forgot your password?' } },
+    { path: '/reset', name: 'reset', component: () => import('./features/auth/ResetPasswordView.vue'), meta: { public: true, title: 'Choose a password' } },
     { path: '/account', name: 'account', component: () => import('./features/account/AccountView.vue'), meta: { title: 'Your account' } },
     { path: '/visits', name: 'visits', component: () => import('./features/appointments/AppointmentsView.vue'), meta: { title: 'Your visits' } },
     // What emails and calendar entries link to: the visit's way in (camera check, then the call).
@@ -31,7 +35,15 @@ export const router = createRouter({
 router.beforeEach((to) => {
   const session = useSessionStore()
   if (!to.meta.public && !session.signedIn) return { name: 'sign-in', query: to.fullPath !== '/visits' ? { next: to.fullPath } : {} }
-  if ((to.name === 'sign-in' || to.name === 'register') && session.signedIn) return { name: 'visits' }
+  // A session from a join link opens its one visit (check, call) and the public pages; the rest
+  // needs a password sign-in (the server refuses it too: 403 scope_limited).
+  const scope = session.signedIn ? session.scope : null
+  if (scope && !to.meta.public) {
+    const visit = to.name === 'check' || to.name === 'call' ? String(to.params.id) : null
+    if (visit !== scope.appointmentId) return { name: 'check', params: { id: scope.appointmentId } }
+    return true
+  }
+  if ((to.name === 'sign-in' || to.name === 'register') && session.signedIn && !scope) return { name: 'visits' }
   // A session limited to two-factor enrolment reaches only the account page.
   if (session.signedIn && session.mfaEnrollmentRequired && !to.meta.public && to.name !== 'account') return { name: 'account' }
   const admin = session.user?.role === 'admin'

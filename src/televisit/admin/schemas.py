@@ -18,6 +18,8 @@ class AdminUserPublic(BaseModel):
     full_name: str
     role: Role
     is_active: bool
+    invited: bool = Field(description="A patient a doctor booked by email, who has not chosen a password "
+                                      "(she opens her visits from their emailed links).")
     created_at: datetime
     updated_at: datetime
 

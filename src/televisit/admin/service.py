@@ -141,5 +141,5 @@ async def _detail(session: AsyncSession, *, settings: Settings, user: User, now:
 
 
 def _columns(user: User) -> dict[str, object]:
-    return {k: getattr(user, k) for k in ("id", "email", "full_name", "role", "is_active", "created_at",
-                                          "updated_at")}
+    return {k: getattr(user, k) for k in ("id", "email", "full_name", "role", "is_active", "invited",
+                                          "created_at", "updated_at")}

@@ -15,7 +15,7 @@ from televisit.appointments.schemas import (
     AppointmentPublic,
     AppointmentUpdate,
 )
-from televisit.auth.deps import CurrentUser, DoctorUser
+from televisit.auth.deps import CurrentUser, DoctorUser, ScopedAuthDep, VisitUser
 from televisit.core.deps import NowDep, SessionDep, SettingsDep
 from televisit.core.pagination import INVALID_CURSOR, Cursor, Limit
 from televisit.core.schemas import INVALID_RANGE, IsoDateTime, errors
@@ -52,9 +52,14 @@ async def search_patients(
 async def create_appointment(
     body: AppointmentCreate, doctor: DoctorUser, session: SessionDep, settings: SettingsDep, now: NowDep
 ) -> AppointmentPublic:
-    """Book a visit with a patient (doctors only)."""
+    """Book a visit with a patient (doctors only): `patient_id`, or `patient` (name and email) for
+    someone who may have no account yet. An account with that email is booked; otherwise an invited
+    patient account is made, who comes in with the link in her invitation (no password)."""
+    new_patient = body.patient
     appointment = await service.book(
         session, settings=settings, doctor=doctor, patient_id=body.patient_id,
+        new_patient=service.NewPatient(full_name=new_patient.full_name, email=str(new_patient.email))
+        if new_patient is not None else None,
         starts_at=body.starts_at, duration_minutes=body.duration_minutes, reason=body.reason, now=now,
     )
     return AppointmentPublic.model_validate(appointment)
@@ -63,7 +68,7 @@ async def create_appointment(
 @router.get("", operation_id="appointments-list",
             responses=errors(400, 401, 422, refusals={400: INVALID_CURSOR | INVALID_RANGE}))
 async def list_appointments(
-    user: CurrentUser,
+    auth: ScopedAuthDep,
     session: SessionDep,
     now: NowDep,
     status_: Annotated[AppointmentStatus | None, Query(alias="status")] = None,
@@ -72,10 +77,11 @@ async def list_appointments(
     cursor: Cursor = None,
     limit: Limit = 50,
 ) -> AppointmentList:
-    """Your own visits, ordered by start time; `from` inclusive, `to` exclusive."""
+    """Your own visits, ordered by start time; `from` inclusive, `to` exclusive. A session opened
+    from a visit's emailed link lists that visit only."""
     rows, next_cursor = await service.list_for_user(
-        session, user=user, status=status_, starts_from=starts_from, starts_to=starts_to,
-        cursor=cursor, limit=limit, now=now,
+        session, user=auth.user, status=status_, starts_from=starts_from, starts_to=starts_to,
+        cursor=cursor, limit=limit, now=now, only=auth.session.appointment_id,
     )
     return AppointmentList(
         items=[AppointmentPublic.model_validate(a) for a in rows], next_cursor=next_cursor
@@ -84,7 +90,7 @@ async def list_appointments(
 
 @router.get("/{appointment_id}", operation_id="appointments-get", responses=errors(401, 404, 422))
 async def get_appointment(
-    appointment_id: uuid.UUID, user: CurrentUser, session: SessionDep, now: NowDep
+    appointment_id: uuid.UUID, user: VisitUser, session: SessionDep, now: NowDep
 ) -> AppointmentPublic:
     appointment = await service.read(session, user=user, appointment_id=appointment_id, now=now)
     return AppointmentPublic.model_validate(appointment)
@@ -113,7 +119,7 @@ async def update_appointment(
                **errors(401, 404, 422)},
 )
 async def get_appointment_fhir(
-    appointment_id: uuid.UUID, user: CurrentUser, session: SessionDep, settings: SettingsDep, now: NowDep
+    appointment_id: uuid.UUID, user: VisitUser, session: SessionDep, settings: SettingsDep, now: NowDep
 ) -> Response:
     """The visit as a FHIR R5 `Appointment` with `virtualService` (its doctor or patient)."""
     body = await fhir.read(session, user=user, appointment_id=appointment_id, settings=settings, now=now)

@@ -62,10 +62,13 @@ class AppointmentRepository:
         starts_to: datetime | None,
         after: tuple[datetime, uuid.UUID] | None,
         limit: int,
+        only: uuid.UUID | None = None,
     ) -> list[Appointment]:
         stmt = self._base().where(
             or_(Appointment.doctor_id == user_id, Appointment.patient_id == user_id)
         )
+        if only is not None:
+            stmt = stmt.where(Appointment.id == only)
         if status is not None:
             stmt = stmt.where(Appointment.status == status)
         if starts_from is not None:

@@ -10,6 +10,8 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    ValidationInfo,
+    field_validator,
     model_validator,
 )
 from pydantic.json_schema import SkipJsonSchema
@@ -17,7 +19,7 @@ from pydantic.json_schema import SkipJsonSchema
 from televisit.appointments.models import AppointmentStatus
 from televisit.core.schemas import IsoDateTime, SettingBound
 from televisit.core.text import PRINTABLE_PATTERN, Pattern, printable
-from televisit.users.schemas import PersonRef
+from televisit.users.schemas import EmailAddress, FullName, PersonRef
 
 # Counted before the surrounding whitespace is dropped, so that the schema's maxLength is exact.
 Reason = Annotated[
@@ -35,13 +37,39 @@ STARTS_AT = ("An offset is required. Must be in the future and at most "
              "TELEVISIT_APPOINTMENT_MAX_DAYS_AHEAD (default 366) days ahead: 422 `invalid_slot`.")
 
 
-class AppointmentCreate(BaseModel):
+class NewPatientIn(BaseModel):
+    """A patient named by the doctor: the account with this email is booked, or, if there is none,
+    an invited account is made (no password; her invitation's link lets her in)."""
+
     model_config = ConfigDict(extra="forbid")
 
-    patient_id: uuid.UUID
+    full_name: FullName
+    email: EmailAddress
+
+
+def _one_patient_schema(schema: dict[str, Any]) -> None:
+    # Exactly one of the two, as the validator below insists.
+    schema["oneOf"] = [{"required": ["patient_id"]}, {"required": ["patient"]}]
+
+
+class AppointmentCreate(BaseModel):
+    """Give `patient_id` (a patient found with GET /patients) or `patient` (name and email)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_one_patient_schema)
+
+    # `patient` first: the check of `patient_id` (validated even when absent) sees it.
+    patient: NewPatientIn | SkipJsonSchema[None] = Field(default=None, description="Instead of `patient_id`.")
+    patient_id: uuid.UUID | SkipJsonSchema[None] = Field(default=None, validate_default=True)
     starts_at: IsoDateTime = Field(description="When the visit starts. " + STARTS_AT)
     duration_minutes: DurationMinutes
     reason: Reason | None = None
+
+    @field_validator("patient_id")
+    @classmethod
+    def _one_patient(cls, value: uuid.UUID | None, info: ValidationInfo) -> uuid.UUID | None:
+        if (value is None) == (info.data.get("patient") is None):
+            raise ValueError("give either patient_id or patient")
+        return value
 
 
 def _at_least_one_change(schema: dict[str, Any]) -> None:

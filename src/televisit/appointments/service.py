@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -12,6 +13,7 @@ from televisit.appointments.repository import AppointmentRepository
 from televisit.appointments.schemas import AppointmentPublic
 from televisit.audit import service as audit
 from televisit.audit.models import Action, Outcome
+from televisit.auth import links
 from televisit.core.config import Settings
 from televisit.core.errors import BadRequest, Conflict, NotFound, Unprocessable
 from televisit.core.pagination import page, time_key
@@ -48,21 +50,53 @@ def _validate_slot(settings: Settings, *, starts_at: datetime, duration: int, no
         raise Unprocessable("The appointment time is not valid.", code="invalid_slot", details=problems)
 
 
+@dataclass(frozen=True)
+class NewPatient:
+    """A patient named by the doctor who books: the account with this email, or an invited one."""
+
+    full_name: str
+    email: str
+
+
+async def _patient(session: AsyncSession, *, doctor: User, patient_id: uuid.UUID | None,
+                   new_patient: NewPatient | None, now: datetime) -> User:
+    if new_patient is not None:
+        # The doctor's row first (bookings lock both people anyway): on SQLite this write opens the
+        # transaction, so a new account's insert (in a savepoint) is undone with a refused booking.
+        await users_service.lock(session, user_ids=[doctor.id])
+        user, invited = await users_service.patient_for_booking(
+            session, email=new_patient.email, full_name=new_patient.full_name, now=now)
+        if invited:
+            await audit.record(session, action=Action.account_invite, actor=doctor, object_type="user",
+                               object_id=user.id, now=now)
+        return user
+    if patient_id is None:
+        raise Unprocessable("Give patient_id or patient.", details=[
+            {"loc": ["body", "patient_id"], "msg": "give either patient_id or patient"}])
+    found = await users_service.get(session, user_id=patient_id)
+    if found is None or found.role != Role.patient or not found.is_active:
+        raise NotFound("No such patient.", code="patient_not_found")
+    return found
+
+
 async def book(
     session: AsyncSession,
     *,
     settings: Settings,
     doctor: User,
-    patient_id: uuid.UUID,
+    patient_id: uuid.UUID | None,
     starts_at: datetime,
     duration_minutes: int,
     reason: str | None,
     now: datetime,
+    new_patient: NewPatient | None = None,
 ) -> Appointment:
+    """Book a visit with a patient: by id, or by name and email (an account with that email is
+    booked; otherwise an invited one is made, in the same transaction). The patient's invitation
+    carries the visit's join link."""
     _validate_slot(settings, starts_at=starts_at, duration=duration_minutes, now=now)
-    patient = await users_service.get(session, user_id=patient_id)
-    if patient is None or patient.role != Role.patient or not patient.is_active:
-        raise NotFound("No such patient.", code="patient_not_found")
+    patient = await _patient(session, doctor=doctor, patient_id=patient_id, new_patient=new_patient,
+                             now=now)
     repo = AppointmentRepository(session)
     ends_at = starts_at + timedelta(minutes=duration_minutes)
     people = [doctor.id, patient.id]
@@ -80,6 +114,8 @@ async def book(
     )
     await audit.record(session, action=Action.appointment_book, actor=doctor, object_type="appointment",
                        object_id=appointment.id, now=now, data={"patient_id": patient.id})
+    await links.issue(session, settings=settings, appointment_id=appointment.id,
+                      patient_id=patient.id, ends_at=ends_at, now=now)
     await mail.visit_booked(session, appointment=appointment, settings=settings, now=now)
     return appointment
 
@@ -124,6 +160,11 @@ async def move(
                        object_id=appointment.id, now=now,
                        data={"starts_at": previous[0].isoformat(), "duration_minutes": previous[1]})
     announce(session, appointment)
+    # The old link (in earlier emails, calendars, perhaps forwarded) stops; the change carries a new one.
+    await links.revoke(session, appointment_id=appointment.id,
+                       patient_id=appointment.patient_id, reason="moved", now=now)
+    await links.issue(session, settings=settings, appointment_id=appointment.id,
+                      patient_id=appointment.patient_id, ends_at=ends_at, now=now)
     await mail.visit_moved(session, appointment=appointment, previous_starts_at=previous[0],
                            previous_duration_minutes=previous[1], settings=settings, now=now)
     return appointment
@@ -210,7 +251,9 @@ async def list_for_user(
     cursor: str | None,
     limit: int,
     now: datetime,
+    only: uuid.UUID | None = None,
 ) -> tuple[list[Appointment], str | None]:
+    """The caller's visits; ``only``: a session opened from a join link sees its one visit."""
     if starts_from and starts_to and starts_from >= starts_to:
         raise BadRequest("`from` must be before `to`.", code="invalid_range")
     after = time_key(cursor) if cursor else None
@@ -218,7 +261,7 @@ async def list_for_user(
     await repo.mark_missed(user_ids=[user.id], now=now)
     rows = await repo.list_for_user(
         user.id, status=status, starts_from=starts_from, starts_to=starts_to, after=after,
-        limit=limit + 1,
+        limit=limit + 1, only=only,
     )
     shown, next_cursor = page(rows, limit, lambda a: (a.starts_at, a.id))
     filters = {"status": status, "from": starts_from, "to": starts_to}
@@ -252,6 +295,8 @@ async def cancel(
     await audit.record(session, action=Action.appointment_cancel, actor=user, object_type="appointment",
                        object_id=appointment.id, now=now)
     announce(session, appointment)
+    await links.revoke(session, appointment_id=appointment.id,
+                       patient_id=appointment.patient_id, reason="cancelled", now=now)
     await mail.visit_cancelled(session, appointment=appointment, cancelled_by=user.id, now=now)
     return appointment
 

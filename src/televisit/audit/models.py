@@ -58,6 +58,12 @@ class Action(enum.StrEnum):
     admin_users_reset_mfa = "admin.users.reset_mfa"
     admin_audit_list = "admin.audit.list"
     admin_audit_export = "admin.audit.export"
+    join_link_open = "auth.join"
+    scope_limited = "auth.scope_limited"
+    password_reset_request = "auth.password_reset.request"  # noqa: S105 - an action's name
+    password_reset = "auth.password_reset"  # noqa: S105 - an action's name
+    registration_existing = "auth.register.existing"
+    account_invite = "account.invite"
 
 
 class AuditEvent(UUIDPrimaryKey, Base):

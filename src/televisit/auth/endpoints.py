@@ -4,11 +4,14 @@ from datetime import datetime
 
 from fastapi import APIRouter, Request, Response, status
 
-from televisit.auth import mfa, service
-from televisit.auth.deps import AuthDep, EnrollingAuthDep
+from televisit.auth import links, mfa, reset, service
+from televisit.auth.deps import AuthDep, EnrollingAuthDep, ScopedAuthDep, SessionAuthDep
 from televisit.auth.schemas import (
     INVALID_CREDENTIALS,
     INVALID_PASSCODE,
+    Accepted,
+    JoinPublic,
+    JoinRequest,
     LoginRequest,
     MfaConfirmRequest,
     MfaDisableRequest,
@@ -16,6 +19,8 @@ from televisit.auth.schemas import (
     MfaLoginRequest,
     MfaRequired,
     MfaStatusPublic,
+    PasswordResetConfirm,
+    PasswordResetRequest,
     RecoveryCodesPublic,
     RegistrationAccepted,
     TokenPublic,
@@ -111,10 +116,60 @@ async def login_mfa(
     return _token_reply(settings, issued, now)
 
 
+@router.post("/join", operation_id="auth-join", responses=errors(404, 410, 422))
+async def join(body: JoinRequest, request: Request, session: SessionDep, settings: SettingsDep,
+               now: NowDep, ip: ClientIPDep) -> JoinPublic:
+    """Open a visit with the token of its emailed link (`PUBLIC_URL/join#<token>`): a session for
+    that visit only (check in, call, chat, read it), no password. Any number of devices may open
+    the same link. 404 `join_link_invalid`; 410 `join_link_expired` (the visit and its messaging
+    window are over) or `join_link_revoked` (`details.reason`: `moved` or `cancelled`)."""
+    joined = await links.open_link(session, settings=settings, token=body.token, client_ip=ip,
+                                   user_agent=request.headers.get("user-agent"), now=now)
+    return JoinPublic(access_token=joined.token, expires_in=service.expires_in(settings, joined.session, now),
+                      user=UserPublic.model_validate(joined.user), appointment_id=joined.appointment_id,
+                      password_set=not joined.user.invited)
+
+
+@router.post("/password-reset", operation_id="auth-password-reset", status_code=status.HTTP_202_ACCEPTED,
+             responses=errors(422, 429))
+async def password_reset(body: PasswordResetRequest, runtime: RuntimeDep, session: SessionDep,
+                         settings: SettingsDep, now: NowDep, ip: ClientIPDep) -> Accepted:
+    """Email a link to choose a new password (valid 30 minutes, single use) to the account with
+    this address, if there is one. The answer is the same either way; throttled per client
+    address and per email (429)."""
+    await reset.request_reset(session, session_factory=runtime.sessionmaker, settings=settings,
+                              email=body.email, client_ip=ip, now=now)
+    return Accepted(message=reset.REQUEST_MESSAGE)
+
+
+@router.post("/password-reset/confirm", operation_id="auth-password-reset-confirm",
+             status_code=status.HTTP_204_NO_CONTENT, responses=errors(404, 410, 422, 503))
+async def password_reset_confirm(body: PasswordResetConfirm, session: SessionDep, settings: SettingsDep,
+                                 passwords: PasswordsDep, now: NowDep) -> Response:
+    """Choose the new password with the emailed link's token (the same policy as registration).
+    Every session of the account ends (its sockets close); sign in with the new password.
+    404 `reset_link_invalid`; 410 `reset_link_expired` or `reset_link_used`; 422 `weak_password`
+    (the link still works)."""
+    await reset.confirm(session, settings=settings, passwords=passwords, token=body.token,
+                        password=body.password, now=now)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/password-setup", operation_id="auth-password-setup", status_code=status.HTTP_202_ACCEPTED,
+             responses=errors(401, 403, 429))
+async def password_setup(auth: ScopedAuthDep, runtime: RuntimeDep, session: SessionDep,
+                         settings: SettingsDep, now: NowDep, ip: ClientIPDep) -> Accepted:
+    """Email yourself a link to choose a password (an invited patient, from a visit opened with its
+    link) or a new one. Throttled like POST /auth/password-reset."""
+    await reset.request_setup(session, session_factory=runtime.sessionmaker, settings=settings,
+                              user=auth.user, client_ip=ip, now=now)
+    return Accepted(message=reset.SETUP_MESSAGE)
+
+
 @router.post(
     "/logout", operation_id="auth-logout", status_code=status.HTTP_204_NO_CONTENT, responses=errors(401)
 )
-async def logout(auth: EnrollingAuthDep, session: SessionDep, now: NowDep) -> Response:
+async def logout(auth: SessionAuthDep, session: SessionDep, now: NowDep) -> Response:
     """Revoke the token used for this request, at once."""
     await service.logout(session, auth_session=auth.session, now=now)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -166,6 +221,6 @@ async def mfa_disable(
 
 
 @me_router.get("/me", operation_id="users-me", responses=errors(401))
-async def me(auth: EnrollingAuthDep) -> UserPublic:
+async def me(auth: SessionAuthDep) -> UserPublic:
     """Who the token belongs to."""
     return UserPublic.model_validate(auth.user)

@@ -25,6 +25,11 @@ class AuthSession(UUIDPrimaryKey, Base):
     # A staff member who must use two-factor sign-in and has not enrolled yet gets a session that
     # can only enrol (every other route answers 403 `mfa_enrollment_required`).
     enrollment_only: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # A session opened from a visit's join link works for that visit only (auth/deps.py enforces
+    # it for every route, signaling for every frame); None: a full session (a password sign-in).
+    appointment_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("appointments.id", ondelete="CASCADE"), index=True, default=None
+    )
 
 
 class LoginFailure(UUIDPrimaryKey, Base):
@@ -116,3 +121,37 @@ class RateEvent(UUIDPrimaryKey, Base):
     kind: Mapped[str] = mapped_column(String(32))
     key: Mapped[str] = mapped_column(String(64))
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class JoinLink(UUIDPrimaryKey, Base):
+    """The link in a visit's emails that opens it without a password (docs/security.md, "Join
+    links and password reset"). Its token is never stored: it is derived from the row's id with a
+    key derived from the secret key (so every email about the visit can carry it again), and only
+    its keyed digest is kept here to find the row. Revoked when the visit is cancelled or moved."""
+
+    __tablename__ = "join_links"
+
+    appointment_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("appointments.id", ondelete="CASCADE"), index=True
+    )
+    patient_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_digest: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The visit's end plus the messaging window, as of the link's visit time.
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    # Why it stopped working: `cancelled` or `moved` (the page tells the patient what to do).
+    revoked_reason: Mapped[str | None] = mapped_column(String(16), default=None)
+
+
+class PasswordReset(UUIDPrimaryKey, Base):
+    """An emailed, single-use link to choose a new password (or an invited patient's first one):
+    its random token travels only in the email; this row keeps the keyed digest."""
+
+    __tablename__ = "password_resets"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_digest: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)

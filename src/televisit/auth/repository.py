@@ -9,11 +9,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from televisit.auth.models import (
     AuthSession,
+    JoinLink,
     KnownDevice,
     LoginFailure,
     MfaChallenge,
     MfaFactor,
     MfaRecoveryCode,
+    PasswordReset,
     RateEvent,
 )
 from televisit.core.db import rowcount
@@ -71,6 +73,21 @@ class AuthSessionRepository:
         if keep is not None:
             stmt = stmt.where(AuthSession.id != keep)
         return rowcount(await self.session.execute(stmt))
+
+    async def revoke_scoped(self, user_id: uuid.UUID, appointment_id: uuid.UUID, *, at: datetime
+                            ) -> list[uuid.UUID]:
+        """Revoke the user's live sessions scoped to this visit; returns their ids."""
+        live = select(AuthSession.id).where(
+            AuthSession.user_id == user_id, AuthSession.appointment_id == appointment_id,
+            AuthSession.revoked_at.is_(None), AuthSession.expires_at > at,
+        )
+        ids = list((await self.session.execute(live)).scalars())
+        if ids:
+            await self.session.execute(
+                update(AuthSession).where(AuthSession.id.in_(ids)).values(revoked_at=at)
+                .execution_options(synchronize_session=False)
+            )
+        return ids
 
     async def mark_seen(self, session_id: uuid.UUID, *, seen_at: datetime, idle: timedelta) -> bool:
         """Move `last_seen_at` forward to ``seen_at`` only if the session was alive then: a late
@@ -323,3 +340,82 @@ class RateEventRepository:
         await self.session.execute(
             delete(RateEvent).where(RateEvent.kind == kind, RateEvent.occurred_at < before)
         )
+
+
+class JoinLinkRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, link: JoinLink) -> JoinLink:
+        self.session.add(link)
+        await self.session.flush()
+        return link
+
+    async def get_by_digest(self, digest: str) -> JoinLink | None:
+        stmt = select(JoinLink).where(JoinLink.token_digest == digest)
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def live_for(self, appointment_id: uuid.UUID, patient_id: uuid.UUID, *, now: datetime
+                       ) -> JoinLink | None:
+        """The visit's newest working link for this patient."""
+        stmt = (
+            select(JoinLink)
+            .where(JoinLink.appointment_id == appointment_id, JoinLink.patient_id == patient_id,
+                   JoinLink.revoked_at.is_(None), JoinLink.expires_at > now)
+            .order_by(JoinLink.created_at.desc())
+            .limit(1)
+        )
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def revoke_for(self, appointment_id: uuid.UUID, *, at: datetime, reason: str) -> int:
+        stmt = (
+            update(JoinLink)
+            .where(JoinLink.appointment_id == appointment_id, JoinLink.revoked_at.is_(None))
+            .values(revoked_at=at, revoked_reason=reason)
+            .execution_options(synchronize_session=False)
+        )
+        return rowcount(await self.session.execute(stmt))
+
+    async def prune(self, *, before: datetime) -> None:
+        await self.session.execute(delete(JoinLink).where(JoinLink.expires_at < before))
+
+
+class PasswordResetRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, reset: PasswordReset) -> PasswordReset:
+        self.session.add(reset)
+        await self.session.flush()
+        return reset
+
+    async def use(self, digest: str, *, now: datetime) -> uuid.UUID | None:
+        """Mark the live, unused link with this digest used; its user's id, or None (unknown,
+        expired or used already). One conditional statement: of two requests with one link, the
+        second finds it used (PostgreSQL re-checks the row after the first commits; SQLite has
+        one writer)."""
+        stmt = (
+            update(PasswordReset)
+            .where(PasswordReset.token_digest == digest, PasswordReset.used_at.is_(None),
+                   PasswordReset.expires_at > now)
+            .values(used_at=now)
+            .returning(PasswordReset.user_id)
+            .execution_options(synchronize_session=False)
+        )
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def find(self, digest: str) -> PasswordReset | None:
+        stmt = select(PasswordReset).where(PasswordReset.token_digest == digest)
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def use_all_of_user(self, user_id: uuid.UUID, *, now: datetime) -> None:
+        """A password was just set: every other link the user was sent stops working."""
+        await self.session.execute(
+            update(PasswordReset)
+            .where(PasswordReset.user_id == user_id, PasswordReset.used_at.is_(None))
+            .values(used_at=now)
+            .execution_options(synchronize_session=False)
+        )
+
+    async def prune(self, *, before: datetime) -> None:
+        await self.session.execute(delete(PasswordReset).where(PasswordReset.expires_at < before))

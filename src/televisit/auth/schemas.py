@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import uuid
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
@@ -28,12 +29,15 @@ def _login_email(value: str) -> str:
     return value.lower()
 
 
+# Not EmailStr: a malformed address is just a wrong sign-in (or an unknown one), answered as any.
+LoginEmail = Annotated[str, Field(min_length=1, max_length=EMAIL_MAX), AfterValidator(_login_email),
+                       Pattern(LOGIN_EMAIL_PATTERN)]
+
+
 class LoginRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    # Not EmailStr: a malformed address is just a wrong login, answered like any other.
-    email: Annotated[str, Field(min_length=1, max_length=EMAIL_MAX), AfterValidator(_login_email),
-                     Pattern(LOGIN_EMAIL_PATTERN)]
+    email: LoginEmail
     password: str = Field(min_length=1, max_length=256)
     device_token: DeviceToken | None = Field(
         default=None,
@@ -107,3 +111,45 @@ class MfaDisableRequest(BaseModel):
 
     password: str = Field(min_length=1, max_length=256)
     passcode: Passcode
+
+
+# A link's token is what this server made (43 characters); anything much longer is not one.
+LinkToken = Annotated[str, Field(min_length=1, max_length=256)]
+
+
+class JoinRequest(BaseModel):
+    """The token from a visit's emailed link (`/join#<token>`), sent in the body: never in a URL."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    token: LinkToken
+
+
+class JoinPublic(BaseModel):
+    """A session for one visit only: its visit's routes and frames work, everything else is 403
+    `scope_limited` (other visits: 404) until a password sign-in."""
+
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"  # noqa: S105 - the OAuth 2 token type, not a secret
+    expires_in: int = Field(description="Seconds until the token expires if it is not used.")
+    user: UserPublic
+    appointment_id: uuid.UUID = Field(description="The one visit this session may open.")
+    password_set: bool = Field(description="Whether the account has a password (an invited patient "
+                                           "has none until she chooses one).")
+
+
+class PasswordResetRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    email: LoginEmail  # a malformed address is answered like an unknown one (the same 202)
+
+
+class PasswordResetConfirm(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    token: LinkToken
+    password: str = Field(min_length=1, max_length=256)
+
+
+class Accepted(BaseModel):
+    message: str = Field(description="The same whatever happened behind it.")

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Collection, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NoReturn
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -18,19 +19,24 @@ from televisit.auth import mfa, throttle
 from televisit.auth.models import AuthSession, KnownDevice, MfaChallenge
 from televisit.auth.repository import (
     AuthSessionRepository,
+    JoinLinkRepository,
     KnownDeviceRepository,
     LoginFailureRepository,
     MfaRepository,
+    PasswordResetRepository,
 )
 from televisit.core.config import Settings
-from televisit.core.errors import Forbidden, Unauthorized
+from televisit.core.errors import Forbidden, NotFound, Unauthorized
 from televisit.core.security import HashingBusy, Passwords, token_digest
 from televisit.core.text import strip_controls
+from televisit.mail import service as mail
+from televisit.mail.models import MailKind
+from televisit.mail.schemas import LinkMail
 from televisit.realtime.channels import user_channel
 from televisit.realtime.events import queue_event
 from televisit.signaling.frames import SessionEndReason, SessionRevoked, SessionsEnded
 from televisit.users import service as users_service
-from televisit.users.models import User
+from televisit.users.models import Role, User
 
 
 class InvalidCredentials(Unauthorized):
@@ -51,6 +57,12 @@ class WrongPasscode(Unauthorized):
 class MfaEnrollmentRequired(Forbidden):
     code = "mfa_enrollment_required"
     message = "Set up two-factor sign-in on your account page first."
+
+
+class ScopeLimited(Forbidden):
+    code = "scope_limited"
+    message = ("You opened this visit from an emailed link, which opens that visit only. Sign in "
+               "with your password to do this.")
 
 
 @dataclass(frozen=True)
@@ -129,7 +141,7 @@ async def login(
                            object_id=user.id if user else None, now=now, outcome=Outcome.failed,
                            data={"reason": "inactive" if ok and user else "bad_credentials"})
         raise InvalidCredentials()
-    if passwords.needs_rehash(user.password_hash):
+    if user.password_hash is not None and passwords.needs_rehash(user.password_hash):
         user.password_hash = await passwords.hash(password)
     failures = LoginFailureRepository(session)
     if await mfa.is_enabled(session, user_id=user.id):
@@ -228,14 +240,16 @@ async def _issue(session: AsyncSession, *, settings: Settings, user: User, clien
 
 async def authenticate(
     session: AsyncSession, *, settings: Settings, token: str, now: datetime, touch: bool = True,
-    allow_enrollment_only: bool = False,
+    allow_enrollment_only: bool = False, allow_scoped: bool = False,
 ) -> Authenticated:
     """Resolve a bearer token to its live session, or raise 401.
 
     ``touch``: this counts as use of the session (a REST request). A socket's `auth` does not: a
     page that reconnects by itself is not a person at work (see `seen_interval` for the writes).
     A session limited to two-factor enrolment is refused (403 `mfa_enrollment_required`) unless
-    the caller is one of the few routes that enrolment needs.
+    the caller is one of the few routes that enrolment needs; a session opened from a join link
+    (scoped to one visit) is refused (403 `scope_limited`) unless the caller checks the scope
+    itself (``allow_scoped``: auth/deps.py, the WebSocket).
     """
     if not token or len(token) > 256:
         raise Unauthorized("The access token is not valid.", code="invalid_token")
@@ -254,9 +268,28 @@ async def authenticate(
         raise Unauthorized("The access token is not valid.", code="invalid_token")
     if auth_session.enrollment_only and not allow_enrollment_only:
         raise MfaEnrollmentRequired()
+    if auth_session.appointment_id is not None and not allow_scoped:
+        raise ScopeLimited()
     if touch and now - auth_session.last_seen_at >= seen_interval(settings):
         auth_session.last_seen_at = now
     return Authenticated(user=user, session=auth_session)
+
+
+async def refuse_outside_scope(session: AsyncSession, *, auth: Authenticated, what: str,
+                               now: datetime, not_found: NotFound | None = None) -> NoReturn:
+    """A session opened from a join link asked for something beyond its visit: recorded, then 403
+    `scope_limited` (``not_found``: another visit or its room, answered as if it did not exist)."""
+    await record_outside_scope(session, user_id=auth.user.id, session_id=auth.session.id,
+                               scope=auth.session.appointment_id, what=what, now=now)
+    raise not_found or ScopeLimited()
+
+
+async def record_outside_scope(session: AsyncSession, *, user_id: uuid.UUID, session_id: uuid.UUID,
+                               scope: uuid.UUID | None, what: str, now: datetime) -> None:
+    """Record a join-link session's try beyond its visit (a route, or a WebSocket frame)."""
+    await audit.record(session, action=Action.scope_limited, actor=audit.ActorRef(user_id, Role.patient),
+                       object_type="session", object_id=session_id, now=now, outcome=Outcome.denied,
+                       data={"appointment_id": scope, "request": what})
 
 
 async def logout(session: AsyncSession, *, auth_session: AuthSession, now: datetime) -> None:
@@ -293,6 +326,9 @@ async def prune(session: AsyncSession, *, settings: Settings, now: datetime) -> 
     await KnownDeviceRepository(session).prune(
         unused_since=now - timedelta(seconds=settings.device_lifetime)
     )
+    # Kept a while past their end, so an old link is answered "expired", not "not valid".
+    await JoinLinkRepository(session).prune(before=now - EXPIRED_LINKS_KEPT)
+    await PasswordResetRepository(session).prune(before=now - EXPIRED_LINKS_KEPT)
     await throttle.prune(session, settings=settings, now=now)
 
 
@@ -374,6 +410,9 @@ async def end_sessions_of_user(
     return count
 
 
+EXPIRED_LINKS_KEPT = timedelta(days=30)
+# At most one "someone tried to register with your address" email per address in this time.
+OWNER_NOTICE_INTERVAL = timedelta(days=1)
 REGISTRATION_MESSAGE = (
     "If this address can be registered, you can now sign in. If it already has an account, "
     "sign in with that account's password."
@@ -403,8 +442,24 @@ async def register_patient(
     passwords.check_policy(password, email=email, full_name=full_name)
     async with registration_slot(session_factory, settings=settings, client_ip=client_ip, now=now):
         password_hash = await passwords.hash(password)
-    await users_service.add_patient_if_new(session, email=email, full_name=full_name,
-                                           password_hash=password_hash, time_zone=time_zone, now=now)
+    if not await users_service.add_patient_if_new(session, email=email, full_name=full_name,
+                                                  password_hash=password_hash, time_zone=time_zone,
+                                                  now=now):
+        await _tell_owner(session, email=email, now=now)
+
+
+async def _tell_owner(session: AsyncSession, *, email: str, now: datetime) -> None:
+    """Someone registered with a taken address: its owner is told by email (at most once a day,
+    so the form cannot flood an inbox). The API's answer says nothing of it."""
+    owner = await users_service.get_by_email(session, email=email)
+    if owner is None or not owner.is_active:
+        return
+    await users_service.lock(session, user_ids=[owner.id])
+    told = await mail.enqueue_at_most_once(
+        session, kind=MailKind.registration_attempt, recipient_id=owner.id, within=OWNER_NOTICE_INTERVAL,
+        payload=LinkMail(link_path="/sign-in", link_label="Sign in"), now=now)
+    await audit.record(session, action=Action.registration_existing, actor=None, object_type="user",
+                       object_id=owner.id, now=now, data={"owner_told": told})
 
 
 @asynccontextmanager

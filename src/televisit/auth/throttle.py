@@ -1,4 +1,5 @@
-"""Throttling of anonymous, expensive or guessable actions: sign-in attempts and registrations.
+"""Throttling of anonymous, expensive or guessable actions: sign-in attempts, registrations and
+password reset requests.
 
 Sign-in (docs/architecture.md, "Sessions and sign-in") slows guessing without letting a stranger
 lock the owner out:
@@ -31,6 +32,8 @@ from televisit.core.errors import Throttled
 # How long after its delay a waiting attempt may still be taken up by a retry from its address.
 DEFERRAL_VALIDITY = timedelta(minutes=2)
 REGISTRATION = "registration"
+RESET_BY_ADDRESS = "password_reset_ip"
+RESET_BY_ACCOUNT = "password_reset_account"
 
 
 class SignInDelayed(Throttled):
@@ -172,9 +175,38 @@ async def _reserve_rate(
     return event_id
 
 
+async def reserve_password_reset(
+    factory: async_sessionmaker[AsyncSession], *, settings: Settings, client_ip: str, account_key: str,
+    now: datetime,
+) -> None:
+    """Count one password reset request from this address for this email (``account_key``, a
+    keyed digest of it: no address is stored) before anything else: 429 past either limit of the
+    window. Counted whether or not the email has an account, so the 429 tells nothing either."""
+    window = timedelta(seconds=settings.password_reset_window)
+    async with factory() as session:
+        events = RateEventRepository(session)
+        mine = [await events.add(kind=RESET_BY_ADDRESS, key=client_ip[:64], at=now),
+                await events.add(kind=RESET_BY_ACCOUNT, key=account_key[:64], at=now)]
+        await session.commit()
+        for kind, key, limit in ((RESET_BY_ADDRESS, client_ip[:64], settings.password_reset_max_per_ip),
+                                 (RESET_BY_ACCOUNT, account_key[:64],
+                                  settings.password_reset_max_per_account)):
+            count, oldest = await events.window(kind=kind, since=now - window, key=key)
+            if count > limit:
+                for event_id in mine:
+                    await events.remove(event_id)
+                await session.commit()
+                raise Throttled(_retry_after(oldest, window, now),
+                                "Too many password emails were asked for. Try again later.")
+
+
 async def prune(session: AsyncSession, *, settings: Settings, now: datetime) -> None:
-    """Forget failures and registrations older than their windows."""
+    """Forget failures, registrations and reset requests older than their windows."""
     await LoginFailureRepository(session).prune(before=now - timedelta(seconds=settings.login_window))
     await RateEventRepository(session).prune(
         kind=REGISTRATION, before=now - timedelta(seconds=settings.registration_window)
     )
+    for kind in (RESET_BY_ADDRESS, RESET_BY_ACCOUNT):
+        await RateEventRepository(session).prune(
+            kind=kind, before=now - timedelta(seconds=settings.password_reset_window)
+        )

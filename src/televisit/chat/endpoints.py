@@ -5,7 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
 
-from televisit.auth.deps import CurrentUser
+from televisit.auth.deps import VisitUser
 from televisit.chat import service
 from televisit.chat.schemas import MessageCreate, MessageList, MessagePublic
 from televisit.core.deps import NowDep, SessionDep, SettingsDep
@@ -17,7 +17,7 @@ router = APIRouter(prefix="/appointments/{appointment_id}/messages", tags=["chat
 @router.get("", operation_id="messages-list", responses=errors(401, 404, 422))
 async def list_messages(
     appointment_id: uuid.UUID,
-    user: CurrentUser,
+    user: VisitUser,
     session: SessionDep,
     now: NowDep,
     after_seq: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
@@ -40,7 +40,7 @@ async def list_messages(
 async def send_message(
     appointment_id: uuid.UUID,
     body: MessageCreate,
-    user: CurrentUser,
+    user: VisitUser,
     session: SessionDep,
     settings: SettingsDep,
     now: NowDep,

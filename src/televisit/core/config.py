@@ -202,6 +202,13 @@ class Settings(BaseSettings):
     mfa_max_attempts: int = Field(default=5, ge=1)
     # The name authenticator apps show beside the account.
     mfa_issuer: str = Field(default="Televisit", min_length=1, max_length=64)
+    # Password reset (and "set your password" for invited patients): seconds an emailed link works
+    # (single use), and requests per sliding window (seconds) per client address and per email
+    # address (429 past them; the answer is otherwise the same whether or not the address exists).
+    password_reset_lifetime: int = Field(default=30 * 60, ge=60)
+    password_reset_window: int = Field(default=3600, ge=1)
+    password_reset_max_per_ip: int = Field(default=10, ge=1)
+    password_reset_max_per_account: int = Field(default=3, ge=1)
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:
@@ -339,6 +346,10 @@ class Settings(BaseSettings):
         if not self.mail_from:
             raise ConfigError("TELEVISIT_MAIL_FROM must be set when mail is on (TELEVISIT_SMTP_URL)")
         return self
+
+    # Seconds a visit's conversation stays open after the visit ends (or is cancelled); a join
+    # link works until the visit's end plus this, so the patient can read and answer messages.
+    messaging_window: int = Field(default=14 * 24 * 3600, ge=0)
 
 
 class DefaultSettings(Settings):

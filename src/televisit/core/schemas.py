@@ -53,6 +53,7 @@ _DESCRIPTIONS = {
     403: "Your role may not do this",
     404: "Not found, or not yours",
     409: "Conflicts with the current state",
+    410: "Gone: the link expired or was withdrawn",
     413: "Body too large",
     422: "Invalid input",
     429: "Throttled; see Retry-After",

@@ -130,6 +130,21 @@ def token_digest(secret_key: SecretStr | str, token: str) -> str:
     """
     key = secret_key.get_secret_value() if isinstance(secret_key, SecretStr) else secret_key
     return hmac.new(key.encode(), token.encode(), hashlib.sha256).hexdigest()
+@lru_cache(maxsize=16)
+def _purpose_key(secret: str, purpose: str) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
+                info=f"televisit:{purpose}".encode()).derive(secret.encode())
+
+
+def derived_token(secret_key: SecretStr, purpose: str, seed: bytes) -> str:
+    """A token made again whenever it is needed, from a stored random ``seed`` (a row's id) and a
+    key derived from the secret key for this ``purpose``: 43 URL-safe characters. What is emailed
+    (a join or password link) need then be stored nowhere, not even for the moment of sending;
+    only `token_digest` of it is kept. Changing TELEVISIT_SECRET_KEY ends every such token."""
+    mac = hmac.new(_purpose_key(secret_key.get_secret_value(), purpose), seed, hashlib.sha256)
+    return base64.urlsafe_b64encode(mac.digest()).rstrip(b"=").decode()
+
+
 class SecretBox:
     """Authenticated encryption (Fernet: AES-128-CBC + HMAC-SHA256) under a key derived from the
     secret key, for secrets the server must read back, such as TOTP keys. A database leak alone

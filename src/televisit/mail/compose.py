@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from televisit.appointments import service as appointments
 from televisit.appointments.models import Appointment, AppointmentStatus
+from televisit.auth import links, reset
 from televisit.core.config import Settings
 from televisit.core.errors import NotFound
 from televisit.mail import ics
@@ -32,17 +33,20 @@ from televisit.mail.schemas import (
     InvitationMail,
     LinkMail,
     MessageNoticeMail,
+    PasswordMail,
     ReminderMail,
     VisitSnapshot,
     payload_of,
 )
 from televisit.users import service as users
-from televisit.users.models import User
+from televisit.users.models import Role, User
 
 # When was this person last connected (any instance)? None: not known to have been.
 LastSeen = Callable[[uuid.UUID], Awaitable[datetime | None]]
 CALENDAR_METHOD = {MailKind.invitation: "REQUEST", MailKind.change: "REQUEST",
                    MailKind.cancellation: "CANCEL"}
+# What the patient opens the visit with: its join link (no password needed) in these messages.
+JOIN_LINK_KINDS = (MailKind.invitation, MailKind.change, MailKind.reminder, MailKind.message_notice)
 
 
 @dataclass(frozen=True)
@@ -110,8 +114,20 @@ def build(row: OutboxMessage, *, recipient: User, context: dict[str, Any], setti
     return Outgoing(message=message, recipient=recipient.email)
 
 
+async def _link(session: AsyncSession, row: OutboxMessage, *, appointment_id: uuid.UUID,
+                patient_id: uuid.UUID, recipient: User, settings: Settings, now: datetime) -> str:
+    """The visit's join link for its patient (invitation, change, reminders, message notices);
+    the visit's page, which needs a sign-in, for the doctor, a cancellation, or once it expired."""
+    if row.kind in JOIN_LINK_KINDS and recipient.id == patient_id:
+        url = await links.current_url(session, settings=settings, appointment_id=appointment_id,
+                                      patient_id=patient_id, now=now)
+        if url is not None:
+            return url
+    return appointments.visit_url(settings, appointment_id)
+
+
 def _calendar(row: OutboxMessage, visit: Appointment, snapshot: VisitSnapshot, *, recipient: User,
-              settings: Settings) -> bytes:
+              settings: Settings, link: str) -> bytes:
     starts = snapshot.starts_at
     doctor = visit.doctor
     return ics.render(ics.CalendarEntry(
@@ -120,14 +136,14 @@ def _calendar(row: OutboxMessage, visit: Appointment, snapshot: VisitSnapshot, *
         sequence=snapshot.sequence, starts_at=starts,
         ends_at=starts + timedelta(minutes=snapshot.duration_minutes),
         summary=f"Video visit with {doctor.full_name} ({settings.clinic_name})",
-        url=appointments.visit_url(settings, visit.id),
+        url=link,
         organizer=ics.Party(email=parseaddr(settings.effective_mail_from)[1], name=settings.clinic_name),
         attendee=ics.Party(email=recipient.email, name=recipient.full_name), stamp=row.created_at,
     ))
 
 
 def _visit_context(visit: Appointment, snapshot: VisitSnapshot, *, recipient: User,
-                   settings: Settings) -> dict[str, Any]:
+                   link: str) -> dict[str, Any]:
     is_patient = recipient.id == visit.patient_id
     other = visit.doctor if is_patient else visit.patient
     zone = recipient.time_zone
@@ -137,7 +153,7 @@ def _visit_context(visit: Appointment, snapshot: VisitSnapshot, *, recipient: Us
         # The reason is the patient's own health data: to the patient's own address, never a subject.
         # Only the invitation carries it; later messages point to the visit instead.
         "reason": visit.reason if is_patient and isinstance(snapshot, InvitationMail) else None,
-        "link": appointments.visit_url(settings, visit.id), "link_label": "Open your visit",
+        "link": link, "link_label": "Open your visit",
     }
 
 
@@ -153,7 +169,7 @@ def _still_relevant(visit: Appointment, snapshot: VisitSnapshot) -> str | None:
 
 
 async def _visit_mail(session: AsyncSession, row: OutboxMessage, snapshot: VisitSnapshot, *,
-                      recipient: User, settings: Settings) -> Outgoing | Skip:
+                      recipient: User, settings: Settings, now: datetime) -> Outgoing | Skip:
     if row.appointment_id is None:
         return Skip("no visit")
     try:
@@ -162,7 +178,9 @@ async def _visit_mail(session: AsyncSession, row: OutboxMessage, snapshot: Visit
         return Skip("visit gone")
     if (why := _still_relevant(visit, snapshot)) is not None:
         return Skip(why)
-    context = _visit_context(visit, snapshot, recipient=recipient, settings=settings)
+    link = await _link(session, row, appointment_id=visit.id, patient_id=visit.patient_id,
+                       recipient=recipient, settings=settings, now=now)
+    context = _visit_context(visit, snapshot, recipient=recipient, link=link)
     if isinstance(snapshot, ChangeMail):
         context["previous_when"] = format_when(snapshot.previous_starts_at, recipient.time_zone)
         context["previous_duration_minutes"] = snapshot.previous_duration_minutes
@@ -171,7 +189,7 @@ async def _visit_mail(session: AsyncSession, row: OutboxMessage, snapshot: Visit
     # Calendar entries go to the patient, who got the first one; the doctor books in the app.
     calendar = None
     if row.kind in CALENDAR_METHOD and recipient.id == visit.patient_id:
-        calendar = _calendar(row, visit, snapshot, recipient=recipient, settings=settings)
+        calendar = _calendar(row, visit, snapshot, recipient=recipient, settings=settings, link=link)
     if isinstance(snapshot, CancellationMail):
         context["calendar"] = calendar is not None
     return build(row, recipient=recipient, context=context, settings=settings, calendar=calendar,
@@ -179,20 +197,23 @@ async def _visit_mail(session: AsyncSession, row: OutboxMessage, snapshot: Visit
 
 
 async def _notice(session: AsyncSession, row: OutboxMessage, notice: MessageNoticeMail, *, recipient: User,
-                  settings: Settings, last_seen: LastSeen) -> Outgoing | Skip:
+                  settings: Settings, last_seen: LastSeen, now: datetime) -> Outgoing | Skip:
     seen = await last_seen(recipient.id)
     if seen is not None and seen >= notice.last_message_at:
         return Skip("recipient was connected after the message")
     sender = await users.get_active(session, user_id=notice.sender_id)
     if sender is None or row.appointment_id is None:
         return Skip("sender gone")
-    context = {"other_name": sender.full_name, "link": appointments.visit_url(settings, row.appointment_id),
-               "link_label": "Read the message"}
+    # A visit has one doctor and one patient: a doctor wrote to the patient, or the reverse.
+    patient_id = recipient.id if sender.role == Role.doctor else sender.id
+    link = await _link(session, row, appointment_id=row.appointment_id, patient_id=patient_id,
+                       recipient=recipient, settings=settings, now=now)
+    context = {"other_name": sender.full_name, "link": link, "link_label": "Read the message"}
     return build(row, recipient=recipient, context=context, settings=settings)
 
 
 async def compose(session: AsyncSession, row: OutboxMessage, *, settings: Settings,
-                  last_seen: LastSeen) -> Outgoing | Skip:
+                  last_seen: LastSeen, now: datetime) -> Outgoing | Skip:
     """The email for ``row``, or why it is not to be sent."""
     recipient = await users.get_active(session, user_id=row.recipient_id)
     if recipient is None:
@@ -200,12 +221,17 @@ async def compose(session: AsyncSession, row: OutboxMessage, *, settings: Settin
     payload = payload_of(row.kind, row.payload)
     if isinstance(payload, MessageNoticeMail):
         return await _notice(session, row, payload, recipient=recipient, settings=settings,
-                             last_seen=last_seen)
+                             last_seen=last_seen, now=now)
     if isinstance(payload, VisitSnapshot):
-        return await _visit_mail(session, row, payload, recipient=recipient, settings=settings)
+        return await _visit_mail(session, row, payload, recipient=recipient, settings=settings, now=now)
+    if isinstance(payload, PasswordMail):
+        context = {"link": reset.url_for(settings, payload.reset_id), "valid_minutes": payload.valid_minutes,
+                   "link_label": "Choose your password" if row.kind == MailKind.set_password
+                   else "Choose a new password"}
+        return build(row, recipient=recipient, context=context, settings=settings)
     if isinstance(payload, LinkMail):
         context = {"link": f"{settings.effective_public_url}{payload.link_path}",
-                   "link_label": payload.link_label}
+                   "link_label": payload.link_label, "valid_minutes": payload.valid_minutes}
         return build(row, recipient=recipient, context=context, settings=settings)
     return Skip(f"no composer for {row.kind}")
 

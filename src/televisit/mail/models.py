@@ -20,6 +20,10 @@ class MailKind(enum.StrEnum):
     cancellation = "cancellation"
     reminder = "reminder"
     message_notice = "message_notice"
+    # A template and one link each (a LinkMail payload, blanked once the row is finished).
+    password_reset = "password_reset"  # noqa: S105 - a kind of email, not a password
+    set_password = "set_password"  # noqa: S105 - a kind of email, not a password
+    registration_attempt = "registration_attempt"
 
 
 class MailStatus(enum.StrEnum):

@@ -84,6 +84,13 @@ class OutboxRepository:
         result = await self.session.execute(stmt)
         return bool(rowcount(result))
 
+    async def written_since(self, *, kind: MailKind, recipient_id: uuid.UUID, since: datetime) -> bool:
+        """Whether a message of this kind to this person was written after ``since``."""
+        m = OutboxMessage
+        stmt = select(m.id).where(m.kind == kind, m.recipient_id == recipient_id,
+                                  m.created_at > since).limit(1)
+        return (await self.session.execute(stmt)).first() is not None
+
     async def depth(self, *, now: datetime) -> dict[str, int]:
         m = OutboxMessage
         is_due = m.not_before <= now

@@ -60,6 +60,17 @@ class LinkMail(Payload):
 
     link_path: str
     link_label: str = "Open Televisit"
+    # How long the link works, for the text ("within 30 minutes"); None when it does not expire.
+    valid_minutes: int | None = None
+
+
+class PasswordMail(Payload):
+    """A password link (reset, or an invited patient's first): the reset's id, from which its
+    token is derived when the email is composed (auth/reset.py). No token is stored in the row, so
+    none can reach a log of the SQL that writes it."""
+
+    reset_id: uuid.UUID
+    valid_minutes: int
 
 
 PAYLOADS: dict[str, type[Payload]] = {
@@ -68,6 +79,8 @@ PAYLOADS: dict[str, type[Payload]] = {
     MailKind.cancellation: CancellationMail,
     MailKind.reminder: ReminderMail,
     MailKind.message_notice: MessageNoticeMail,
+    MailKind.password_reset: PasswordMail,
+    MailKind.set_password: PasswordMail,
 }
 
 

@@ -96,7 +96,7 @@ class MailSender:
         try:
             async with self.runtime.session() as session:
                 outgoing = await compose(session, row, settings=self.runtime.settings,
-                                         last_seen=self.last_seen)
+                                         last_seen=self.last_seen, now=self.runtime.clock.now())
         except Exception as exc:  # a bug must not stop the queue, nor log what the row holds
             log.error("mail_compose_failed", message_id=str(row.id), kind=row.kind, error=describe(exc))
             await self._failed(row, token, DeliveryFailed(describe(exc)))

@@ -44,6 +44,20 @@ async def enqueue(
     ))
 
 
+async def enqueue_at_most_once(
+    session: AsyncSession, *, kind: MailKind, recipient_id: uuid.UUID, payload: Payload,
+    within: timedelta, now: datetime,
+) -> bool:
+    """Enqueue unless a message of this kind went to this person in the last ``within`` (a notice
+    that must not become a way to flood someone's inbox); whether it was enqueued. The caller holds
+    the recipient's row lock, so two requests cannot both find none."""
+    if await OutboxRepository(session).written_since(kind=kind, recipient_id=recipient_id,
+                                                     since=now - within):
+        return False
+    await enqueue(session, kind=kind, recipient_id=recipient_id, payload=payload, now=now)
+    return True
+
+
 def _snapshot(appointment: Appointment) -> dict[str, object]:
     return {"sequence": appointment.sequence, "starts_at": appointment.starts_at,
             "duration_minutes": appointment.duration_minutes}

@@ -1,17 +1,21 @@
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Depends, Response, status
 
-from televisit.auth.deps import CurrentUser
+from televisit.auth.deps import VisitUser, room_visit_user
 from televisit.core.deps import NowDep, SessionDep, SettingsDep
 from televisit.core.schemas import errors
 from televisit.rooms import service
 from televisit.rooms.ice import room_ice_servers
 from televisit.rooms.schemas import CallPublic, IceServer, RoomPublic
+from televisit.users.models import User
 
 router = APIRouter(tags=["rooms"])
+# A session opened from a join link reaches the rooms of its own visit only.
+RoomUser = Annotated[User, Depends(room_visit_user(service.visit_of_room))]
 
 
 @router.post(
@@ -23,7 +27,7 @@ router = APIRouter(tags=["rooms"])
 )
 async def start_call(
     appointment_id: uuid.UUID,
-    user: CurrentUser,
+    user: VisitUser,
     session: SessionDep,
     settings: SettingsDep,
     now: NowDep,
@@ -43,13 +47,13 @@ async def start_call(
 
 
 @router.get("/rooms/{room_id}", operation_id="rooms-get", responses=errors(401, 404, 422))
-async def get_room(room_id: uuid.UUID, user: CurrentUser, session: SessionDep, now: NowDep) -> RoomPublic:
+async def get_room(room_id: uuid.UUID, user: RoomUser, session: SessionDep, now: NowDep) -> RoomPublic:
     room = await service.get_room(session, user=user, room_id=room_id, now=now)
     return RoomPublic.model_validate(room)
 
 
 @router.post("/rooms/{room_id}/end", operation_id="rooms-end", responses=errors(401, 404, 409, 422))
-async def end_room(room_id: uuid.UUID, user: CurrentUser, session: SessionDep, now: NowDep) -> RoomPublic:
+async def end_room(room_id: uuid.UUID, user: RoomUser, session: SessionDep, now: NowDep) -> RoomPublic:
     """End the call for both participants (before an answer, this cancels the ringing)."""
     room = await service.end_room(session, user=user, room_id=room_id, now=now)
     return RoomPublic.model_validate(room)

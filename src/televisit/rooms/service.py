@@ -104,6 +104,13 @@ async def _room_for_user(session: AsyncSession, *, user: User, room_id: uuid.UUI
     return room, appointment
 
 
+async def visit_of_room(session: AsyncSession, room_id: uuid.UUID) -> uuid.UUID | None:
+    """The visit a room belongs to (None: no such room), for the scope check of a session opened
+    from a join link (auth/deps.py, signaling)."""
+    room = await RoomRepository(session).get(room_id)
+    return room.appointment_id if room is not None else None
+
+
 async def get_room(session: AsyncSession, *, user: User, room_id: uuid.UUID, now: datetime) -> Room:
     room, _ = await _room_for_user(session, user=user, room_id=room_id, action=Action.call_read, now=now)
     await audit.record(session, action=Action.call_read, actor=user, object_type="appointment",

@@ -87,6 +87,10 @@ class Connection:
         self.user_key = ""  # str(user_id), compared on every relayed signal
         self.session_id: uuid.UUID | None = None
         self.times: SessionTimes | None = None
+        # A session opened from a join link: the one visit this socket may act on and hear about,
+        # and the rooms known to belong to it (None: a full session, no limit).
+        self.scope: uuid.UUID | None = None
+        self.scope_rooms: set[uuid.UUID] = set()
         self.rooms: set[uuid.UUID] = set()
         # Rooms whose `room.ended` this socket already got (it arrives on two channels).
         self.ended_rooms: set[uuid.UUID] = set()
@@ -97,9 +101,11 @@ class Connection:
         self._broken = False  # the peer is gone: writing more is pointless
         self._drained: asyncio.Event | None = None  # made by the first paced sender that waits
 
-    def authenticated(self, user_id: uuid.UUID, session_id: uuid.UUID, times: SessionTimes) -> None:
+    def authenticated(self, user_id: uuid.UUID, session_id: uuid.UUID, times: SessionTimes,
+                      scope: uuid.UUID | None = None) -> None:
         self.user_id, self.user_key, self.session_id = user_id, str(user_id), session_id
         self.times = times
+        self.scope = scope
 
     @property
     def uid(self) -> uuid.UUID:

@@ -25,6 +25,30 @@ def end_session(conn: Connection, reason: f.SessionEndReason) -> None:
     conn.close(4401, "session ended")
 
 
+def concerns_scope(conn: Connection, event: f.BrokerEvent) -> bool:
+    """Whether a socket of a session scoped to one visit (opened from its join link) may hear this
+    event of its user's channel: only what is about that visit (its ringing, updates, messages,
+    and its rooms' ends). An event that names no visit is withheld. Rooms the visit rings or
+    reports become known to the socket, so their later events (answered elsewhere, ended) pass."""
+    match event:
+        case f.SessionRevoked() | f.SessionsEnded():
+            return True
+        case f.CallIncoming(appointment_id=visit, room_id=room):
+            if visit == conn.scope:
+                conn.scope_rooms.add(room)
+            return visit == conn.scope
+        case f.AppointmentUpdated(appointment=appointment):
+            if appointment.id == conn.scope and appointment.room_id is not None:
+                conn.scope_rooms.add(appointment.room_id)
+            return appointment.id == conn.scope
+        case f.ChatMessage(message=message):
+            return message.appointment_id == conn.scope
+        case f.RoomEnded(room_id=room) | f.ExceptConnection(frame=f.CallAnswered(room_id=room)):
+            return room in conn.scope_rooms or room in conn.rooms
+    named = getattr(event, "appointment_id", None)  # frames added later that name their visit
+    return isinstance(named, uuid.UUID) and named == conn.scope
+
+
 class Hub:
     def __init__(self, broker: Broker) -> None:
         self.broker = broker
@@ -150,6 +174,8 @@ class Hub:
     # Handlers are bound to their channel's id, so no event pays for parsing it back.
     def _on_user_event(self, user_id: uuid.UUID, _channel: str, event: f.BrokerEvent) -> None:
         conns = tuple(self.by_user.get(user_id, ()))
+        if any(c.scope is not None for c in conns):  # a join-link socket hears its visit only
+            conns = tuple(c for c in conns if c.scope is None or concerns_scope(c, event))
         match event:
             case f.SessionRevoked(session_id=session_id, reason=reason):
                 for conn in conns:

@@ -75,11 +75,14 @@ class Handlers:
     async def authenticate(self, conn: Connection, token: str) -> User:
         # Opening a socket is not use of the session (pages reconnect by themselves).
         async with self._session() as session:
+            # A join link's session may open a socket: `_hold_to_visit` limits its frames and the
+            # hub what it hears.
             auth = await auth_service.authenticate(session, settings=self.settings, token=token,
-                                                   now=self._now(), touch=False)
+                                                   now=self._now(), touch=False, allow_scoped=True)
         seen = auth.session.last_seen_at
         conn.authenticated(auth.user.id, auth.session.id, SessionTimes(
-            expires_at=auth.session.expires_at, seen_at=seen, active_at=seen))
+            expires_at=auth.session.expires_at, seen_at=seen, active_at=seen),
+            scope=auth.session.appointment_id)
         return auth.user
 
     async def _user(self, session: AsyncSession, conn: Connection) -> User:
@@ -92,7 +95,35 @@ class Handlers:
         # In a call every frame is use (a visit never signs anyone out); outside one, pings are not.
         if conn.times is not None and (conn.rooms or isinstance(frame, PERSON_FRAMES)):
             conn.times.touch(self._now(), self.idle)
+        if conn.scope is not None:
+            await self._hold_to_visit(conn, frame)
         await self.table[type(frame)](conn, frame)
+
+    async def _hold_to_visit(self, conn: Connection, frame: f.ClientFrame) -> None:
+        """A socket of a join-link session acts on its own visit only: another visit, or another
+        visit's room, does not exist for it (recorded as a refusal). `signal`, `media.state` and
+        `room.leave` need the room joined, which passed here; `ping` names nothing."""
+        match frame:
+            case f.ChatSend() | f.ChatSync():
+                if frame.appointment_id != conn.scope:
+                    await self._refuse_outside_scope(conn, frame.type)
+                    raise f.FrameError("appointment_not_found", "No such appointment.", frame.ref)
+            case f.RoomJoin() | f.CallDecline() | f.IceRefresh():
+                if frame.room_id in conn.scope_rooms:
+                    return
+                async with self._session() as session:
+                    visit = await rooms_service.visit_of_room(session, frame.room_id)
+                if visit != conn.scope:
+                    await self._refuse_outside_scope(conn, frame.type)
+                    raise rooms_service.RoomNotFound()
+                conn.scope_rooms.add(frame.room_id)
+            case _:
+                pass
+
+    async def _refuse_outside_scope(self, conn: Connection, what: str) -> None:
+        async with self._session() as session:
+            await auth_service.record_outside_scope(session, user_id=conn.uid, session_id=conn.sid,
+                                                    scope=conn.scope, what=f"ws {what}", now=self._now())
 
     async def on_auth(self, conn: Connection, frame: f.AuthFrame) -> None:
         raise f.FrameError("already_authenticated", "This connection is already authenticated.",

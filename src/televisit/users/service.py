@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from televisit.audit import service as audit
 from televisit.audit.models import Action
-from televisit.core.errors import Conflict, Unprocessable
+from televisit.core.errors import Conflict, NotFound, Unprocessable
 from televisit.core.pagination import page, text_key
 from televisit.core.security import Passwords
 from televisit.users.models import Role, User
@@ -62,8 +62,42 @@ async def add_patient_if_new(
     return True
 
 
-def _new_user(*, email: str, full_name: str, role: Role, password_hash: str, time_zone: str | None,
-              now: datetime) -> User:
+async def patient_for_booking(
+    session: AsyncSession, *, email: str, full_name: str, now: datetime,
+) -> tuple[User, bool]:
+    """The patient a doctor books by name and email: the account that has the address, or a new
+    invited one (no usable password; her visits' join links let her in). Returns (user, invited
+    now). An address that belongs to staff, or to a deactivated account, cannot be booked (404, as
+    for an unknown patient id, so the form tells nobody more than the patient search does)."""
+    email = email.strip().lower()
+    repo = UserRepository(session)
+    user = await repo.get_by_email(email)
+    if user is None:
+        user = _new_user(email=email, full_name=full_name, role=Role.patient, password_hash=None,
+                         time_zone=None, now=now)
+        try:
+            async with session.begin_nested():
+                await repo.add(user)
+        except IntegrityError:  # the address was registered meanwhile: book that account
+            user = await repo.get_by_email(email)
+            if user is None:
+                raise
+        else:
+            return user, True
+    if user.role != Role.patient or not user.is_active:
+        raise NotFound("No such patient.", code="patient_not_found")
+    return user, False
+
+
+async def set_password(session: AsyncSession, *, user: User, password_hash: str, now: datetime) -> None:
+    """A new password (a reset, or an invited patient's first): the account leaves `invited`."""
+    user.password_hash = password_hash
+    user.updated_at = now
+    await session.flush()
+
+
+def _new_user(*, email: str, full_name: str, role: Role, password_hash: str | None,
+              time_zone: str | None, now: datetime) -> User:
     # The zone a person's emails show times in: the browser's at sign-up, else UTC.
     return User(email=email, full_name=full_name.strip(), role=role, password_hash=password_hash,
                 is_active=True, time_zone=time_zone or "UTC", created_at=now, updated_at=now)

@@ -17,6 +17,8 @@ export class ApiError extends Error {
     readonly code: string,
     message: string,
     readonly retryAfter: number | null = null,
+    /** The error body's `details` (e.g. why a link stopped working), as the server sent it. */
+    readonly details: unknown = null,
   ) {
     super(message)
     this.name = 'ApiError'
@@ -69,13 +71,14 @@ export async function call<T>(request: Promise<Result<T>>): Promise<T> {
   }
   const { data, error, response } = result
   if (response.ok) return data as T
-  const body = (error ?? {}) as { error?: { code?: string; message?: string } }
+  const body = (error ?? {}) as { error?: { code?: string; message?: string; details?: unknown } }
   const retry = Number(response.headers.get('Retry-After'))
   throw new ApiError(
     response.status,
     body.error?.code ?? `http_${response.status}`,
     body.error?.message ?? `The server answered ${response.status}. Please try again.`,
     Number.isFinite(retry) && retry > 0 ? retry : null,
+    body.error?.details ?? null,
   )
 }
 

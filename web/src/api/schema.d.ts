@@ -75,6 +75,95 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/auth/join": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Join
+         * @description Open a visit with the token of its emailed link (`PUBLIC_URL/join#<token>`): a session for
+         *     that visit only (check in, call, chat, read it), no password. Any number of devices may open
+         *     the same link. 404 `join_link_invalid`; 410 `join_link_expired` (the visit and its messaging
+         *     window are over) or `join_link_revoked` (`details.reason`: `moved` or `cancelled`).
+         */
+        post: operations["auth-join"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/password-reset": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Password Reset
+         * @description Email a link to choose a new password (valid 30 minutes, single use) to the account with
+         *     this address, if there is one. The answer is the same either way; throttled per client
+         *     address and per email (429).
+         */
+        post: operations["auth-password-reset"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/password-reset/confirm": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Password Reset Confirm
+         * @description Choose the new password with the emailed link's token (the same policy as registration).
+         *     Every session of the account ends (its sockets close); sign in with the new password.
+         *     404 `reset_link_invalid`; 410 `reset_link_expired` or `reset_link_used`; 422 `weak_password`
+         *     (the link still works).
+         */
+        post: operations["auth-password-reset-confirm"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/password-setup": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Password Setup
+         * @description Email yourself a link to choose a password (an invited patient, from a visit opened with its
+         *     link) or a new one. Throttled like POST /auth/password-reset.
+         */
+        post: operations["auth-password-setup"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/auth/logout": {
         parameters: {
             query?: never;
@@ -416,13 +505,16 @@ export interface paths {
         };
         /**
          * List Appointments
-         * @description Your own visits, ordered by start time; `from` inclusive, `to` exclusive.
+         * @description Your own visits, ordered by start time; `from` inclusive, `to` exclusive. A session opened
+         *     from a visit's emailed link lists that visit only.
          */
         get: operations["appointments-list"];
         put?: never;
         /**
          * Create Appointment
-         * @description Book a visit with a patient (doctors only).
+         * @description Book a visit with a patient (doctors only): `patient_id`, or `patient` (name and email) for
+         *     someone who may have no account yet. An account with that email is booked; otherwise an invited
+         *     patient account is made, who comes in with the link in her invitation (no password).
          */
         post: operations["appointments-create"];
         delete?: never;
@@ -637,12 +729,20 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** Accepted */
+        Accepted: {
+            /**
+             * Message
+             * @description The same whatever happened behind it.
+             */
+            message: string;
+        };
         /**
          * Action
          * @description Every action the trail records; a new one is added here (the API documents the list).
          * @enum {string}
          */
-        Action: "auth.sign_in" | "auth.sign_out" | "auth.session_expired" | "auth.mfa.enroll" | "auth.mfa.enable" | "auth.mfa.disable" | "account.update" | "appointment.list" | "appointment.read" | "appointment.book" | "appointment.cancel" | "appointment.change" | "appointment.export" | "chat.read" | "chat.send" | "call.start" | "call.read" | "call.join" | "call.leave" | "call.end" | "call.decline" | "admin.access" | "admin.users.list" | "admin.users.read" | "admin.users.create" | "admin.users.deactivate" | "admin.users.reactivate" | "admin.users.revoke_sessions" | "admin.users.clear_throttling" | "admin.users.reset_mfa" | "admin.audit.list" | "admin.audit.export";
+        Action: "auth.sign_in" | "auth.sign_out" | "auth.session_expired" | "auth.mfa.enroll" | "auth.mfa.enable" | "auth.mfa.disable" | "account.update" | "appointment.list" | "appointment.read" | "appointment.book" | "appointment.cancel" | "appointment.change" | "appointment.export" | "chat.read" | "chat.send" | "call.start" | "call.read" | "call.join" | "call.leave" | "call.end" | "call.decline" | "admin.access" | "admin.users.list" | "admin.users.read" | "admin.users.create" | "admin.users.deactivate" | "admin.users.reactivate" | "admin.users.revoke_sessions" | "admin.users.clear_throttling" | "admin.users.reset_mfa" | "admin.audit.list" | "admin.audit.export" | "auth.join" | "auth.scope_limited" | "auth.password_reset.request" | "auth.password_reset" | "auth.register.existing" | "account.invite";
         /** AdminUserCreate */
         AdminUserCreate: {
             /**
@@ -676,6 +776,11 @@ export interface components {
             role: components["schemas"]["Role"];
             /** Is Active */
             is_active: boolean;
+            /**
+             * Invited
+             * @description A patient a doctor booked by email, who has not chosen a password (she opens her visits from their emailed links).
+             */
+            invited: boolean;
             /**
              * Created At
              * Format: date-time
@@ -724,6 +829,11 @@ export interface components {
             /** Is Active */
             is_active: boolean;
             /**
+             * Invited
+             * @description A patient a doctor booked by email, who has not chosen a password (she opens her visits from their emailed links).
+             */
+            invited: boolean;
+            /**
              * Created At
              * Format: date-time
              */
@@ -739,13 +849,21 @@ export interface components {
             /** Reason */
             reason?: string | null;
         };
-        /** AppointmentCreate */
+        /**
+         * AppointmentCreate
+         * @description Give `patient_id` (a patient found with GET /patients) or `patient` (name and email).
+         */
         AppointmentCreate: {
+            /**
+             * Patient
+             * @description Instead of `patient_id`.
+             */
+            patient?: components["schemas"]["NewPatientIn"];
             /**
              * Patient Id
              * Format: uuid
              */
-            patient_id: string;
+            patient_id?: string;
             /**
              * Starts At
              * Format: date-time
@@ -759,7 +877,7 @@ export interface components {
             duration_minutes: number;
             /** Reason */
             reason?: string | null;
-        };
+        } & (unknown | unknown);
         /** AppointmentList */
         AppointmentList: {
             /** Items */
@@ -903,6 +1021,46 @@ export interface components {
             username?: string | null;
             /** Credential */
             credential?: string | null;
+        };
+        /**
+         * JoinPublic
+         * @description A session for one visit only: its visit's routes and frames work, everything else is 403
+         *     `scope_limited` (other visits: 404) until a password sign-in.
+         */
+        JoinPublic: {
+            /** Access Token */
+            access_token: string;
+            /**
+             * Token Type
+             * @default bearer
+             * @constant
+             */
+            token_type: "bearer";
+            /**
+             * Expires In
+             * @description Seconds until the token expires if it is not used.
+             */
+            expires_in: number;
+            user: components["schemas"]["UserPublic"];
+            /**
+             * Appointment Id
+             * Format: uuid
+             * @description The one visit this session may open.
+             */
+            appointment_id: string;
+            /**
+             * Password Set
+             * @description Whether the account has a password (an invited patient has none until she chooses one).
+             */
+            password_set: boolean;
+        };
+        /**
+         * JoinRequest
+         * @description The token from a visit's emailed link (`/join#<token>`), sent in the body: never in a URL.
+         */
+        JoinRequest: {
+            /** Token */
+            token: string;
         };
         /** LoginRequest */
         LoginRequest: {
@@ -1060,6 +1218,21 @@ export interface components {
             recovery_codes_left: number;
         };
         /**
+         * NewPatientIn
+         * @description A patient named by the doctor: the account with this email is booked, or, if there is none,
+         *     an invited account is made (no password; her invitation's link lets her in).
+         */
+        NewPatientIn: {
+            /** Full Name */
+            full_name: string;
+            /**
+             * Email
+             * Format: email
+             * @description Not in a special-use domain (`.arpa`, `.invalid`, `.local`, `.localhost`, `.onion`, `.test`): no mail reaches those.
+             */
+            email: string;
+        };
+        /**
          * Outcome
          * @enum {string}
          */
@@ -1080,6 +1253,18 @@ export interface components {
             joined_at: string;
             /** Left At */
             left_at: string | null;
+        };
+        /** PasswordResetConfirm */
+        PasswordResetConfirm: {
+            /** Token */
+            token: string;
+            /** Password */
+            password: string;
+        };
+        /** PasswordResetRequest */
+        PasswordResetRequest: {
+            /** Email */
+            email: string;
         };
         /** PatientList */
         PatientList: {
@@ -1446,6 +1631,258 @@ export interface operations {
             };
             /** @description Invalid input */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Throttled; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    "auth-join": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["JoinRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["JoinPublic"];
+                };
+            };
+            /** @description Bad input (malformed JSON, bad cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found, or not yours */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Gone: the link expired or was withdrawn */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    "auth-password-reset": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PasswordResetRequest"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Accepted"];
+                };
+            };
+            /** @description Bad input (malformed JSON, bad cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Throttled; see Retry-After */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    "auth-password-reset-confirm": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PasswordResetConfirm"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Bad input (malformed JSON, bad cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found, or not yours */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Gone: the link expired or was withdrawn */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Busy (every password-hashing slot taken); see Retry-After */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    "auth-password-setup": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Accepted"];
+                };
+            };
+            /** @description Not signed in, or the token is dead */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Your role may not do this */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };

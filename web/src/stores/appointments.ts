@@ -47,10 +47,12 @@ export const useAppointmentsStore = defineStore('appointments', () => {
     }
   }
 
-  async function book(input: { patientId: string; startsAt: Date; minutes: number; reason: string }): Promise<Appointment> {
+  /** Book with a patient found by search (`patientId`), or by name and email (`newPatient`). */
+  async function book(input: ({ patientId: string } | { newPatient: { full_name: string; email: string } })
+    & { startsAt: Date; minutes: number; reason: string }): Promise<Appointment> {
     const created = await call(api.POST('/api/v1/appointments', {
       body: {
-        patient_id: input.patientId,
+        ...('patientId' in input ? { patient_id: input.patientId } : { patient: input.newPatient }),
         starts_at: input.startsAt.toISOString(),
         duration_minutes: input.minutes,
         reason: input.reason.trim() || null,

@@ -16,10 +16,18 @@ const TOKEN_KEY = 'televisit.token'
 const USER_KEY = 'televisit.user'
 const ENROL_KEY = 'televisit.mfaEnrollment'
 const DEVICE_KEY = 'televisit.device'
+const SCOPE_KEY = 'televisit.scope'
 /** The longest server-asked wait (an account under attack) the sign-in waits out by itself. */
 const AUTO_RETRY_SECONDS = 10
 
 type TokenReply = Schemas['TokenPublic']
+type JoinReply = Schemas['JoinPublic']
+
+/** A session opened from a visit's emailed link: that visit only, until a password sign-in. */
+export interface LinkScope {
+  appointmentId: string
+  passwordSet: boolean
+}
 
 function readStored<T>(key: string): T | null {
   try {
@@ -73,6 +81,8 @@ export const useSessionStore = defineStore('session', () => {
   const waiting = ref<number | null>(null)
   /** Why the user was signed out without asking (expired session), shown on the sign-in page. */
   const notice = ref<string | null>(null)
+  /** Set when this tab's session came from a join link: it opens one visit and nothing else. */
+  const scope = ref<LinkScope | null>(readStored<LinkScope>(SCOPE_KEY))
   const signedIn = computed(() => token.value !== null && user.value !== null)
 
   function remember(reply: TokenReply): void {
@@ -85,6 +95,21 @@ export const useSessionStore = defineStore('session', () => {
     sessionStorage.setItem(TOKEN_KEY, JSON.stringify(reply.access_token))
     sessionStorage.setItem(USER_KEY, JSON.stringify(reply.user))
     sessionStorage.setItem(ENROL_KEY, JSON.stringify(mfaEnrollmentRequired.value))
+    scope.value = null
+    sessionStorage.removeItem(SCOPE_KEY)
+  }
+
+  /** The session a join link opened: kept like any other, with the one visit it may open. */
+  function rememberLink(reply: JoinReply): void {
+    token.value = reply.access_token
+    user.value = reply.user
+    mfaEnrollmentRequired.value = false
+    notice.value = null
+    scope.value = { appointmentId: reply.appointment_id, passwordSet: reply.password_set }
+    sessionStorage.setItem(TOKEN_KEY, JSON.stringify(reply.access_token))
+    sessionStorage.setItem(USER_KEY, JSON.stringify(reply.user))
+    sessionStorage.setItem(ENROL_KEY, 'false')
+    sessionStorage.setItem(SCOPE_KEY, JSON.stringify(scope.value))
   }
 
   function forget(reason: string | null = null): void {
@@ -93,9 +118,39 @@ export const useSessionStore = defineStore('session', () => {
     mfaToken.value = null
     mfaEnrollmentRequired.value = false
     notice.value = reason
+    scope.value = null
     sessionStorage.removeItem(TOKEN_KEY)
     sessionStorage.removeItem(USER_KEY)
     sessionStorage.removeItem(ENROL_KEY)
+    sessionStorage.removeItem(SCOPE_KEY)
+  }
+
+  /**
+   * Open a visit with its emailed link's token (posted in the body, never in a URL); returns the
+   * visit's id. An email link opens a new tab, which has its own session (sessionStorage).
+   */
+  async function joinWithLink(linkToken: string): Promise<string> {
+    const reply = await call(api.POST('/api/v1/auth/join', { body: { token: linkToken } }))
+    rememberLink(reply)
+    return reply.appointment_id
+  }
+
+  /** Ask for a password link by email; the answer is the same whether or not the address is known. */
+  async function requestPasswordReset(email: string): Promise<string> {
+    const reply = await call(api.POST('/api/v1/auth/password-reset', { body: { email } }))
+    return reply.message
+  }
+
+  /** Email myself a link to choose a password (a session from a join link may ask). */
+  async function requestPasswordSetup(): Promise<string> {
+    const reply = await call(api.POST('/api/v1/auth/password-setup'))
+    return reply.message
+  }
+
+  /** Choose the password with an emailed link's token. Every session of the account ends, this one too. */
+  async function confirmPasswordReset(linkToken: string, password: string): Promise<void> {
+    await call(api.POST('/api/v1/auth/password-reset/confirm', { body: { token: linkToken, password } }))
+    forget('Your new password is set. Sign in with it.')
   }
 
   /** The password step. Resolves to 'mfa' when a code is needed next (see `completeMfa`). */
@@ -172,7 +227,8 @@ export const useSessionStore = defineStore('session', () => {
   )
 
   return {
-    token, user, notice, signedIn, mfaToken, mfaEnrollmentRequired, waiting,
+    token, user, notice, signedIn, mfaToken, mfaEnrollmentRequired, waiting, scope,
     signIn, completeMfa, cancelMfa, enrolled, register, signOut, forget,
+    joinWithLink, requestPasswordReset, requestPasswordSetup, confirmPasswordReset,
   }
 })

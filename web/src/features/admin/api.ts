@@ -65,6 +65,12 @@ export const ACTION_LABELS: Record<Action, string> = {
   'admin.users.reset_mfa': 'Two-factor sign-in reset',
   'admin.audit.list': 'Audit log read',
   'admin.audit.export': 'Audit log downloaded',
+  'auth.join': 'Visit opened from an emailed link',
+  'auth.scope_limited': 'Visit-link session refused elsewhere',
+  'auth.password_reset.request': 'Password email requested',
+  'auth.password_reset': 'Password reset',
+  'auth.register.existing': 'Registration tried with a taken address',
+  'account.invite': 'Patient invited by booking',
 }
 
 export const OUTCOME_LABELS: Record<Outcome, string> = { success: 'Success', denied: 'Denied', failed: 'Failed' }
