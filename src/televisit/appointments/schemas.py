@@ -48,8 +48,14 @@ class NewPatientIn(BaseModel):
 
 
 def _one_patient_schema(schema: dict[str, Any]) -> None:
-    # Exactly one of the two, as the validator below insists.
+    # Exactly one of the two, as the validator below insists; neither is ever null on the wire
+    # (None is only the Python default), so the schema offers a client no null to send.
     schema["oneOf"] = [{"required": ["patient_id"]}, {"required": ["patient"]}]
+    for name in ("patient", "patient_id"):
+        prop = schema["properties"][name]
+        branches = [b for b in prop.pop("anyOf") if b.get("type") != "null"]
+        prop.update(branches[0])
+        prop.pop("default", None)
 
 
 class AppointmentCreate(BaseModel):
@@ -58,8 +64,10 @@ class AppointmentCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra=_one_patient_schema)
 
     # `patient` first: the check of `patient_id` (validated even when absent) sees it.
-    patient: NewPatientIn | SkipJsonSchema[None] = Field(default=None, description="Instead of `patient_id`.")
-    patient_id: uuid.UUID | SkipJsonSchema[None] = Field(default=None, validate_default=True)
+    patient: NewPatientIn | None = Field(default=None, description="Instead of `patient_id`.")
+    # A plain optional (not a union with a skipped None) so a bad id's error points at
+    # ["body", "patient_id"], not at one branch of a union.
+    patient_id: uuid.UUID | None = Field(default=None, validate_default=True)
     starts_at: IsoDateTime = Field(description="When the visit starts. " + STARTS_AT)
     duration_minutes: DurationMinutes
     reason: Reason | None = None

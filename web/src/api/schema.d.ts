@@ -854,10 +854,7 @@ export interface components {
          * @description Give `patient_id` (a patient found with GET /patients) or `patient` (name and email).
          */
         AppointmentCreate: {
-            /**
-             * Patient
-             * @description Instead of `patient_id`.
-             */
+            /** @description Instead of `patient_id`. */
             patient?: components["schemas"]["NewPatientIn"];
             /**
              * Patient Id
