@@ -18,7 +18,8 @@ from alembic import op
 import televisit.core.db
 
 revision: str = '0009'
-down_revision: str | None = '0008'
+# TEMPORARY (branch webpush only): '0007' until 0008 is merged; re-chain to '0008' at merge.
+down_revision: str | None = '0007'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
