@@ -120,8 +120,7 @@ class PushSender:
         body = WebPusher(info).encode(data, "aes128gcm")["body"]
         headers = {
             "Authorization": vapid.authorization(key, endpoint=sub.endpoint,
-                                                 contact=settings.effective_push_contact,
-                                                 now=self.runtime.clock.now()),
+                                                 contact=settings.effective_push_contact),
             "Content-Encoding": "aes128gcm", "Content-Type": "application/octet-stream",
             "TTL": str(job.ttl), "Urgency": job.urgency, "Topic": job.topic,
         }

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import base64
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives import hashes, serialization
@@ -53,10 +53,13 @@ def public_key(key: ec.EllipticCurvePrivateKey) -> str:
                                                 serialization.PublicFormat.UncompressedPoint))
 
 
-def authorization(key: ec.EllipticCurvePrivateKey, *, endpoint: str, contact: str, now: datetime) -> str:
-    """`Authorization: vapid t=<JWT>, k=<public key>` for one push service (the JWT's `aud`)."""
+def authorization(key: ec.EllipticCurvePrivateKey, *, endpoint: str, contact: str) -> str:
+    """`Authorization: vapid t=<JWT>, k=<public key>` for one push service (the JWT's `aud`).
+
+    The expiry is read from the wall clock, not the runtime's: the push service checks it against
+    its own."""
     parts = urlsplit(endpoint)
     claims = {"aud": f"{parts.scheme}://{parts.netloc}", "sub": contact,
-              "exp": int((now + TOKEN_LIFETIME).timestamp())}
+              "exp": int((datetime.now(UTC) + TOKEN_LIFETIME).timestamp())}
     headers: dict[str, str] = Vapid02(key).sign(claims)
     return headers["Authorization"]
