@@ -20,6 +20,6 @@ from televisit.users.models import User
 
 __all__ = [
     "Appointment", "AuditEvent", "AuthSession", "Base", "Instance", "KnownDevice", "LoginFailure",
-    "Message", "MfaChallenge", "MfaFactor", "MfaRecoveryCode", "OutboxMessage", "PushSubscription", "RateEvent", "Room",
-    "RoomParticipant", "User",
+    "Message", "MfaChallenge", "MfaFactor", "MfaRecoveryCode", "OutboxMessage", "PushSubscription",
+    "RateEvent", "Room", "RoomParticipant", "User",
 ]

@@ -110,7 +110,8 @@ class PushService:
         if len(signature) != 64:
             raise VapidRefused("an ES256 signature is r || s, 64 bytes")
         public = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), b64d(key))
-        der = encode_dss_signature(int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big"))
+        r, s = int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big")
+        der = encode_dss_signature(r, s)
         try:
             public.verify(der, f"{head_b64}.{claims_b64}".encode(), ec.ECDSA(hashes.SHA256()))
         except InvalidSignature:

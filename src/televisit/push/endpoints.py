@@ -18,8 +18,7 @@ router = APIRouter(prefix="/push", tags=["push"])
 
 REFUSALS = {422: {"push_endpoint_not_allowed": "the endpoint is not an https URL on an allowed push "
                                                "service (TELEVISIT_PUSH_ALLOWED_HOSTS)",
-                  "push_keys_invalid": "keys.p256dh is not a P-256 point or keys.auth not 16 bytes"},
-            404: {"push_off": "this server sends no pushes (no VAPID key configured)"}}
+                  "push_keys_invalid": "keys.p256dh is not a P-256 point or keys.auth not 16 bytes"}}
 
 
 @router.get("/vapid-public-key", operation_id="push-vapid-public-key", responses=errors(401, 403))
@@ -33,7 +32,8 @@ async def vapid_public_key(_auth: AuthDep, settings: SettingsDep) -> VapidPublic
 async def subscribe(body: PushSubscriptionCreate, auth: AuthDep, session: SessionDep,
                     settings: SettingsDep, now: NowDep) -> PushSubscriptionPublic:
     """Ring this browser when a call comes and no app is open (and tell it of new messages).
-    The same browser again replaces its subscription; signing out deletes it."""
+    The same browser again replaces its subscription; signing out deletes it. 404 `push_off`:
+    this server sends no pushes (no VAPID key configured)."""
     row = await service.subscribe(session, user=auth.user, session_id=auth.session.id, body=body,
                                   settings=settings, now=now)
     return PushSubscriptionPublic.model_validate(row)

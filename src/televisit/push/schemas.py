@@ -17,7 +17,7 @@ class PushSubscriptionCreate(BaseModel):
     """Exactly what `PushSubscription.toJSON()` returns in the browser."""
 
     endpoint: str = Field(min_length=12, max_length=2048)
-    expirationTime: int | None = Field(default=None, ge=0)  # noqa: N815 - the browser's name
+    expirationTime: int | None = Field(default=None, ge=0)
     keys: PushKeys
 
 

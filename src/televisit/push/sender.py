@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ from dataclasses import dataclass
 import aiohttp
 import structlog
 from cryptography.hazmat.primitives.asymmetric import ec
-from pywebpush import WebPusher
+from pywebpush import WebPusher  # type: ignore[import-untyped]  # no type information shipped
 
 from televisit.core.runtime import CoreRuntime
 from televisit.push import service, vapid

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from py_vapid import Vapid02
+from py_vapid import Vapid02  # type: ignore[import-untyped]  # no type information shipped
 
 from televisit.core.config import Settings
 
