@@ -11,7 +11,7 @@ import contextlib
 import json
 import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,11 +69,19 @@ class PushService:
     refused: list[str] = field(default_factory=list)
     browsers: dict[str, Browser] = field(default_factory=dict)
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    # What a real push service does next: hand the decrypted message to the browser.
+    forward: Callable[[Received], Awaitable[None]] | None = None
 
     def browser(self) -> Browser:
         token = secrets.token_urlsafe(16)
         b = Browser(token, f"{self.origin}/push/{token}", ec.generate_private_key(ec.SECP256R1()),
                     secrets.token_bytes(16))
+        self.browsers[token] = b
+        return b
+
+    def browser_with_keys(self, private_key: ec.EllipticCurvePrivateKey, auth_secret: bytes) -> Browser:
+        token = secrets.token_urlsafe(16)
+        b = Browser(token, f"{self.origin}/push/{token}", private_key, auth_secret)
         self.browsers[token] = b
         return b
 
@@ -140,9 +148,11 @@ class PushService:
             self.refused.append(repr(exc))
             self.arrived.set()
             return web.Response(status=400)
-        self.received.append(Received(browser, json.loads(plain), claims, key,
-                                      {k: request.headers.get(k, "") for k in ("TTL", "Urgency", "Topic")},
-                                      browser.answer))
+        headers = {k: request.headers.get(k, "") for k in ("TTL", "Urgency", "Topic")}
+        received = Received(browser, json.loads(plain), claims, key, headers, browser.answer)
+        self.received.append(received)
+        if self.forward is not None and browser.answer < 300:
+            await self.forward(received)
         self.arrived.set()
         return web.Response(status=browser.answer)
 

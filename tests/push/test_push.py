@@ -204,3 +204,18 @@ async def test_subscribing_is_audited(app, client, factory, pushes):
     trail = await client.get("/api/v1/admin/audit", headers=admin.headers,
                              params={"object_id": sub["id"]})
     assert [e["action"] for e in trail.json()["items"]] == ["push.subscribe"]
+
+
+async def test_logs_name_the_subscription_never_its_endpoint_keys_or_payload(app, client, factory, pushes, logs):
+    doctor, patient, appointment = await visit(factory)
+    broken = pushes.browser()
+    broken.answer = 500  # the push service fails
+    sub = await subscribe(client, patient, broken)
+    await call(client, doctor, appointment)
+    await pushes.wait(1)
+    text = logs.getvalue()
+    assert "push_refused" in text and sub["id"] in text
+    keys = broken.to_json()["keys"]
+    for secret in (broken.token, keys["p256dh"], keys["auth"], "Ada Lovelace"):
+        assert secret not in text
+    assert len(await stored(app)) == 1  # a failing push service does not lose the subscription

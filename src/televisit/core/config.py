@@ -71,8 +71,11 @@ def _secret_problem(value: str, *, min_bits: float | None) -> str | None:
 def _is_p256_private_key(value: str) -> bool:
     import base64
 
+    value = value.strip()
+    if not re.fullmatch(r"[A-Za-z0-9_-]+={0,2}", value):
+        return False
     try:
-        raw = base64.urlsafe_b64decode(value.strip() + "=" * (-len(value.strip()) % 4))
+        raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
     except ValueError:
         return False
     # A P-256 scalar: 32 bytes, 0 < d < n.

@@ -33,12 +33,16 @@ def generate_private_key() -> str:
     return b64url(key.private_numbers().private_value.to_bytes(32, "big"))
 
 
+def key_from_text(text: str) -> ec.EllipticCurvePrivateKey:
+    return ec.derive_private_key(int.from_bytes(b64url_decode(text), "big"), ec.SECP256R1())
+
+
 def private_key(settings: Settings) -> ec.EllipticCurvePrivateKey | None:
     """The configured key; in development without one, a key derived from the secret key (stable
     across restarts and the same on every instance, so subscriptions keep working)."""
     if settings.push_vapid_private_key is not None:
-        value = int.from_bytes(b64url_decode(settings.push_vapid_private_key.get_secret_value()), "big")
-    elif settings.env == "development":
+        return key_from_text(settings.push_vapid_private_key.get_secret_value())
+    if settings.env == "development":
         seed = HKDF(algorithm=hashes.SHA256(), length=48, salt=None,
                     info=b"televisit vapid key").derive(settings.secret_key.get_secret_value().encode())
         value = int.from_bytes(seed, "big") % (P256_ORDER - 1) + 1
