@@ -206,7 +206,8 @@ async def test_subscribing_is_audited(app, client, factory, pushes):
     assert [e["action"] for e in trail.json()["items"]] == ["push.subscribe"]
 
 
-async def test_logs_name_the_subscription_never_its_endpoint_keys_or_payload(app, client, factory, pushes, logs):
+async def test_logs_name_the_subscription_never_its_endpoint_keys_or_payload(
+        app, client, factory, pushes, logs):
     doctor, patient, appointment = await visit(factory)
     broken = pushes.browser()
     broken.answer = 500  # the push service fails
