@@ -3,13 +3,21 @@ socket, one push per ring, signed (VAPID) and encrypted (RFC 8291) as a real pus
 browser check them; a subscription the push service forgot is deleted; signing out deletes."""
 from __future__ import annotations
 
+import asyncio
 import itertools
 from datetime import timedelta
 
+import httpx
 import pytest
+from sqlalchemy import select
 
+from televisit.core.clock import FakeClock
 from televisit.push.models import PushSubscription
 from televisit.runtime import runtime_of
+from tests.fixtures.app import START
+from tests.fixtures.cluster import start_cluster
+from tests.fixtures.databases import truncate_all
+from tests.fixtures.factories import Factory
 from tests.fixtures.live import WSClient
 from tests.push.receiver import Browser, PushService, b64e
 
@@ -23,8 +31,6 @@ async def subscribe(client, person, browser: Browser) -> dict:
 
 
 async def stored(app) -> list[PushSubscription]:
-    from sqlalchemy import select
-
     async with runtime_of(app).session() as session:
         return list((await session.execute(select(PushSubscription))).scalars())
 
@@ -220,3 +226,24 @@ async def test_logs_name_the_subscription_never_its_endpoint_keys_or_payload(
     for secret in (broken.token, keys["p256dh"], keys["auth"], "Ada Lovelace"):
         assert secret not in text
     assert len(await stored(app)) == 1  # a failing push service does not lose the subscription
+
+
+async def test_two_instances_send_one_push_per_ring(pg_database, redis_url, pushes):
+    """Both instances hear the ring on the callee's channel; only the one that committed it
+    pushes. (A callee whose app is open on the other instance is pushed too, and the service
+    worker shows nothing while a window is visible: docs/operations.md, "Push".)"""
+    clock = FakeClock(START)
+    try:
+        async with start_cluster(pg_database, redis_url, clock, push_allowed_hosts=["127.0.0.1"],
+                                 push_allow_loopback=True, push_sender_enabled=True) as cluster, \
+                httpx.AsyncClient(base_url=cluster.a.http_url) as http_a, \
+                httpx.AsyncClient(base_url=cluster.b.http_url) as http_b:
+            factory = Factory(cluster.a.app, http_a, clock)
+            doctor, patient, appointment = await visit(factory)
+            await subscribe(http_b, patient, pushes.browser())
+            await call(http_b, doctor, appointment)
+            [push] = await pushes.wait(1)
+            await asyncio.sleep(0.5)
+            assert len(pushes.received) == 1 and push.payload["kind"] == "call"
+    finally:
+        await truncate_all(pg_database)
