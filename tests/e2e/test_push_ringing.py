@@ -2,7 +2,8 @@
 of tests/push, which checks the VAPID token and decrypts it like a browser's) into the app's real
 service worker (Chromium's DevTools protocol delivers it, as Chromium's own push client would),
 which shows "… is calling" with Answer and Decline; the caller hanging up turns it into a missed
-call; an open app shows nothing; Decline (the app opened with the decline intent) declines."""
+call; an open app shows nothing; Decline (the app opened with the decline intent) declines; a
+tap handed to an app open in the background declines or answers there."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from playwright.async_api import Page, expect
 
 from televisit.users.models import Role
 from tests.e2e.conftest import Instance, _free_port
-from tests.e2e.pages import DOCTOR, PATIENT, book_visit, shot, sign_in, start_call
+from tests.e2e.pages import DOCTOR, PATIENT, book_visit, shot, sign_in, start_call, wait_connected
 from tests.fixtures.app import make_settings
 from tests.push.receiver import PushService, Received, push_service
 
@@ -83,7 +84,8 @@ class PatientPhone:
 
 
 async def patient_phone(browser: Any, base_url: str) -> PatientPhone:
-    context = await browser.new_context(base_url=base_url, permissions=["notifications"], is_mobile=True,
+    context = await browser.new_context(base_url=base_url, is_mobile=True,
+                                        permissions=["notifications", "camera", "microphone"],
                                         viewport={"width": 360, "height": 640}, has_touch=True)
     page = await context.new_page()
     page.set_default_timeout(15_000)
@@ -171,3 +173,59 @@ async def test_decline_from_the_notification_declines_the_call(browser, instance
     await expect(doctor_page.get_by_role("alert")).to_have_text(f"{PATIENT[1]} declined the call.")
     await expect(phone.page).to_have_url(f"{instance.url}/visits")
     await shot(doctor_page, artifacts, "push-declined-doctor")
+
+
+async def patients_visits(page: Page) -> list[dict[str, Any]]:
+    """The patient's visits as her app reads them (with the live call's room)."""
+    items: list[dict[str, Any]] = await page.evaluate("""async () => {
+      const token = JSON.parse(sessionStorage.getItem('televisit.token'));
+      const r = await fetch('/api/v1/appointments', { headers: { Authorization: `Bearer ${token}` } });
+      return (await r.json()).items; }""")
+    return items
+
+
+CLICK = """async ({ push, action }) => {
+  await self.registration.showNotification('test', { tag: 'click-test', data: push });
+  const [notification] = await self.registration.getNotifications({ tag: 'click-test' });
+  // Chromium cannot click a notification from DevTools: the same event, made by hand (its
+  // waitUntil refuses an untrusted event after the handler has started the work).
+  try {
+    self.dispatchEvent(new NotificationEvent('notificationclick', { notification, action }));
+  } catch (e) { /* waitUntil on an untrusted event */ }
+  return true;
+}"""
+
+
+async def test_answer_and_decline_from_a_notification_reach_an_open_app(
+        browser, instance, pushes, artifacts):
+    """The app is open in the background: the service worker hands the tap to it (no new window)."""
+    phone = await patient_phone(browser, instance.url)
+    doctor = await browser.new_context(base_url=instance.url, permissions=["camera", "microphone"],
+                                       viewport={"width": 1280, "height": 800})
+    doctor_page = await doctor.new_page()
+    await sign_in(doctor_page, DOCTOR[0])
+    await book_visit(doctor_page, PATIENT[1])
+    [worker] = phone.context.service_workers
+
+    # Decline: the app sends call.decline over its socket.
+    await start_call(doctor_page, PATIENT[1])
+    await expect(phone.page.get_by_role("alertdialog", name=f"{DOCTOR[1]} is calling")).to_be_visible()
+    [visit] = await patients_visits(phone.page)
+    push = {"kind": "call", "room_id": visit["room_id"], "appointment_id": visit["id"],
+            "caller_name": DOCTOR[1], "caller_role": "doctor"}
+    await worker.evaluate(CLICK, {"push": push, "action": "decline"})
+    await expect(doctor_page.get_by_role("alert")).to_have_text(f"{PATIENT[1]} declined the call.")
+    await expect(phone.page.get_by_role("alertdialog")).to_be_hidden()
+
+    # Answer: the app goes to the call screen, which answers.
+    await doctor_page.get_by_role("button", name="Back to visits").click()
+    await start_call(doctor_page, PATIENT[1])
+    await expect(phone.page.get_by_role("alertdialog", name=f"{DOCTOR[1]} is calling")).to_be_visible()
+    [visit] = await patients_visits(phone.page)
+    push = {**push, "room_id": visit["room_id"]}
+    await worker.evaluate(CLICK, {"push": push, "action": "answer"})
+    await expect(phone.page).to_have_url(
+        f"{instance.url}/visits/{visit['id']}/call?room={visit['room_id']}")
+    await wait_connected(phone.page)
+    await wait_connected(doctor_page)
+    await shot(phone.page, artifacts, "push-answered-patient")
