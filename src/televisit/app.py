@@ -25,6 +25,7 @@ from televisit.core.schemas import document_settings
 from televisit.mail.endpoints import router as dev_mailbox_router
 from televisit.ops.endpoints import router as ops_router
 from televisit.ops.metrics import router as metrics_router
+from televisit.push.endpoints import router as push_router
 from televisit.rooms.endpoints import router as rooms_router
 from televisit.runtime import Runtime
 from televisit.signaling.endpoints import DirectWebSocket
@@ -38,7 +39,7 @@ API_PREFIX = "/api/v1"
 def api_router() -> APIRouter:
     router = APIRouter(prefix=API_PREFIX)
     for domain in (auth_router, me_router, users_router, patients_router, admin_router, audit_router,
-                   appointments_router, rooms_router, chat_router):
+                   appointments_router, rooms_router, chat_router, push_router):
         router.include_router(domain)
     return router
 

@@ -128,6 +128,18 @@ def demo() -> None:
         typer.echo(f"  {role.value:8} {email:32} {name}")
 
 
+@app.command("push-keys")
+def push_keys() -> None:
+    """Print a new VAPID key pair for Web Push (TELEVISIT_PUSH_VAPID_PRIVATE_KEY). Browsers
+    subscribe with the public key: a new key makes every device turn ringing on again."""
+    from televisit.push import vapid
+
+    private = vapid.generate_private_key()
+    public = vapid.public_key(vapid.key_from_text(private))
+    typer.echo(f"TELEVISIT_PUSH_VAPID_PRIVATE_KEY={private}")
+    typer.echo(f"# public key (what browsers subscribe with): {public}")
+
+
 @users_app.command("create")
 def users_create(
     role: Annotated[Role, typer.Option(help="doctor, patient or admin.")],

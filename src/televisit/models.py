@@ -14,11 +14,13 @@ from televisit.auth.models import (
 from televisit.chat.models import Message
 from televisit.core.db import Base
 from televisit.mail.models import OutboxMessage
+from televisit.push.models import PushSubscription
 from televisit.rooms.models import Instance, Room, RoomParticipant
 from televisit.users.models import User
 
 __all__ = [
     "Appointment", "AppointmentEvent", "AuditEvent", "AuthSession", "Base", "CheckIn", "Instance",
     "KnownDevice", "LoginFailure", "Message", "MfaChallenge", "MfaFactor", "MfaRecoveryCode",
-    "OutboxMessage", "PatientPresence", "RateEvent", "Room", "RoomParticipant", "User",
+    "OutboxMessage", "PatientPresence", "PushSubscription", "RateEvent", "Room", "RoomParticipant",
+    "User",
 ]

@@ -27,6 +27,7 @@ from televisit.core.periodic import Periodic
 from televisit.core.security import Passwords
 from televisit.mail.presence import create_presence
 from televisit.mail.sender import MailSender, create_transport
+from televisit.push.sender import PushSender
 from televisit.realtime.broker import Broker
 from televisit.realtime.events import Publisher
 from televisit.realtime.factory import create_broker
@@ -53,6 +54,7 @@ class _Started:
     session_sweeper: SessionSweeper
     presence: PresenceSweeper
     mail: MailSender
+    push: PushSender
 
 
 class NotStarted(RuntimeError):
@@ -76,16 +78,19 @@ class Runtime:
         broker = create_broker(self.settings.redis_url, f.BrokerCodec())
         await broker.start()
         hub = Hub(broker)
+        # Rings a callee with no open socket here (push/sender.py says why "here" is enough).
+        push = PushSender(self, online=lambda user_id: user_id in hub.by_user)
         # Events were lost while the broker was down: sockets reconnect and resync (chat by seq).
         broker.on_recovered(hub.on_broker_recovered)
         self._started = _Started(
             engine=engine, sessionmaker=create_sessionmaker(engine), broker=broker,
-            publish=counting(self.metrics, make_publisher(broker)), hub=hub,
+            publish=counting(self.metrics, pushing(push, make_publisher(broker))), hub=hub,
             ws_handlers=Handlers(self, hub), room_timers=RoomTimers(self),
             housekeeping=Periodic("housekeeping", self._housekeep, HOUSEKEEPING_INTERVAL),
             session_sweeper=SessionSweeper(self, hub), presence=PresenceSweeper(self),
             mail=MailSender(self, transport=create_transport(self), presence=create_presence(self.settings),
                             local_users=lambda: hub.by_user.keys()),
+            push=push,
         )
         self.metrics.websockets_open.set_function(lambda: len(hub.connections))
         if self.settings.room_timers_enabled:
@@ -95,6 +100,8 @@ class Runtime:
             self._started.presence.start()
         if self.settings.mail_sender_enabled:
             self._started.mail.start()
+        if self.settings.push_sender_enabled:
+            self._started.push.start()
 
     async def stop(self) -> None:
         started, self._started = self._started, None
@@ -102,6 +109,7 @@ class Runtime:
             await started.session_sweeper.stop()
             await started.presence.stop()
             await started.mail.stop()
+            await started.push.stop()
             await started.housekeeping.stop()
             await started.room_timers.stop()
             await started.broker.stop()
@@ -160,6 +168,11 @@ class Runtime:
     def mail(self) -> MailSender:
         return self._live.mail
 
+    @property
+    def push(self) -> PushSender:
+        """Web Push; tests with `push_sender_enabled` off deliver by hand (`drain`)."""
+        return self._live.push
+
     def session(self) -> AbstractAsyncContextManager[AsyncSession]:
         """One transaction whose queued events are published after its commit."""
         return session_scope(self.sessionmaker, self.publish)
@@ -193,6 +206,15 @@ def counting(metrics: Metrics, publish: Publisher) -> Publisher:
         await publish(events)
 
     return publish_and_count
+
+
+def pushing(sender: PushSender, publish: Publisher) -> Publisher:
+    """Publish, then hand the events to the push sender (it queues; it never waits on the network)."""
+    async def publish_and_push(events: list[tuple[str, f.BrokerEvent]]) -> None:
+        await publish(events)
+        sender.notice(list(events))
+
+    return publish_and_push
 
 
 def runtime_of(app: Starlette) -> Runtime:

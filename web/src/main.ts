@@ -1,9 +1,14 @@
 // First: a link's token (`/join#…`, `/reset#…`) leaves the address bar before anything reads it.
 import './features/join/capture'
 import { createPinia } from 'pinia'
-import { createApp } from 'vue'
+import { createApp, watch } from 'vue'
 import App from './App.vue'
+import { installPushIntents } from './push/intent'
+import { renew } from './push/ringing'
 import { router } from './router'
+import { useIncomingStore } from './stores/incoming'
+import { useRealtimeStore } from './stores/realtime'
+import { useSessionStore } from './stores/session'
 import './styles.css'
 
 const app = createApp(App)
@@ -11,7 +16,26 @@ app.use(createPinia())
 app.use(router)
 app.mount('#app')
 
-// The offline shell: a small service worker that never touches /api (see public/sw.js).
+// A tap on a ringing notification (public/sw.js): Decline goes out over the socket.
+installPushIntents(router, () => ({
+  decline(roomId: string) {
+    const incoming = useIncomingStore()
+    if (incoming.current?.roomId === roomId) incoming.decline()
+    else useRealtimeStore().client.send({ type: 'call.decline', room_id: roomId })
+  },
+}))
+// Signing out made the server forget this device: a sign-in gives it back if ringing was on here.
+const session = useSessionStore()
+watch(
+  () => (session.signedIn && !session.scope && !session.mfaEnrollmentRequired ? session.user?.id : null),
+  (userId) => {
+    if (userId && import.meta.env.PROD) void renew(userId)
+  },
+  { immediate: true },
+)
+
+// The offline shell and ringing notifications: a small service worker that never touches /api
+// (see public/sw.js).
 if ('serviceWorker' in navigator && import.meta.env.PROD) {
   window.addEventListener('load', () => {
     navigator.serviceWorker.register('/sw.js').catch(() => {})

@@ -69,6 +69,8 @@ class Action(enum.StrEnum):
     password_reset = "auth.password_reset"  # noqa: S105 - an action's name
     registration_existing = "auth.register.existing"
     account_invite = "account.invite"
+    push_subscribe = "push.subscribe"
+    push_unsubscribe = "push.unsubscribe"
 
 
 class AuditEvent(UUIDPrimaryKey, Base):

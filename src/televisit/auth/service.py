@@ -32,6 +32,7 @@ from televisit.core.text import strip_controls
 from televisit.mail import service as mail
 from televisit.mail.models import MailKind
 from televisit.mail.schemas import LinkMail
+from televisit.push import service as push
 from televisit.realtime.channels import user_channel
 from televisit.realtime.events import queue_event
 from televisit.signaling.frames import SessionEndReason, SessionRevoked, SessionsEnded
@@ -295,6 +296,8 @@ async def record_outside_scope(session: AsyncSession, *, user_id: uuid.UUID, ses
 async def logout(session: AsyncSession, *, auth_session: AuthSession, now: datetime) -> None:
     """Revoke the token; its open WebSockets (on any instance) are closed after the commit."""
     await AuthSessionRepository(session).revoke(auth_session.id, at=now)
+    # A device that signed out must not ring with the next call.
+    await push.forget_session(session, user_id=auth_session.user_id, session_id=auth_session.id)
     await audit.record(session, action=Action.sign_out, actor=await _session_user(session, auth_session),
                        object_type="session", object_id=auth_session.id, now=now)
     queue_event(session, user_channel(auth_session.user_id),
@@ -393,6 +396,7 @@ async def revoke_session(
     instance, get `session.ended` and close 4401 after the commit."""
     if not await AuthSessionRepository(session).revoke_of_user(user_id, session_id, at=now):
         return False
+    await push.forget_session(session, user_id=user_id, session_id=session_id)
     queue_event(session, user_channel(user_id), SessionRevoked(session_id=session_id, reason=reason))
     return True
 
@@ -405,6 +409,7 @@ async def end_sessions_of_user(
     ``reason="deactivated"``); returns how many were live. Their sockets on every instance get
     `session.ended {reason}` and close 4401 after the commit, even sessions that expired meanwhile."""
     count = await AuthSessionRepository(session).revoke_all_of_user(user_id, at=now, keep=except_session_id)
+    await push.forget_user(session, user_id=user_id, except_session_id=except_session_id)
     queue_event(session, user_channel(user_id), SessionsEnded(reason=reason,
                                                               except_session_id=except_session_id))
     return count

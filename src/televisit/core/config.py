@@ -26,6 +26,9 @@ GENERATE_HINT = "generate one with: python3 -c 'import secrets; print(secrets.to
 
 
 SMTP_SCHEMES = ("smtp", "smtp+starttls", "smtps")
+# The push services of Chrome (and Chromium-based browsers), Firefox, Edge and Safari.
+DEFAULT_PUSH_HOSTS = ("fcm.googleapis.com", "updates.push.services.mozilla.com", "*.notify.windows.com",
+                      "web.push.apple.com")
 
 
 class ConfigError(ValueError):
@@ -63,6 +66,25 @@ def _secret_problem(value: str, *, min_bits: float | None) -> str | None:
     if min_bits is not None and (bits := _estimated_bits(value)) < min_bits:
         return f"is too easy to guess (about {bits:.0f} bits; {min_bits:.0f} needed)"
     return None
+
+
+def _is_p256_private_key(value: str) -> bool:
+    import base64
+
+    value = value.strip()
+    if not re.fullmatch(r"[A-Za-z0-9_-]+={0,2}", value):
+        return False
+    try:
+        raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+    except ValueError:
+        return False
+    # A P-256 scalar: 32 bytes, 0 < d < n.
+    n = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+    return len(raw) == 32 and 0 < int.from_bytes(raw, "big") < n
+
+
+def _envelope_address(mail_from: str) -> str:
+    return parseaddr(mail_from)[1] or "televisit@localhost"
 
 
 class Settings(BaseSettings):
@@ -353,6 +375,87 @@ class Settings(BaseSettings):
     # Seconds a checked-in patient stays "present" in the waiting room after her last socket
     # closed (a reload, a network change); reconnecting within it changes nothing.
     presence_grace: int = Field(default=30, ge=1)
+
+    # Web Push (docs/operations.md, "Push"): ringing a phone whose app is closed. The VAPID private
+    # key signs every push (RFC 8292): a P-256 key as 32 bytes, base64url (what
+    # `televisit push-keys` and `web-push generate-vapid-keys` print). A secret: whoever holds it can
+    # push to every subscribed browser. Development without one derives a stable key from the
+    # secret key; production without one has push off.
+    push_vapid_private_key: SecretStr | None = None
+    # Who runs this server, for the push services (the VAPID `sub`): `mailto:` or `https:`.
+    # Unset: the public URL when it is https, else a mailto: of the mail sender.
+    push_contact: str | None = None
+    # The only hosts the server will post pushes to (a subscription's endpoint is user input: any
+    # other would let anyone make the server call internal addresses). `*.` matches subdomains.
+    push_allowed_hosts: list[str] = Field(default_factory=lambda: list(DEFAULT_PUSH_HOSTS))
+    # Tests and development only: also accept `http://127.0.0.1:<port>/...` endpoints (a local
+    # push receiver). Refused in production.
+    push_allow_loopback: bool = False
+    # Seconds one push (connect, send, answer) may take.
+    push_timeout: float = Field(default=10.0, gt=0, le=60)
+    # Seconds the push service keeps a push for a phone that is offline: a ring is useless once
+    # the caller gave up; a message notice is useful for a day.
+    push_ring_ttl: int = Field(default=60, ge=0, le=3600)
+    push_notice_ttl: int = Field(default=24 * 3600, ge=0, le=28 * 24 * 3600)
+    # Browsers (devices) one person may subscribe; past it the oldest is dropped.
+    push_max_per_user: int = Field(default=10, ge=1, le=100)
+    # Off only in tests that deliver pushes by hand (like mail_sender_enabled).
+    push_sender_enabled: bool = True
+
+    @field_validator("push_vapid_private_key")
+    @classmethod
+    def _vapid_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().strip():
+            return None
+        # The message never quotes the value.
+        if value is not None and not _is_p256_private_key(value.get_secret_value()):
+            raise ValueError("TELEVISIT_PUSH_VAPID_PRIVATE_KEY must be a P-256 private key, 32 bytes "
+                             "in base64url; generate one with: televisit push-keys")
+        return value
+
+    @field_validator("push_allowed_hosts")
+    @classmethod
+    def _push_hosts(cls, value: list[str]) -> list[str]:
+        hosts = [h.strip().lower().rstrip(".") for h in value if h.strip()]
+        for host in hosts:
+            bare = host.removeprefix("*.")
+            if "*" in bare or "/" in host or ":" in host or "." not in bare:
+                raise ValueError("TELEVISIT_PUSH_ALLOWED_HOSTS: host names like fcm.googleapis.com "
+                                 "or *.notify.windows.com (no scheme, port or path)")
+        return hosts
+
+    @field_validator("push_contact")
+    @classmethod
+    def _push_contact(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^(mailto:[^@\s]+@[^@\s]+|https://[^\s/]+\S*)$", value):
+            raise ValueError("TELEVISIT_PUSH_CONTACT must be mailto:someone@clinic.example "
+                             "or an https:// address")
+        return value
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_push(self) -> Settings:
+        if self.env == "production" and self.push_allow_loopback:
+            raise ConfigError("TELEVISIT_PUSH_ALLOW_LOOPBACK is for tests and development only: "
+                              "in production pushes go to the allowed push services alone")
+        if self.env == "production" and self.push_vapid_private_key is not None:
+            key = self.push_vapid_private_key.get_secret_value().strip()
+            if PLACEHOLDER.search(key):
+                raise ConfigError("TELEVISIT_PUSH_VAPID_PRIVATE_KEY is a placeholder (copied from a "
+                                  "template); generate one with: televisit push-keys")
+        return self
+
+    @property
+    def push_enabled(self) -> bool:
+        """Push goes out with a configured key, or (development) the derived one."""
+        return self.push_vapid_private_key is not None or self.env == "development"
+
+    @property
+    def effective_push_contact(self) -> str:
+        if self.push_contact:
+            return self.push_contact
+        if self.public_url is not None and str(self.public_url).startswith("https://"):
+            return str(self.public_url).rstrip("/")
+        return f"mailto:{_envelope_address(self.effective_mail_from)}"
 
 
 class DefaultSettings(Settings):

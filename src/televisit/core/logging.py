@@ -43,7 +43,9 @@ from televisit.core.errors import INTERNAL_ERROR, send_error
 from televisit.core.limits import HiddenBody
 
 SENSITIVE = re.compile(
-    r"pass(word)?|token|secret|authorization|credential|cookie|api[_-]?key", re.I
+    r"pass(word)?|token|secret|authorization|credential|cookie|api[_-]?key"
+    # A Web Push subscription (push/): the browser's push URL and its encryption keys.
+    r"|^(auth|p256dh|endpoint)$", re.I
 )
 REQUEST_ID_OK = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 REDACTED = "[REDACTED]"
@@ -147,6 +149,8 @@ def secret_values(settings: Settings) -> list[str]:
     found = [settings.secret_key.get_secret_value()]
     if settings.turn_secret is not None:
         found.append(settings.turn_secret.get_secret_value())
+    if settings.push_vapid_private_key is not None:
+        found.append(settings.push_vapid_private_key.get_secret_value())
     for url in (settings.database_url, settings.redis_url):
         with contextlib.suppress(ValueError):
             password = urlsplit(url or "").password

@@ -759,6 +759,52 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/push/vapid-public-key": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Vapid Public Key
+         * @description The key to subscribe with (`applicationServerKey`); `null` when push is off.
+         */
+        get: operations["push-vapid-public-key"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/push/subscriptions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Subscribe
+         * @description Ring this browser when a call comes and no app is open (and tell it of new messages).
+         *     The same browser again replaces its subscription; signing out deletes it. 404 `push_off`:
+         *     this server sends no pushes (no VAPID key configured).
+         */
+        post: operations["push-subscribe"];
+        /**
+         * Unsubscribe
+         * @description Stop ringing this browser (204 whether or not it was subscribed).
+         */
+        delete: operations["push-unsubscribe"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/livez": {
         parameters: {
             query?: never;
@@ -836,7 +882,7 @@ export interface components {
          * @description Every action the trail records; a new one is added here (the API documents the list).
          * @enum {string}
          */
-        Action: "auth.sign_in" | "auth.sign_out" | "auth.session_expired" | "auth.mfa.enroll" | "auth.mfa.enable" | "auth.mfa.disable" | "account.update" | "appointment.list" | "appointment.read" | "appointment.book" | "appointment.cancel" | "appointment.change" | "appointment.export" | "appointment.check_in" | "appointment.check_out" | "appointment.events.read" | "appointment.next_free" | "chat.read" | "chat.send" | "chat.mark_read" | "call.start" | "call.read" | "call.join" | "call.leave" | "call.end" | "call.decline" | "admin.access" | "admin.users.list" | "admin.users.read" | "admin.users.create" | "admin.users.deactivate" | "admin.users.reactivate" | "admin.users.revoke_sessions" | "admin.users.clear_throttling" | "admin.users.reset_mfa" | "admin.audit.list" | "admin.audit.export" | "auth.join" | "auth.scope_limited" | "auth.password_reset.request" | "auth.password_reset" | "auth.register.existing" | "account.invite";
+        Action: "auth.sign_in" | "auth.sign_out" | "auth.session_expired" | "auth.mfa.enroll" | "auth.mfa.enable" | "auth.mfa.disable" | "account.update" | "appointment.list" | "appointment.read" | "appointment.book" | "appointment.cancel" | "appointment.change" | "appointment.export" | "appointment.check_in" | "appointment.check_out" | "appointment.events.read" | "appointment.next_free" | "chat.read" | "chat.send" | "chat.mark_read" | "call.start" | "call.read" | "call.join" | "call.leave" | "call.end" | "call.decline" | "admin.access" | "admin.users.list" | "admin.users.read" | "admin.users.create" | "admin.users.deactivate" | "admin.users.reactivate" | "admin.users.revoke_sessions" | "admin.users.clear_throttling" | "admin.users.reset_mfa" | "admin.audit.list" | "admin.audit.export" | "auth.join" | "auth.scope_limited" | "auth.password_reset.request" | "auth.password_reset" | "auth.register.existing" | "account.invite" | "push.subscribe" | "push.unsubscribe";
         /** AdminUserCreate */
         AdminUserCreate: {
             /**
@@ -1540,6 +1586,39 @@ export interface components {
             /** Full Name */
             full_name: string;
         };
+        /** PushKeys */
+        PushKeys: {
+            /** P256Dh */
+            p256dh: string;
+            /** Auth */
+            auth: string;
+        };
+        /**
+         * PushSubscriptionCreate
+         * @description Exactly what `PushSubscription.toJSON()` returns in the browser.
+         */
+        PushSubscriptionCreate: {
+            /** Endpoint */
+            endpoint: string;
+            /** Expirationtime */
+            expirationTime?: number | null;
+            keys: components["schemas"]["PushKeys"];
+        };
+        /** PushSubscriptionDelete */
+        PushSubscriptionDelete: {
+            /** Endpoint */
+            endpoint: string;
+        };
+        /** PushSubscriptionPublic */
+        PushSubscriptionPublic: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Endpoint */
+            endpoint: string;
+        };
         /** ReadMarker */
         ReadMarker: {
             /**
@@ -1673,6 +1752,17 @@ export interface components {
             role: components["schemas"]["Role"];
             /** Time Zone */
             time_zone: string;
+        };
+        /**
+         * VapidPublicKey
+         * @description The `applicationServerKey` for `pushManager.subscribe` (base64url, uncompressed P-256).
+         */
+        VapidPublicKey: {
+            /**
+             * Public Key
+             * @description null: this server sends no pushes
+             */
+            public_key: string | null;
         };
     };
     responses: never;
@@ -4245,6 +4335,189 @@ export interface operations {
                 };
             };
             /** @description Invalid input; also, for a request the schema allows: `invalid_seq`: no message has this seq yet */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    "push-vapid-public-key": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VapidPublicKey"];
+                };
+            };
+            /** @description Not signed in, or the token is dead */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Your role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    "push-subscribe": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PushSubscriptionCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PushSubscriptionPublic"];
+                };
+            };
+            /** @description Bad input (malformed JSON, bad cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not signed in, or the token is dead */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Your role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found, or not yours */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input; also, for a request the schema allows: `push_endpoint_not_allowed`: the endpoint is not an https URL on an allowed push service (TELEVISIT_PUSH_ALLOWED_HOSTS); `push_keys_invalid`: keys.p256dh is not a P-256 point or keys.auth not 16 bytes */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    "push-unsubscribe": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PushSubscriptionDelete"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Bad input (malformed JSON, bad cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not signed in, or the token is dead */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Your role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input */
             422: {
                 headers: {
                     [name: string]: unknown;

@@ -76,6 +76,8 @@ export const ACTION_LABELS: Record<Action, string> = {
   'auth.password_reset': 'Password reset',
   'auth.register.existing': 'Registration tried with a taken address',
   'account.invite': 'Patient invited by booking',
+  'push.subscribe': 'Call notifications turned on for a device',
+  'push.unsubscribe': 'Call notifications turned off for a device',
 }
 
 export const OUTCOME_LABELS: Record<Outcome, string> = { success: 'Success', denied: 'Denied', failed: 'Failed' }
