@@ -133,7 +133,9 @@ async def serve_picows(app: ASGIApp, host: str, port: int, *, max_frame: int) ->
 
     lifespan = app.router.lifespan_context  # type: ignore[attr-defined]
     async with lifespan(app):
-        server = await ws_create_server(_bridge(app), host, port, max_frame_size=max_frame, backlog=2048)
+        # 16 KiB by default: most of the memory of an idle socket; it grows for larger frames.
+        server = await ws_create_server(_bridge(app), host, port, max_frame_size=max_frame, backlog=2048,
+                                       read_buffer_init_size=1024)
         stopped = _stop_on_signals(asyncio.get_running_loop())
         await stopped.wait()
         server.close()
