@@ -211,7 +211,8 @@ def ours_server(variant: str, tmp: Path, cpus: list[int] | None) -> Server:
     Redis, pairs split across them), `redis=on|URL` (the Redis broker), `tree=DIR` (`televisit
     serve` of another checkout, e.g. a `git worktree` of an older commit, on its own database),
     and anything else is an option of bench/serve_variant.py (ws=, loop=, deflate=, front=, ...)."""
-    options = dict(item.strip().partition("=")[::2] for item in variant.split(",")) if variant != "shipped" else {}
+    options = ({} if variant == "shipped"
+               else dict(item.strip().partition("=")[::2] for item in variant.split(",")))
     instances = int(options.pop("instances", "1"))
     redis = options.pop("redis", "on" if instances > 1 else None)
     redis_url = REDIS_URL if redis == "on" else redis
@@ -236,9 +237,10 @@ def ours_server(variant: str, tmp: Path, cpus: list[int] | None) -> Server:
             argv = [sys.executable, str(ROOT / "bench" / "serve_variant.py"), "--port", str(port)]
             for key, value in options.items():
                 argv += [f"--{key.strip()}", value.strip()]
+        log_file = tmp / f"televisit-{re.sub(r'[^A-Za-z0-9]+', '_', variant)}-{i}.log"
         servers.append(Server(f"televisit[{variant}]" + (f"#{i + 1}" if i else ""), argv, env, port,
-                              "/api/v1/ws", cpus, tmp / f"televisit-{re.sub(r'[^A-Za-z0-9]+', '_', variant)}-{i}.log",
-                              db=db, redis_url=redis_url, http=options.get("front", "uvicorn") != "picows"))
+                              "/api/v1/ws", cpus, log_file, db=db, redis_url=redis_url,
+                              http=options.get("front", "uvicorn") != "picows"))
     servers[0].more = servers[1:]
     return servers[0]
 
@@ -453,7 +455,8 @@ def measure_calls(server: Server, workers: Workers, pairs: list[wsload.Pair], ar
     saturation["in_flight_per_side"] = args.window
     saturation["server_bound"] = saturation["server_core_util"] >= 0.9
     workers.call("close_pairs", [{}] * len(workers.pipes))
-    return {"pairs": len(pairs), "instances": len(server.uris), "connect_and_join_s": round(connect_s, 2), "steady": steady,
+    return {"pairs": len(pairs), "instances": len(server.uris), "connect_and_join_s": round(connect_s, 2),
+            "steady": steady,
             "saturation": saturation}
 
 
@@ -669,8 +672,8 @@ def main() -> None:
         summary["ours"] = {s.name: results[s.name] for s in ours}
         summary["targets"] = {"cpu_us_per_msg_max_ratio": TARGETS["cpu_us_per_msg"],
                               "rss_bytes_per_conn_max_ratio": TARGETS["rss_bytes_per_conn"]}
-        single = next((s for s in ours if not s.more and s.redis_url is None and "error" not in results[s.name]),
-                      None)
+        single = next((s for s in ours
+                       if not s.more and s.redis_url is None and "error" not in results[s.name]), None)
         if single is not None:  # several instances over Redis against one, same run
             summary["ratios_instances_over_one"] = {
                 s.name: {name: (round(x / y, 2) if (x := headline(results[s.name])[name])
