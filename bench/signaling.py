@@ -620,8 +620,8 @@ def main() -> None:
         variants.append(f"instances={args.instances}")
     global IDLE_MAX
     IDLE_MAX = args.idle_connections
-    # Every idle socket is a file here and one in the server: raise the limit where allowed (root
-    # may raise the hard limit too); the servers and workers inherit it.
+    # Every idle socket is a file here and one in the server: raise the limit where allowed
+    # (CAP_SYS_RESOURCE raises the hard limit too); the servers and workers inherit it.
     files = wsload.raise_fd_limit(args.idle_connections + 2_048)
     if files < args.idle_connections + 512:
         log(f"the open files limit is {files}: fewer idle connections than asked will open")

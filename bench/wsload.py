@@ -32,7 +32,7 @@ SDP_DATA = {"description": {"type": "offer", "sdp": "v=0\r\no=- 4611731400430051
 
 def raise_fd_limit(wanted: int = 0) -> int:
     """The soft limit on open files up to the hard one, and both up to ``wanted`` where allowed
-    (root, or CAP_SYS_RESOURCE); the servers the bench starts inherit it."""
+    (CAP_SYS_RESOURCE); the servers the bench starts inherit it."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if wanted > hard:
         try:
