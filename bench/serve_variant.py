@@ -29,6 +29,8 @@ def main() -> None:
     parser.add_argument("--loop", choices=["auto", "asyncio", "uvloop"])
     parser.add_argument("--http", choices=["auto", "h11", "httptools"])
     parser.add_argument("--deflate", choices=["on", "off"], help="uvicorn's ws_per_message_deflate")
+    parser.add_argument("--front", choices=["uvicorn", "granian", "picows"], default="uvicorn",
+                        help="the server in front of the app (bench/fronts.py; default uvicorn, as shipped)")
     parser.add_argument("--preload", action="append", default=[],
                         help="run this Python file first (to measure a prototype of a change)")
     args = parser.parse_args()
@@ -44,6 +46,15 @@ def main() -> None:
     if args.deflate is not None:
         variant["ws_per_message_deflate"] = args.deflate == "on"
     raise_open_files_limit(settings.limit_concurrency)
+    if args.front != "uvicorn":
+        import fronts  # beside this file
+        import uvloop
+
+        if args.front == "granian":
+            uvloop.run(fronts.serve_granian(app, args.host, args.port))
+        else:
+            uvloop.run(fronts.serve_picows(app, args.host, args.port, max_frame=settings.ws_max_frame_bytes))
+        return
     config = server_config(app, settings, host=args.host, port=args.port, **variant)
     DrainingServer(config, runtime_of(app), settings.drain_grace).run()
 

@@ -53,13 +53,34 @@ TARGETS = {"cpu_us_per_msg": 1.5, "rss_bytes_per_conn": 2.0}
 
 
 # -- processes ------------------------------------------------------------------------------
-def cpu_times(pid: int) -> tuple[float, float]:
-    """User and system CPU time of a process, all its threads included."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return int(fields[11]) / TICKS, int(fields[12]) / TICKS
+def process_tree(pid: int) -> list[int]:
+    """The process and its descendants (a front may run workers in child processes)."""
+    pids, i = [pid], 0
+    while i < len(pids):
+        try:
+            for task in Path(f"/proc/{pids[i]}/task").iterdir():
+                pids += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            pass
+        i += 1
+    return pids
 
 
-def cpu_seconds(pid: int) -> float:
+def cpu_times(pid: int | list[int]) -> tuple[float, float]:
+    """User and system CPU time of a process (or several), all threads and child processes included."""
+    user = system = 0.0
+    for one in (pid if isinstance(pid, list) else [pid]):
+        for p in process_tree(one):
+            try:
+                fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            user += int(fields[11]) / TICKS
+            system += int(fields[12]) / TICKS
+    return user, system
+
+
+def cpu_seconds(pid: int | list[int]) -> float:
     return sum(cpu_times(pid))
 
 
@@ -67,7 +88,7 @@ def settled_rss(server: Server) -> tuple[int, int | None]:
     """RSS once garbage is gone: V8 collects lazily (the relay runs gc() on SIGUSR2 and prints its
     heap figures); CPython frees by reference counting as it goes. Also V8's live heap, for Node."""
     if not server.name.startswith("node"):
-        return rss_bytes(server.pid), None
+        return rss_bytes(server.pids), None
     os.kill(server.pid, signal.SIGUSR2)
     time.sleep(1)
     heap = None
@@ -79,11 +100,28 @@ def settled_rss(server: Server) -> tuple[int, int | None]:
     return rss_bytes(server.pid), heap
 
 
-def rss_bytes(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    raise RuntimeError("no VmRSS")
+def rss_bytes(pid: int | list[int]) -> int:
+    total = 0
+    for one in (pid if isinstance(pid, list) else [pid]):
+        for p in process_tree(one):
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) * 1024
+    return total
+
+
+def redis_cpu_seconds(url: str | None) -> float | None:
+    """Redis's own CPU time (INFO cpu): the broker's share of a cross-instance message."""
+    if not url:
+        return None
+    import redis
+
+    client = redis.Redis.from_url(url, socket_connect_timeout=2)
+    try:
+        info = client.info("cpu")
+    finally:
+        client.close()
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
 
 
 def machine_busy_seconds() -> float:
@@ -101,15 +139,30 @@ class Server:
     cpus: list[int] | None
     log: Path
     proc: subprocess.Popen[bytes] | None = None
+    # The database (its directory) whose accounts and rooms this server knows: provisioned once.
+    db: Path | None = None
+    # More instances of the same server (--instances): the second side of every pair connects to
+    # the next one, so every relayed message crosses the broker (Redis).
+    more: list[Server] = field(default_factory=list)
+    redis_url: str | None = None
+    http: bool = True  # serves the REST API (provisioning needs one that does)
 
     @property
     def uri(self) -> str:
         return f"ws://127.0.0.1:{self.port}{self.path}"
 
     @property
+    def uris(self) -> list[str]:
+        return [self.uri] + [s.uri for s in self.more]
+
+    @property
     def pid(self) -> int:
         assert self.proc is not None
         return self.proc.pid
+
+    @property
+    def pids(self) -> list[int]:
+        return [self.pid] + [s.pid for s in self.more]
 
     def start(self) -> None:
         cpus = self.cpus
@@ -118,10 +171,17 @@ class Server:
             preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
         )
         wait_for_port(self.port, self.proc)
+        for other in self.more:
+            other.start()
 
     def stop(self) -> None:
+        for other in self.more:
+            other.stop()
         if self.proc is not None:
             stop(self.proc)
+
+
+IDLE_MAX = 0  # the idle phase's size, set by main(): the servers' connection limit goes above it
 
 
 def ours_env(tmp: Path) -> dict[str, str]:
@@ -138,20 +198,51 @@ def ours_env(tmp: Path) -> dict[str, str]:
         password_time_cost="1",
         password_memory_cost="8192",
         password_parallelism="1",
+        # Above the idle phase's size (its default, 12,000, is a production instance's).
+        limit_concurrency=str(max(12_000, IDLE_MAX + 1_000)),
     )
 
 
+REDIS_URL = os.environ.get("TELEVISIT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
 def ours_server(variant: str, tmp: Path, cpus: list[int] | None) -> Server:
-    port = free_port()
-    if variant == "shipped":  # exactly what production runs
-        argv = [*televisit_argv(), "serve", "--port", str(port)]
-    else:
-        argv = [sys.executable, str(ROOT / "bench" / "serve_variant.py"), "--port", str(port)]
-        for item in variant.split(","):
-            key, _, value = item.partition("=")
-            argv += [f"--{key.strip()}", value.strip()]
-    return Server(f"televisit[{variant}]", argv, ours_env(tmp), port, "/api/v1/ws", cpus,
-                  tmp / "televisit.log")
+    """A variant is `shipped` or comma-separated key=value items: `instances=N` (N servers over
+    Redis, pairs split across them), `redis=on|URL` (the Redis broker), `tree=DIR` (`televisit
+    serve` of another checkout, e.g. a `git worktree` of an older commit, on its own database),
+    and anything else is an option of bench/serve_variant.py (ws=, loop=, deflate=, front=, ...)."""
+    options = ({} if variant == "shipped"
+               else dict(item.strip().partition("=")[::2] for item in variant.split(",")))
+    instances = int(options.pop("instances", "1"))
+    redis = options.pop("redis", "on" if instances > 1 else None)
+    redis_url = REDIS_URL if redis == "on" else redis
+    tree = options.pop("tree", None)
+    env = ours_env(tmp)
+    db = tmp
+    if tree is not None:  # another checkout: its own code and its own (migrated) database
+        if options:
+            raise SystemExit(f"tree= runs that checkout's `televisit serve` and takes no options: {variant}")
+        db = tmp / re.sub(r"[^A-Za-z0-9]+", "_", tree)
+        db.mkdir(exist_ok=True)
+        env = ours_env(db)
+        env["PYTHONPATH"] = os.pathsep.join([str(Path(tree).resolve() / "src"), env.get("PYTHONPATH", "")])
+    if redis_url:
+        env["TELEVISIT_REDIS_URL"] = redis_url
+    servers = []
+    for i in range(instances):
+        port = free_port()
+        if not options:  # exactly what production runs
+            argv = [*televisit_argv(), "serve", "--port", str(port)]
+        else:
+            argv = [sys.executable, str(ROOT / "bench" / "serve_variant.py"), "--port", str(port)]
+            for key, value in options.items():
+                argv += [f"--{key.strip()}", value.strip()]
+        log_file = tmp / f"televisit-{re.sub(r'[^A-Za-z0-9]+', '_', variant)}-{i}.log"
+        servers.append(Server(f"televisit[{variant}]" + (f"#{i + 1}" if i else ""), argv, env, port,
+                              "/api/v1/ws", cpus, log_file, db=db, redis_url=redis_url,
+                              http=options.get("front", "uvicorn") != "picows"))
+    servers[0].more = servers[1:]
+    return servers[0]
 
 
 def node_server(tmp: Path, cpus: list[int] | None, token: str, deflate: bool) -> Server:
@@ -225,15 +316,31 @@ def provision(server: Server, pairs: int, run_id: str) -> Calls:
     return calls
 
 
+PROVISIONED: dict[Path, Calls] = {}
+
+
+def provisioned(server: Server, args: argparse.Namespace) -> Calls:
+    """The call pairs of the server's database, provisioned through it the first time."""
+    assert server.db is not None
+    if server.db not in PROVISIONED:
+        if not server.http:
+            raise RuntimeError(f"{server.name} serves no REST API: list a variant on the same database first")
+        log(f"provisioning {args.pairs} call pairs on {server.name}")
+        PROVISIONED[server.db] = provision(server, args.pairs, uuid.uuid4().hex[:8])
+    return PROVISIONED[server.db]
+
+
 # -- the load generator's workers -------------------------------------------------------------
 class Workers:
-    def __init__(self, count: int, compression: str | None, payload: str, cpus: list[int] | None) -> None:
+    def __init__(self, count: int, compression: str | None, payload: str, cpus: list[int] | None,
+                 files: int = 0) -> None:
         ctx = multiprocessing.get_context("spawn")
         self.pipes = []
         self.procs = []
         for _ in range(count):
             ours, theirs = ctx.Pipe()
-            proc = ctx.Process(target=wsload.run, args=(theirs, compression, payload, cpus), daemon=True)
+            proc = ctx.Process(target=wsload.run, args=(theirs, compression, payload, cpus, files),
+                               daemon=True)
             proc.start()
             self.pipes.append(ours)
             self.procs.append(proc)
@@ -291,9 +398,11 @@ def timed_phase(server: Server, workers: Workers, command: str, kwargs: dict[str
     workers.send(command, [{**kwargs, "start": start, "end": end, "warmup_ns": int(warmup * 1e9)}]
                  * len(workers.pipes))
     time.sleep(max(0, (start - time.monotonic_ns()) / 1e9))
-    (user0, sys0), client0, all0 = cpu_times(server.pid), workers.cpu(), machine_busy_seconds()
+    (user0, sys0), client0, all0 = cpu_times(server.pids), workers.cpu(), machine_busy_seconds()
+    redis0 = redis_cpu_seconds(server.redis_url)
     time.sleep(max(0, (end - time.monotonic_ns()) / 1e9))
-    (user1, sys1), client1, all1 = cpu_times(server.pid), workers.cpu(), machine_busy_seconds()
+    (user1, sys1), client1, all1 = cpu_times(server.pids), workers.cpu(), machine_busy_seconds()
+    redis1 = redis_cpu_seconds(server.redis_url)
     cpu0, cpu1 = user0 + sys0, user1 + sys1
     results = workers.collect()
     received = sum(r["received"] for r in results)
@@ -311,14 +420,17 @@ def timed_phase(server: Server, workers: Workers, command: str, kwargs: dict[str
         "others_core_util": round(max(0.0, (all1 - all0) - cpu - (client1 - client0)) / duration, 3),
         "latency": percentiles(latencies),
         "errors": sum(r["errors"] for r in results),
+        # Redis is shared with the rest of the machine: its CPU in the window, per message.
+        **({"redis_cpu_us_per_msg": round((redis1 - redis0) / received * 1e6, 2) if received else None}
+           if redis0 is not None and redis1 is not None else {}),
     }
 
 
 def measure_calls(server: Server, workers: Workers, pairs: list[wsload.Pair], args: argparse.Namespace,
                   profile: Path | None) -> dict[str, Any]:
-    t0, c0 = time.monotonic(), cpu_seconds(server.pid)
+    t0, c0 = time.monotonic(), cpu_seconds(server.pids)
     time.sleep(2)
-    idle_util = (cpu_seconds(server.pid) - c0) / (time.monotonic() - t0)
+    idle_util = (cpu_seconds(server.pids) - c0) / (time.monotonic() - t0)
     started = time.monotonic()
     workers.call("connect_pairs", [{"pairs": p} for p in split(pairs, len(workers.pipes))])
     connect_s = time.monotonic() - started
@@ -343,7 +455,8 @@ def measure_calls(server: Server, workers: Workers, pairs: list[wsload.Pair], ar
     saturation["in_flight_per_side"] = args.window
     saturation["server_bound"] = saturation["server_core_util"] >= 0.9
     workers.call("close_pairs", [{}] * len(workers.pipes))
-    return {"pairs": len(pairs), "connect_and_join_s": round(connect_s, 2), "steady": steady,
+    return {"pairs": len(pairs), "instances": len(server.uris), "connect_and_join_s": round(connect_s, 2),
+            "steady": steady,
             "saturation": saturation}
 
 
@@ -416,9 +529,13 @@ def measure_server(server: Server, is_node: bool, workers: Workers, calls: Calls
                    args: argparse.Namespace) -> dict[str, Any]:
     if server.proc is None:
         server.start()
-    pairs = [wsload.Pair(server.uri, room,
+    if not is_node:
+        calls = provisioned(server, args)
+    uris = server.uris
+    pairs = [wsload.Pair(uris[i % len(uris)], room,
                          node_token if is_node else calls.doctor_tokens[i],
-                         node_token if is_node else calls.patient_tokens[i])
+                         node_token if is_node else calls.patient_tokens[i],
+                         uris[(i + 1) % len(uris)])
              for i, room in enumerate(calls.room_ids)]
     tokens = [node_token] if is_node else calls.doctor_tokens + calls.patient_tokens
     profile = None
@@ -429,7 +546,7 @@ def measure_server(server: Server, is_node: bool, workers: Workers, calls: Calls
     if not args.skip_calls:
         log(f"{server.name}: {len(pairs)} call pairs")
         result["calls"] = measure_calls(server, workers, pairs, args, profile)
-    if not args.skip_idle:
+    if not args.skip_idle and not server.more:  # memory per connection: one instance only
         log(f"{server.name}: {args.idle_connections} idle connections")
         result["idle"] = measure_idle(server, workers, tokens, args.idle_connections)
     if profile is not None:
@@ -480,6 +597,10 @@ def parse_args() -> argparse.Namespace:
                    help="our server: 'shipped' (`televisit serve`) or uvicorn options for "
                         "bench/serve_variant.py, e.g. 'ws=websockets,loop=asyncio,deflate=off' "
                         "(repeatable; default: shipped)")
+    p.add_argument("--instances", type=int, default=1,
+                   help="also measure N `televisit serve` instances over Redis (TELEVISIT_TEST_REDIS_URL, "
+                        "default 127.0.0.1:6379), the two sides of each pair on different instances, "
+                        "beside one instance in the same run (the variant 'instances=N')")
     p.add_argument("--workers", type=int, default=1, help="load generator processes (default 1)")
     p.add_argument("--no-pin", action="store_true", help="do not pin server and clients to separate cores")
     p.add_argument("--skip-node", action="store_true", help="measure only our server")
@@ -495,12 +616,19 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     variants = args.variant or ["shipped"]
-    wsload.raise_fd_limit()
+    if args.instances > 1:
+        variants.append(f"instances={args.instances}")
+    global IDLE_MAX
+    IDLE_MAX = args.idle_connections
+    # Every idle socket is a file here and one in the server: raise the limit where allowed
+    # (CAP_SYS_RESOURCE raises the hard limit too); the servers and workers inherit it.
+    files = wsload.raise_fd_limit(args.idle_connections + 2_048)
+    if files < args.idle_connections + 512:
+        log(f"the open files limit is {files}: fewer idle connections than asked will open")
     cores = sorted(os.sched_getaffinity(0))
     pin = not args.no_pin and len(cores) >= 2
     server_cpus, client_cpus = ([cores[0]], cores[1:]) if pin else (None, None)
     tmp = Path(tempfile.mkdtemp(prefix="televisit-bench-"))
-    run_id = uuid.uuid4().hex[:8]
     node_token = uuid.uuid4().hex
     compression = "deflate" if args.client_deflate == "on" else None
     servers: list[Server] = []
@@ -521,9 +649,8 @@ def main() -> None:
         ours[0].start()
         servers.append(ours[0])
         summary["machine"] = machine()
-        log(f"provisioning {args.pairs} call pairs on {ours[0].name}")
-        calls = provision(ours[0], args.pairs, run_id)
-        workers = Workers(args.workers, compression, args.payload, client_cpus)
+        calls = provisioned(ours[0], args)
+        workers = Workers(args.workers, compression, args.payload, client_cpus, files)
         results: dict[str, Any] = {}
         targets = [] if args.skip_node else [node]
         targets += ours
@@ -545,6 +672,15 @@ def main() -> None:
         summary["ours"] = {s.name: results[s.name] for s in ours}
         summary["targets"] = {"cpu_us_per_msg_max_ratio": TARGETS["cpu_us_per_msg"],
                               "rss_bytes_per_conn_max_ratio": TARGETS["rss_bytes_per_conn"]}
+        single = next((s for s in ours
+                       if not s.more and s.redis_url is None and "error" not in results[s.name]), None)
+        if single is not None:  # several instances over Redis against one, same run
+            summary["ratios_instances_over_one"] = {
+                s.name: {name: (round(x / y, 2) if (x := headline(results[s.name])[name])
+                                and (y := headline(results[single.name])[name]) else None)
+                         for name in ("cpu_us_per_msg", "cpu_us_per_msg_saturated", "msgs_per_s_saturated",
+                                      "p50_ms_steady", "p99_ms_steady")} | {"against": single.name}
+                for s in ours if s.more and "error" not in results[s.name]}
         if summary["node"]:
             summary["ratios_ours_over_node"] = {s.name: ratios(results[s.name], summary["node"])
                                                 for s in ours if "error" not in results[s.name]}

@@ -30,8 +30,16 @@ SDP_DATA = {"description": {"type": "offer", "sdp": "v=0\r\no=- 4611731400430051
             + "".join(f"a=rtpmap:{96 + i} VP8/90000\r\na=rtcp-fb:{96 + i} nack pli\r\n" for i in range(40))}}
 
 
-def raise_fd_limit() -> int:
+def raise_fd_limit(wanted: int = 0) -> int:
+    """The soft limit on open files up to the hard one, and both up to ``wanted`` where allowed
+    (CAP_SYS_RESOURCE); the servers the bench starts inherit it."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if wanted > hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, wanted))
+            return wanted
+        except (ValueError, OSError):
+            pass
     if soft < hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
@@ -43,6 +51,7 @@ class Pair:
     room_id: str
     token_a: str
     token_b: str
+    uri_b: str | None = None  # another instance for the second side (every message crosses the broker)
 
 
 @dataclass
@@ -100,7 +109,7 @@ class Worker:
         async def one(pair: Pair) -> None:
             prefix = _make_prefix(pair.room_id, self.payload)
             ws_a, _ = await _open(pair.uri, pair.token_a, self.compression)
-            ws_b, _ = await _open(pair.uri, pair.token_b, self.compression)
+            ws_b, _ = await _open(pair.uri_b or pair.uri, pair.token_b, self.compression)
             a, b = Side(ws_a, pair.room_id, prefix), Side(ws_b, pair.room_id, prefix)
             a.other, b.other = b, a
             for side in (a, b):
@@ -204,13 +213,13 @@ class Worker:
         return {}
 
 
-def run(pipe: Any, compression: str | None, payload: str, cpus: list[int] | None) -> None:
+def run(pipe: Any, compression: str | None, payload: str, cpus: list[int] | None, files: int = 0) -> None:
     """Process entry point: obey commands from the pipe until told to stop."""
     import os
 
     if cpus:
         os.sched_setaffinity(0, cpus)
-    raise_fd_limit()
+    raise_fd_limit(files)
 
     async def serve() -> None:
         worker = Worker(compression, payload)

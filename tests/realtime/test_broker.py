@@ -295,3 +295,26 @@ async def test_redis_broker_recovers_after_an_outage(redis_url):
             assert await a.ping() is True
     finally:
         await proxy.stop()
+
+
+async def test_redis_publishes_made_together_all_arrive_in_the_order_they_were_made(redis_url):
+    # Publishes waiting while one is on its way leave in one pipeline; each call still returns
+    # only once Redis has its event.
+    async with started(RedisBroker(redis_url)) as a, started(RedisBroker(redis_url)) as b:
+        inbox = Inbox()
+        ch = channel()
+        await b.subscribe(ch, inbox)
+        await subscribed(b, ch)
+        await asyncio.gather(*(a.publish(ch, {"n": n}) for n in range(300)))
+        await wait_for(lambda: len(inbox.events) == 300)
+        assert inbox.bodies == list(range(300))
+
+
+async def test_redis_publish_raises_to_every_caller_when_redis_is_unreachable():
+    broker = RedisBroker("redis://127.0.0.1:1/0")
+    try:
+        results = await asyncio.gather(*(broker.publish("test:x", {"n": n}) for n in range(5)),
+                                       return_exceptions=True)
+        assert all(isinstance(r, Exception) for r in results), results
+    finally:
+        await broker.stop()

@@ -93,3 +93,32 @@ def test_encode_is_compact_json():
     text = f.encode(f.RoomLeft(ref=None, room_id=uuid.UUID(int=1)))
     assert " " not in text
     assert json.loads(text) == {"type": "room.left", "ref": None, "room_id": str(uuid.UUID(int=1))}
+
+
+def test_broker_codec_writes_the_unions_json_and_refuses_what_is_not_a_broker_event():
+    room = uuid.UUID(int=2)
+    events = [
+        f.RelayedSignal(room_id=room, sender="u1", data={"candidate": {"candidate": "a", "sdpMid": "0"}}),
+        f.RelayedMediaState(room_id=room, sender="u1", audio=True, video=False),
+        f.RoomEnded(room_id=room, reason="ended", status="completed"),
+        f.IdentityReplaced(room_id=room, connection_id="c1"),
+    ]
+    for event in events:
+        data = f.BrokerCodec.encode(event)
+        assert data == f._broker.dump_json(event)  # what the union's adapter writes
+        assert f.BrokerCodec.decode(data) == event
+    with pytest.raises(TypeError):
+        f.BrokerCodec.encode(f.Pong())  # a client-facing frame, never published
+
+
+def test_a_signal_nested_deep_inside_strings_and_arrays_is_still_refused():
+    # Brackets inside strings only add to the count that decides whether to walk `data`.
+    deep: object = "x"
+    for _ in range(f.MAX_SIGNAL_DEPTH + 1):
+        deep = [deep, "[[{{"]
+    text = json.dumps({"type": "signal", "room_id": ROOM, "data": {"a": deep}})
+    with pytest.raises(f.FrameError) as exc:
+        f.decode(text)
+    assert exc.value.code == "frame_too_deep"
+    shallow = json.dumps({"type": "signal", "room_id": ROOM, "data": {"sdp": "{" * 100 + "[" * 100}})
+    assert isinstance(f.decode(shallow), f.Signal)
