@@ -18,7 +18,6 @@ import asyncio
 import json
 import os
 import sys
-import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -142,13 +141,10 @@ async def test_schemathesis_checks_all_find_nothing(database_url, tmp_path):
         seeded = await seed(Factory(app, client, clock), live.http_url, clock.now())
         config = tmp_path / "schemathesis.toml"
         config.write_text(run_config(seeded))
-        started = time.monotonic()
         # The admin API last: deactivating or signing out the accounts the rest signs in with
         # (their ids come back in its lists) would leave those operations nothing but 401s.
         everyone = await run_schemathesis(config, live.http_url, "--exclude-path-regex", ADMIN)
         admins = await run_schemathesis(config, live.http_url, "--include-path-regex", ADMIN)
-        elapsed = time.monotonic() - started
     print(everyone[1], admins[1])  # pytest shows them when the test fails
     assert_clean(*everyone, tested=OPERATIONS - ADMIN_OPERATIONS)
     assert_clean(*admins, tested=ADMIN_OPERATIONS)
-    assert elapsed < 150, f"{elapsed:.0f}s: keep the run within its time budget"
