@@ -15,6 +15,8 @@ from fastapi import FastAPI
 from sqlalchemy import select
 
 from televisit.appointments.models import CheckIn, PatientPresence
+from televisit.auth.links import token_for
+from televisit.auth.models import JoinLink
 from televisit.runtime import runtime_of
 from tests.appointments.helpers import URL, assert_error
 from tests.fixtures.factories import Person
@@ -220,11 +222,11 @@ async def test_read_markers_clear_unread_counts_everywhere(factory, client, live
     assert [a["unread_count"] for a in listed] == [1]
 
     # Never back, and never past the last message.
-    assert (await client.post(f"{URL}/{v.id}/messages/read", json={"seq": 1},
+    assert (await client.post(f"{URL}/{v.id}/messages/read", json={"seq": 1.0},
                               headers=v.patient.headers)).status_code == 204
     assert_error(await client.post(f"{URL}/{v.id}/messages/read", json={"seq": 4},
                                    headers=v.patient.headers), 422, "invalid_seq")
-    for bad in ({"seq": -1}, {"seq": "2"}, {}, {"seq": 1, "x": 1}):
+    for bad in ({"seq": -1}, {"seq": "2"}, {"seq": True}, {"seq": 1.5}, {}, {"seq": 1, "x": 1}):
         assert_error(await client.post(f"{URL}/{v.id}/messages/read", json=bad,
                                        headers=v.patient.headers), 422)
     stranger = await factory.doctor()
@@ -297,4 +299,35 @@ async def test_a_visit_longer_than_the_idle_timeout_ends_cleanly_for_both(factor
     await roundtrip(d)
     await roundtrip(p)
     for ws in (d, p):
+        await ws.close()
+
+
+async def test_a_join_link_socket_hears_its_visit_only(app, client, factory, live):
+    v = await make_visit(factory)
+    async with runtime_of(app).sessionmaker() as session:
+        link = (await session.scalars(select(JoinLink).where(
+            JoinLink.appointment_id == uuid.UUID(v.id)))).one()
+    token = token_for(runtime_of(app).settings, link.id)
+    joined = await client.post("/api/v1/auth/join", json={"token": token})
+    assert joined.status_code == 200, joined.text
+    scoped = await WSClient.connect(live.ws_url, joined.json()["access_token"])
+    full = await connect(live.ws_url, v.patient)
+    await roundtrip(scoped)
+
+    other = await factory.appointment(v.doctor, v.patient, starts_in=timedelta(days=3))
+    assert (await full.expect("appointment.created"))["appointment"]["id"] == other["id"]
+    for visit_id in (other["id"], v.id):
+        sent = await client.post(f"{URL}/{visit_id}/messages", json={"client_msg_id": "x", "body": "hi"},
+                                 headers=v.doctor.headers)
+        assert sent.status_code == 201, sent.text
+        marked = await client.post(f"{URL}/{visit_id}/messages/read", json={"seq": 1},
+                                   headers=v.patient.headers)
+        assert marked.status_code == 204, marked.text
+    await full.expect("chat.read", appointment_id=v.id)
+    assert (await scoped.expect("chat.read"))["appointment_id"] == v.id
+    await check_in(client, v.id, v.patient)
+    assert (await scoped.expect("appointment.updated"))["appointment"]["check_in"]["present"] is True
+    # Everything about the other visit was published on the same channel before that update.
+    assert [f for f in scoped.seen if other["id"] in str(f)] == []
+    for ws in (scoped, full):
         await ws.close()
