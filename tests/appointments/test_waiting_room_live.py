@@ -331,3 +331,42 @@ async def test_a_join_link_socket_hears_its_visit_only(app, client, factory, liv
     assert [f for f in scoped.seen if other["id"] in str(f)] == []
     for ws in (scoped, full):
         await ws.close()
+
+
+async def kinds(client, visit_id: str, who: Person) -> list[tuple[str, str | None]]:
+    response = await client.get(f"{URL}/{visit_id}/events", headers=who.headers)
+    assert response.status_code == 200, response.text
+    return [(e["kind"], e["actor"]["id"] if e["actor"] else None) for e in response.json()["items"]]
+
+
+async def test_every_moment_of_a_visit_is_logged(factory, client, live):
+    v = await make_visit(factory)
+    d_id, p_id = str(v.doctor.id), str(v.patient.id)
+    moved = await client.patch(f"{URL}/{v.id}", json={"duration_minutes": 45}, headers=v.doctor.headers)
+    assert moved.status_code == 200, moved.text
+    d, p = await connect(live.ws_url, v.doctor), await connect(live.ws_url, v.patient)
+
+    # A ring the patient declines.
+    room = await start_call(client, v, v.doctor)
+    await p.expect("call.incoming", room_id=room["id"])
+    await p.send({"type": "call.decline", "room_id": room["id"], "ref": "no"})
+    await p.expect("call.declined.ok", ref="no")
+    # A call: both join, she drops out and comes back, he hangs up.
+    room2 = await start_call(client, v, v.doctor)
+    await join(d, room2["id"])
+    await join(p, room2["id"])
+    await p.send({"type": "room.leave", "room_id": room2["id"], "ref": "bye"})
+    await p.expect("room.left", ref="bye")
+    await join(p, room2["id"])
+    await end_call(client, room2["id"], v.doctor)
+    assert await kinds(client, v.id, v.patient) == [
+        ("booked", d_id), ("changed", d_id),
+        ("call_started", d_id), ("declined", p_id), ("call_ended", p_id),
+        ("call_started", d_id), ("joined", d_id), ("joined", p_id), ("left", p_id), ("reconnected", p_id),
+        ("call_ended", d_id)]
+
+    other = await factory.appointment(v.doctor, v.patient, starts_in=timedelta(days=2))
+    assert (await client.post(f"{URL}/{other['id']}/cancel", headers=v.patient.headers)).status_code == 200
+    assert await kinds(client, other["id"], v.doctor) == [("booked", d_id), ("cancelled", p_id)]
+    for ws in (d, p):
+        await ws.close()
