@@ -229,12 +229,18 @@ async def test_read_markers_clear_unread_counts_everywhere(factory, client, live
     for bad in ({"seq": -1}, {"seq": "2"}, {"seq": True}, {"seq": 1.5}, {}, {"seq": 1, "x": 1}):
         assert_error(await client.post(f"{URL}/{v.id}/messages/read", json=bad,
                                        headers=v.patient.headers), 422)
-    stranger = await factory.doctor()
-    assert_error(await client.post(f"{URL}/{v.id}/messages/read", json={"seq": 1},
-                                   headers=stranger.headers), 404, "appointment_not_found")
+    for stranger in (await factory.doctor(), await factory.patient(), await factory.admin()):
+        assert_error(await client.post(f"{URL}/{v.id}/messages/read", json={"seq": 1},
+                                       headers=stranger.headers), 404, "appointment_not_found")
+    assert_error(await client.post(f"{URL}/{v.id}/messages/read", json={"seq": 1}), 401)
     assert (await get_appointment(client, v, v.patient))["unread_count"] == 1
     frames = await settle(laptop, live.app, v.patient.id)
     assert len(of_type(frames, "chat.read")) == 1
+    # The doctor has his own marker (his unread count was 0: nothing from her).
+    assert (await client.post(f"{URL}/{v.id}/messages/read", json={"seq": 3},
+                              headers=v.doctor.headers)).status_code == 204
+    assert (await laptop.expect("chat.read"))["reader_id"] == str(v.doctor.id)
+    assert (await get_appointment(client, v, v.patient))["unread_count"] == 1
     for ws in (laptop, phone, doctor_ws):
         await ws.close()
 
