@@ -11,10 +11,11 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from televisit.appointments.models import AppointmentEvent, CheckIn
+from televisit.appointments.models import AppointmentEvent, CheckIn, PatientPresence
 from televisit.audit.models import Action, AuditEvent, Outcome
 from televisit.auth.links import token_for
 from televisit.auth.models import JoinLink
+from televisit.rooms.models import Instance
 from televisit.runtime import runtime_of
 from tests.appointments.helpers import URL, assert_error
 from tests.fixtures.factories import Factory, Person
@@ -168,6 +169,9 @@ async def test_the_join_window(app, client, factory):
     {"camera": "fine", "microphone": "ok", "network": None},
     {"camera": "ok", "microphone": "ok", "network": {"rtt_ms": -1, "bitrate_kbps": None, "turn": "ok"}},
     {"camera": "ok", "microphone": "ok", "network": {"rtt_ms": "fast", "bitrate_kbps": None, "turn": "ok"}},
+    {"camera": "ok", "microphone": "ok", "network": {"rtt_ms": "12", "bitrate_kbps": None, "turn": "ok"}},
+    {"camera": "ok", "microphone": "ok", "network": {"rtt_ms": 1, "bitrate_kbps": False, "turn": "ok"}},
+    {"camera": "ok", "microphone": "ok", "network": {"rtt_ms": 1.5, "bitrate_kbps": None, "turn": "ok"}},
     {"camera": "ok", "microphone": "ok", "network": {"rtt_ms": 1, "bitrate_kbps": 1}},
     {"camera": "ok", "microphone": "ok", "network": {"rtt_ms": 1, "bitrate_kbps": 1, "turn": "ok", "x": 1}},
 ])
@@ -197,6 +201,8 @@ async def test_presence_ends_after_the_grace_without_a_connection(app, client, f
     log = await events(client, visit, doctor)
     assert [e["kind"] for e in log] == ["booked", "checked_in", "left_waiting_room"]
     assert log[-1]["data"]["reason"] == "disconnected"
+    outs = await audit_actions(app, Action.appointment_check_out)
+    assert [(a.actor_id, a.data["reason"]) for a in outs] == [(None, "disconnected")]
 
 
 async def test_events_page_by_cursor_and_are_insert_only(app, client, factory):
@@ -245,3 +251,27 @@ async def test_a_join_link_session_checks_in_to_its_visit_only(app, client, fact
                                     headers=scoped.headers)
     assert read_marker.status_code == 204, read_marker.text
 
+
+
+async def test_a_crashed_instance_does_not_keep_her_present(app, client, factory):
+    """Her socket was on an instance that stopped beating: it counts for nothing, and its row goes."""
+    doctor, patient, visit = await visit_of(factory)
+    now = factory.clock.now()
+    async with runtime_of(app).sessionmaker() as session, session.begin():
+        session.add_all([Instance(id="alive", started_at=now, heartbeat_at=now),
+                         Instance(id="crashed", started_at=now, heartbeat_at=now - timedelta(minutes=5))])
+        session.add(PatientPresence(user_id=patient.id, instance_id="crashed", since=now))
+    assert (await check_in(client, visit, patient)).status_code == 200
+    factory.clock.advance(seconds=31)
+    assert await runtime_of(app).presence.run_once() == 1
+    assert (await read(client, visit, doctor))["check_in"]["present"] is False
+    assert await count(app, PatientPresence) == 0
+
+    # A row of a live instance keeps her there however long.
+    async with runtime_of(app).sessionmaker() as session, session.begin():
+        session.add(PatientPresence(user_id=patient.id, instance_id="alive", since=now))
+        (await session.get(Instance, "alive")).heartbeat_at = factory.clock.now()
+    assert (await check_in(client, visit, patient)).status_code == 200
+    factory.clock.advance(seconds=15)
+    assert await runtime_of(app).presence.run_once() == 0
+    assert (await read(client, visit, doctor))["check_in"]["present"] is True

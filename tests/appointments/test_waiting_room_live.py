@@ -15,6 +15,8 @@ from fastapi import FastAPI
 from sqlalchemy import select
 
 from televisit.appointments.models import CheckIn, PatientPresence
+from televisit.auth.links import token_for
+from televisit.auth.models import JoinLink
 from televisit.runtime import runtime_of
 from tests.appointments.helpers import URL, assert_error
 from tests.fixtures.factories import Person
@@ -220,19 +222,25 @@ async def test_read_markers_clear_unread_counts_everywhere(factory, client, live
     assert [a["unread_count"] for a in listed] == [1]
 
     # Never back, and never past the last message.
-    assert (await client.post(f"{URL}/{v.id}/messages/read", json={"seq": 1},
+    assert (await client.post(f"{URL}/{v.id}/messages/read", json={"seq": 1.0},
                               headers=v.patient.headers)).status_code == 204
     assert_error(await client.post(f"{URL}/{v.id}/messages/read", json={"seq": 4},
                                    headers=v.patient.headers), 422, "invalid_seq")
-    for bad in ({"seq": -1}, {"seq": "2"}, {}, {"seq": 1, "x": 1}):
+    for bad in ({"seq": -1}, {"seq": "2"}, {"seq": True}, {"seq": 1.5}, {}, {"seq": 1, "x": 1}):
         assert_error(await client.post(f"{URL}/{v.id}/messages/read", json=bad,
                                        headers=v.patient.headers), 422)
-    stranger = await factory.doctor()
-    assert_error(await client.post(f"{URL}/{v.id}/messages/read", json={"seq": 1},
-                                   headers=stranger.headers), 404, "appointment_not_found")
+    for stranger in (await factory.doctor(), await factory.patient(), await factory.admin()):
+        assert_error(await client.post(f"{URL}/{v.id}/messages/read", json={"seq": 1},
+                                       headers=stranger.headers), 404, "appointment_not_found")
+    assert_error(await client.post(f"{URL}/{v.id}/messages/read", json={"seq": 1}), 401)
     assert (await get_appointment(client, v, v.patient))["unread_count"] == 1
     frames = await settle(laptop, live.app, v.patient.id)
     assert len(of_type(frames, "chat.read")) == 1
+    # The doctor has his own marker (his unread count was 0: nothing from her).
+    assert (await client.post(f"{URL}/{v.id}/messages/read", json={"seq": 3},
+                              headers=v.doctor.headers)).status_code == 204
+    assert (await laptop.expect("chat.read"))["reader_id"] == str(v.doctor.id)
+    assert (await get_appointment(client, v, v.patient))["unread_count"] == 1
     for ws in (laptop, phone, doctor_ws):
         await ws.close()
 
@@ -296,5 +304,75 @@ async def test_a_visit_longer_than_the_idle_timeout_ends_cleanly_for_both(factor
     assert log[-1]["data"]["reason"] == "ended" and log[-1]["actor"]["id"] == str(v.doctor.id)
     await roundtrip(d)
     await roundtrip(p)
+    for ws in (d, p):
+        await ws.close()
+
+
+async def test_a_join_link_socket_hears_its_visit_only(app, client, factory, live):
+    v = await make_visit(factory)
+    async with runtime_of(app).sessionmaker() as session:
+        link = (await session.scalars(select(JoinLink).where(
+            JoinLink.appointment_id == uuid.UUID(v.id)))).one()
+    token = token_for(runtime_of(app).settings, link.id)
+    joined = await client.post("/api/v1/auth/join", json={"token": token})
+    assert joined.status_code == 200, joined.text
+    scoped = await WSClient.connect(live.ws_url, joined.json()["access_token"])
+    full = await connect(live.ws_url, v.patient)
+    await roundtrip(scoped)
+
+    other = await factory.appointment(v.doctor, v.patient, starts_in=timedelta(days=3))
+    assert (await full.expect("appointment.created"))["appointment"]["id"] == other["id"]
+    for visit_id in (other["id"], v.id):
+        sent = await client.post(f"{URL}/{visit_id}/messages", json={"client_msg_id": "x", "body": "hi"},
+                                 headers=v.doctor.headers)
+        assert sent.status_code == 201, sent.text
+        marked = await client.post(f"{URL}/{visit_id}/messages/read", json={"seq": 1},
+                                   headers=v.patient.headers)
+        assert marked.status_code == 204, marked.text
+    await full.expect("chat.read", appointment_id=v.id)
+    assert (await scoped.expect("chat.read"))["appointment_id"] == v.id
+    await check_in(client, v.id, v.patient)
+    assert (await scoped.expect("appointment.updated"))["appointment"]["check_in"]["present"] is True
+    # Everything about the other visit was published on the same channel before that update.
+    assert [f for f in scoped.seen if other["id"] in str(f)] == []
+    for ws in (scoped, full):
+        await ws.close()
+
+
+async def kinds(client, visit_id: str, who: Person) -> list[tuple[str, str | None]]:
+    response = await client.get(f"{URL}/{visit_id}/events", headers=who.headers)
+    assert response.status_code == 200, response.text
+    return [(e["kind"], e["actor"]["id"] if e["actor"] else None) for e in response.json()["items"]]
+
+
+async def test_every_moment_of_a_visit_is_logged(factory, client, live):
+    v = await make_visit(factory)
+    d_id, p_id = str(v.doctor.id), str(v.patient.id)
+    moved = await client.patch(f"{URL}/{v.id}", json={"duration_minutes": 45}, headers=v.doctor.headers)
+    assert moved.status_code == 200, moved.text
+    d, p = await connect(live.ws_url, v.doctor), await connect(live.ws_url, v.patient)
+
+    # A ring the patient declines.
+    room = await start_call(client, v, v.doctor)
+    await p.expect("call.incoming", room_id=room["id"])
+    await p.send({"type": "call.decline", "room_id": room["id"], "ref": "no"})
+    await p.expect("call.declined.ok", ref="no")
+    # A call: both join, she drops out and comes back, he hangs up.
+    room2 = await start_call(client, v, v.doctor)
+    await join(d, room2["id"])
+    await join(p, room2["id"])
+    await p.send({"type": "room.leave", "room_id": room2["id"], "ref": "bye"})
+    await p.expect("room.left", ref="bye")
+    await join(p, room2["id"])
+    await end_call(client, room2["id"], v.doctor)
+    assert await kinds(client, v.id, v.patient) == [
+        ("booked", d_id), ("changed", d_id),
+        ("call_started", d_id), ("declined", p_id), ("call_ended", p_id),
+        ("call_started", d_id), ("joined", d_id), ("joined", p_id), ("left", p_id), ("reconnected", p_id),
+        ("call_ended", d_id)]
+
+    other = await factory.appointment(v.doctor, v.patient, starts_in=timedelta(days=2))
+    assert (await client.post(f"{URL}/{other['id']}/cancel", headers=v.patient.headers)).status_code == 200
+    assert await kinds(client, other["id"], v.doctor) == [("booked", d_id), ("cancelled", p_id)]
     for ws in (d, p):
         await ws.close()

@@ -39,7 +39,9 @@ def person(name: str) -> dict:
 def appointment(**changes) -> dict:
     body = {"id": str(uuid.uuid4()), "doctor": person("Dr. A"), "patient": person("P. B"),
             "starts_at": STAMP, "duration_minutes": 30, "reason": None, "status": "scheduled",
-            "created_at": STAMP, "cancelled_at": None, "cancel_reason": None, "room_id": None}
+            "created_at": STAMP, "cancelled_at": None, "cancel_reason": None, "room_id": None,
+            "check_in": None, "unread_count": 0, "last_message_at": None, "messaging_until": STAMP,
+            "call": None, "doctor_busy": False}
     body.update(changes)
     return body
 

@@ -48,7 +48,9 @@ def _operations() -> tuple[int, int]:
 
 OPERATIONS, ADMIN_OPERATIONS = _operations()
 # What the operations need beyond the patient (the default).
-DOCTOR_OPERATIONS = ["appointments-create", "appointments-update", "patients-search"]
+DOCTOR_OPERATIONS = [
+    "appointments-create", "appointments-next-free", "appointments-update", "patients-search",
+]
 UNTHROTTLED = {
     "login_max_failures_per_account_ip": 10**6, "login_max_failures_per_account": 10**6,
     "login_max_failures_per_ip": 10**6, "login_max_failures_per_device": 10**6,

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -17,7 +18,7 @@ from pydantic import (
 from pydantic.json_schema import SkipJsonSchema
 
 from televisit.appointments.models import AppointmentStatus, EventKind
-from televisit.core.schemas import IsoDateTime, SettingBound
+from televisit.core.schemas import IsoDateTime, SettingBound, json_integer
 from televisit.core.text import PRINTABLE_PATTERN, Pattern, printable
 from televisit.users.schemas import EmailAddress, FullName, PersonRef
 
@@ -126,8 +127,9 @@ class NetworkCheck(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     # Every key is required (null when not measured): what a client sends is what it reads back.
-    rtt_ms: int | None = Field(ge=0, le=600_000, description="Round trip, milliseconds.")
-    bitrate_kbps: int | None = Field(ge=0, le=10_000_000)
+    rtt_ms: Annotated[int, Field(ge=0, le=600_000), BeforeValidator(json_integer)] | None = Field(
+        description="Round trip, milliseconds.")
+    bitrate_kbps: Annotated[int, Field(ge=0, le=10_000_000), BeforeValidator(json_integer)] | None
     turn: CheckResult
 
 

@@ -532,6 +532,9 @@ async def patient_connected(session: AsyncSession, *, settings: Settings, user_i
             check_in_.at = now
         await session.flush()
         if back:
+            await audit.record(session, action=Action.appointment_check_in,
+                               actor=audit.ActorRef(user_id, "patient"), object_type="appointment",
+                               object_id=check_in_.appointment_id, now=now, data={"reason": "reconnected"})
             await log_event(session, appointment_id=check_in_.appointment_id, kind=EventKind.checked_in,
                             actor_id=user_id, now=now, data={"reason": "reconnected"})
             visit = await repo.get(check_in_.appointment_id)
@@ -576,6 +579,10 @@ async def sweep_presence(session: AsyncSession, *, settings: Settings, now: date
         if not await repo.mark_gone(check_in_.appointment_id, away_since=away_since):
             continue  # another instance did it
         gone += 1
+        # The system's doing (her connection was gone past the grace): no actor in the trail.
+        await audit.record(session, action=Action.appointment_check_out, actor=None,
+                           object_type="appointment", object_id=check_in_.appointment_id, now=now,
+                           data={"reason": "disconnected", "patient_id": check_in_.patient_id})
         await log_event(session, appointment_id=check_in_.appointment_id, kind=EventKind.left_waiting_room,
                         actor_id=check_in_.patient_id, now=now,
                         data={"reason": "disconnected", "since": away_since.isoformat()})

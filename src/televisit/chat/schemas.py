@@ -4,9 +4,9 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StringConstraints
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
-from televisit.core.schemas import SettingBound
+from televisit.core.schemas import SettingBound, json_integer
 from televisit.core.text import TEXT_PATTERN, Pattern, printable
 
 ClientMsgId = Annotated[
@@ -56,5 +56,5 @@ class MessageList(BaseModel):
 class ReadMarker(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    seq: StrictInt = Field(ge=0, le=2**31 - 1, description="The highest `seq` you have read; a lower one "
-                                                       "than your marker changes nothing.")
+    seq: Annotated[int, Field(ge=0, le=2**31 - 1), BeforeValidator(json_integer)] = Field(
+        description="The highest `seq` you have read; a lower one than your marker changes nothing.")

@@ -37,6 +37,21 @@ def _in_utc(value: datetime) -> datetime:
 IsoDateTime = Annotated[AwareDatetime, BeforeValidator(_iso_text), AfterValidator(_in_utc)]
 
 
+def json_integer(value: object) -> object:
+    """What JSON Schema calls an integer: a number without a fraction (`3.0` too), never a string or
+    a boolean (pydantic's lax mode would take `"3"` and `false`). A `BeforeValidator`, placed after
+    the bounds (`Annotated[int, Field(ge=0), BeforeValidator(json_integer)]`) so that the schema
+    still states them."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("must be an integer")
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError("must be an integer")
+        return int(value)
+    return value
+
+
+
 class ErrorInfo(BaseModel):
     code: str
     message: str
