@@ -89,10 +89,10 @@ async def test_a_full_visit_survives_a_camera_switch_and_a_server_restart(browse
     # Picking another camera replaces the track without renegotiation; the picture keeps coming.
     before = await video_stats(doctor)
     seen = (await video_stats(patient))["frames"]
-    await doctor.get_by_role("button", name="Choose camera and microphone").click()
+    await doctor.get_by_role("button", name="Devices").click()
     await doctor.get_by_label("Camera", exact=True).select_option(label="fake_device_2")
     await shot(doctor, artifacts, "10b-doctor-devices")
-    await doctor.get_by_role("button", name="Choose camera and microphone").click()
+    await doctor.get_by_role("button", name="Devices").click()
     after = await video_stats(doctor)
     assert after["sentCamera"] != before["sentCamera"], (before, after)
     assert after["peers"] == before["peers"]  # the same peer connection: no renegotiation
@@ -194,13 +194,13 @@ async def test_phone_wrong_password_declined_call_then_a_visit_with_unread_chat(
 
     # Chat is collapsed on a phone: new messages show as an unread count.
     await send_chat(doctor, "Please hold your arm in view of the camera.")
-    await expect(phone.get_by_role("button", name="Open chat, 1 unread")).to_be_visible()
-    await phone.get_by_role("button", name="Open chat, 1 unread").click()
+    await expect(phone.get_by_role("button", name="Chat, 1 unread")).to_be_visible()
+    await phone.get_by_role("button", name="Chat, 1 unread").click()
     await expect(chat_log(phone)).to_contain_text("Please hold your arm in view of the camera.")
     await send_chat(phone, "Like this?")
     await expect(chat_log(doctor)).to_contain_text("Like this?")
     await shot(phone, artifacts, "24-phone-chat")
-    await phone.get_by_role("button", name="Close chat").click()
+    await phone.get_by_role("button", name="Chat", exact=True).click()
 
     # A reload mid-visit (the token is kept for the tab) rejoins the call on a new peer connection.
     await phone.reload()
