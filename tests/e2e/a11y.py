@@ -57,4 +57,8 @@ async def check_a11y(page: Page, screen: str) -> None:
     serious = await axe_violations(page)
     assert serious == [], f"{screen}: {serious}"
     overflow = await sideways_overflow(page)
-    assert overflow <= 0, f"{screen}: the page scrolls sideways by {overflow}px"
+    if overflow > 0:
+        wide = await page.evaluate("""() => [...document.querySelectorAll('body *')]
+          .filter((el) => el.getBoundingClientRect().right > document.documentElement.clientWidth + 0.5)
+          .slice(0, 5).map((el) => `${el.tagName.toLowerCase()}.${el.className}`)""")
+        raise AssertionError(f"{screen}: the page scrolls sideways by {overflow}px: {wide}")

@@ -218,7 +218,8 @@ export const useCallStore = defineStore('call', () => {
   function ended(reason: EndReason, byMe = false): void {
     if (phase.value === 'ended') return
     phase.value = 'ended'
-    endMessage.value = byMe ? 'You ended the visit.'
+    // Hanging up before anyone answered cancels a ring; it did not end a visit.
+    endMessage.value = byMe ? (everConnected.value || otherPresent.value ? 'You ended the visit.' : 'You cancelled the call.')
       : reason === 'declined' ? `${otherName.value} declined the call.`
         : END_MESSAGES[reason] ?? 'The visit has ended.' // a reason newer than this page
     teardown()

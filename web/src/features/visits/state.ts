@@ -4,6 +4,7 @@
  * title agree and are tested without a browser.
  */
 import type { Appointment } from '@/api/client'
+import type { AppointmentEvent } from '@/api/visitTypes'
 import { CALL_EARLY_MINUTES } from '@/lib/time'
 
 export type Role = 'doctor' | 'patient'
@@ -112,4 +113,32 @@ export function formatDuration(seconds: number | null | undefined): string {
   const s = seconds % 60
   if (m >= 60) return `${Math.floor(m / 60)} h ${m % 60} min`
   return m ? `${m} min ${s} s` : `${s} s`
+}
+
+const END_REASONS: Record<string, string> = {
+  ended: 'hung up', declined: 'declined', 'unused-timeout': 'nobody answered', 'empty-timeout': 'everyone had left',
+  'max-duration': 'reached the longest allowed call',
+}
+
+/** One line of a visit's event log, e.g. "Patty Lindqvist checked in (camera works…)". */
+export function eventText(e: AppointmentEvent, me?: string): string {
+  const who = e.actor ? (e.actor.id === me ? 'You' : e.actor.full_name) : 'Televisit'
+  switch (e.kind) {
+    case 'booked': return `${who} booked the visit`
+    case 'changed': return `${who} moved the visit`
+    case 'cancelled': return `${who} cancelled the visit`
+    case 'checked_in': return `${who} checked in`
+    case 'left_waiting_room': return `${who} left the waiting room`
+    case 'call_started': return `${who} started the call`
+    case 'joined': return `${who} joined the call`
+    case 'left': return `${who} left the call`
+    case 'reconnected': return `${who} reconnected`
+    case 'declined': return `${who} declined the call`
+    case 'call_ended': {
+      const reason = typeof e.data.reason === 'string' ? END_REASONS[e.data.reason] ?? e.data.reason : null
+      return reason ? `The call ended (${reason})` : 'The call ended'
+    }
+    case 'quality': return 'Call quality was reported'
+    default: return String(e.kind)
+  }
 }
