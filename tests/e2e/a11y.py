@@ -49,7 +49,8 @@ async def axe_violations(page: Page) -> list[dict[str, Any]]:
 
 
 async def sideways_overflow(page: Page) -> int:
-    return await page.evaluate("(() => { const d = document.documentElement; return d.scrollWidth - d.clientWidth })()")
+    return await page.evaluate("(() => { const d = document.documentElement; "
+                               "return d.scrollWidth - d.clientWidth })()")
 
 
 async def check_a11y(page: Page, screen: str) -> None:

@@ -36,8 +36,9 @@ async def check_call_screen(page: Page, screen: str, message: str) -> None:
     log_box, bubble_box = await log.bounding_box(), await bubble.bounding_box()
     assert log_box and bubble_box
     assert log_box["height"] >= 120, f"{screen}: the chat log is {log_box['height']}px high"
-    assert log_box["y"] <= bubble_box["y"] and bubble_box["y"] + bubble_box["height"] <= log_box["y"] + log_box["height"] + 1, (
-        f"{screen}: the latest message is outside the chat log")
+    inside = (log_box["y"] <= bubble_box["y"]
+              and bubble_box["y"] + bubble_box["height"] <= log_box["y"] + log_box["height"] + 1)
+    assert inside, f"{screen}: the latest message is outside the chat log"
 
 
 async def test_public_pages_pass_axe(browser, instance, artifacts):
@@ -64,9 +65,9 @@ async def test_public_pages_pass_axe(browser, instance, artifacts):
 async def test_visits_booking_account_call_and_chat_pass_axe_at_every_size(browser, instance, artifacts):
     doctor = await a11y_page(browser, instance.url, "desktop")
     patient = await a11y_page(browser, instance.url, "phone")
-    await patient.add_init_script(f"document.addEventListener('DOMContentLoaded', () => {{"
-                                  f" const s = document.createElement('style'); s.textContent = {LARGE_TEXT!r};"
-                                  f" document.head.append(s); }})")
+    await patient.add_init_script(
+        f"document.addEventListener('DOMContentLoaded', () => {{ const s = document.createElement('style');"
+        f" s.textContent = {LARGE_TEXT!r}; document.head.append(s); }})")
     await sign_in(doctor, DOCTOR[0])
     await sign_in(patient, PATIENT[0])
     await expect(doctor.get_by_role("heading", name="Your visits")).to_be_visible()

@@ -267,5 +267,6 @@ async def test_phone_wrong_password_declined_call_then_a_visit_with_unread_chat(
     await expect(phones_list.last.get_by_test_id("visit-state")).to_have_text("Cancelled")
     await expect(doctors_list.last.get_by_test_id("visit-state")).to_have_text("Cancelled")
     # The doctor is told, not left to notice.
-    await expect(doctor.get_by_role("status", name="Notices")).to_contain_text(f"{PATIENT[1]} cancelled the visit")
+    notices = doctor.get_by_role("status", name="Notices")
+    await expect(notices).to_contain_text(f"{PATIENT[1]} cancelled the visit")
     assert_clean_console(doctor, phone)
