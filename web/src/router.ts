@@ -42,7 +42,7 @@ router.beforeEach((to) => {
   // needs a password sign-in (the server refuses it too: 403 scope_limited).
   const scope = session.signedIn ? session.scope : null
   if (scope && !to.meta.public) {
-    const visit = to.name === 'check' || to.name === 'call' ? String(to.params.id) : null
+    const visit = to.name === 'check' || to.name === 'call' || to.name === 'messages' ? String(to.params.id) : null
     if (visit !== scope.appointmentId) return { name: 'check', params: { id: scope.appointmentId } }
     return true
   }
