@@ -127,8 +127,9 @@ export function eventText(e: AppointmentEvent, me?: string): string {
     case 'booked': return `${who} booked the visit`
     case 'changed': return `${who} moved the visit`
     case 'cancelled': return `${who} cancelled the visit`
-    case 'checked_in': return `${who} checked in`
-    case 'left_waiting_room': return `${who} left the waiting room`
+    case 'checked_in': return e.data.reason === 'reconnected' ? `${who} came back to the waiting room` : `${who} checked in`
+    case 'left_waiting_room':
+      return e.data.reason === 'disconnected' ? `${who} lost the connection in the waiting room` : `${who} left the waiting room`
     case 'call_started': return `${who} started the call`
     case 'joined': return `${who} joined the call`
     case 'left': return `${who} left the call`
