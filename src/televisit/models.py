@@ -1,6 +1,6 @@
 """Imports every domain's models so Base.metadata is complete (for Alembic and tests)."""
 
-from televisit.appointments.models import Appointment
+from televisit.appointments.models import Appointment, AppointmentEvent, CheckIn, PatientPresence
 from televisit.audit.models import AuditEvent
 from televisit.auth.models import (
     AuthSession,
@@ -18,7 +18,7 @@ from televisit.rooms.models import Instance, Room, RoomParticipant
 from televisit.users.models import User
 
 __all__ = [
-    "Appointment", "AuditEvent", "AuthSession", "Base", "Instance", "KnownDevice", "LoginFailure",
-    "Message", "MfaChallenge", "MfaFactor", "MfaRecoveryCode", "OutboxMessage", "RateEvent", "Room",
-    "RoomParticipant", "User",
+    "Appointment", "AppointmentEvent", "AuditEvent", "AuthSession", "Base", "CheckIn", "Instance",
+    "KnownDevice", "LoginFailure", "Message", "MfaChallenge", "MfaFactor", "MfaRecoveryCode",
+    "OutboxMessage", "PatientPresence", "RateEvent", "Room", "RoomParticipant", "User",
 ]

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.applications import Starlette
 
+from televisit.appointments.presence import PresenceSweeper
 from televisit.auth import service as auth_service
 from televisit.core.clock import Clock, SystemClock
 from televisit.core.config import Settings
@@ -50,6 +51,7 @@ class _Started:
     room_timers: RoomTimers
     housekeeping: Periodic
     session_sweeper: SessionSweeper
+    presence: PresenceSweeper
     mail: MailSender
 
 
@@ -81,7 +83,7 @@ class Runtime:
             publish=counting(self.metrics, make_publisher(broker)), hub=hub,
             ws_handlers=Handlers(self, hub), room_timers=RoomTimers(self),
             housekeeping=Periodic("housekeeping", self._housekeep, HOUSEKEEPING_INTERVAL),
-            session_sweeper=SessionSweeper(self, hub),
+            session_sweeper=SessionSweeper(self, hub), presence=PresenceSweeper(self),
             mail=MailSender(self, transport=create_transport(self), presence=create_presence(self.settings),
                             local_users=lambda: hub.by_user.keys()),
         )
@@ -90,6 +92,7 @@ class Runtime:
             self._started.room_timers.start()
             self._started.housekeeping.start()
             self._started.session_sweeper.start()
+            self._started.presence.start()
         if self.settings.mail_sender_enabled:
             self._started.mail.start()
 
@@ -97,6 +100,7 @@ class Runtime:
         started, self._started = self._started, None
         if started is not None:
             await started.session_sweeper.stop()
+            await started.presence.stop()
             await started.mail.stop()
             await started.housekeeping.stop()
             await started.room_timers.stop()
@@ -146,6 +150,11 @@ class Runtime:
     def session_sweeper(self) -> SessionSweeper:
         """Closes sockets whose session ended; tests drive it by hand (`run_once`)."""
         return self._live.session_sweeper
+
+    @property
+    def presence(self) -> PresenceSweeper:
+        """Takes patients gone longer than the grace out of waiting rooms; tests run it by hand."""
+        return self._live.presence
 
     @property
     def mail(self) -> MailSender:

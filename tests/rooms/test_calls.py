@@ -62,7 +62,7 @@ async def test_call_incoming_rings_every_device_of_the_other_party_only(factory,
         ring = await ws.expect("call.incoming")
         assert ring == {"type": "call.incoming", "room_id": room["id"], "appointment_id": v.id,
                         "from": {"id": str(v.doctor.id), "full_name": v.doctor.full_name,
-                                 "role": "doctor"}}
+                                 "role": "doctor"}, "auto_join": False}
         update = await ws.expect("appointment.updated")
         assert update["appointment"]["status"] == "in_progress"
     frames = await settle(caller, live.app, v.doctor.id)

@@ -6,7 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 
 from televisit.appointments import fhir, service
-from televisit.appointments.models import AppointmentStatus
+from televisit.appointments.models import AppointmentStatus, EventKind
 from televisit.appointments.schemas import (
     INVALID_SLOT,
     AppointmentCancel,
@@ -14,6 +14,11 @@ from televisit.appointments.schemas import (
     AppointmentList,
     AppointmentPublic,
     AppointmentUpdate,
+    CheckInCreate,
+    DurationMinutes,
+    EventList,
+    EventPublic,
+    NextFreeSlot,
 )
 from televisit.auth.deps import CurrentUser, DoctorUser, ScopedAuthDep, VisitUser
 from televisit.core.deps import NowDep, SessionDep, SettingsDep
@@ -21,7 +26,10 @@ from televisit.core.pagination import INVALID_CURSOR, Cursor, Limit
 from televisit.core.schemas import INVALID_RANGE, IsoDateTime, errors
 from televisit.core.text import NO_NUL_PATTERN
 from televisit.users import service as users_service
-from televisit.users.schemas import PatientList, PatientPublic
+from televisit.users.schemas import PatientList, PatientPublic, PersonRef
+
+_STATUS = "(scheduled|in_progress|completed|cancelled|missed)"
+STATUS_LIST = f"^{_STATUS}(,{_STATUS})*$"
 
 router = APIRouter(prefix="/appointments", tags=["appointments"])
 patients_router = APIRouter(tags=["users"])
@@ -62,7 +70,7 @@ async def create_appointment(
         if new_patient is not None else None,
         starts_at=body.starts_at, duration_minutes=body.duration_minutes, reason=body.reason, now=now,
     )
-    return AppointmentPublic.model_validate(appointment)
+    return await service.public(session, settings, appointment, viewer_id=doctor.id)
 
 
 @router.get("", operation_id="appointments-list",
@@ -70,8 +78,14 @@ async def create_appointment(
 async def list_appointments(
     auth: ScopedAuthDep,
     session: SessionDep,
+    settings: SettingsDep,
     now: NowDep,
-    status_: Annotated[AppointmentStatus | None, Query(alias="status")] = None,
+    status_: Annotated[str | None, Query(
+        alias="status", pattern=STATUS_LIST, max_length=200,
+        description="One status, or several separated by commas (`completed,missed,cancelled`).",
+    )] = None,
+    with_: Annotated[uuid.UUID | None, Query(
+        alias="with", description="Only visits with this person (the other party).")] = None,
     starts_from: Annotated[IsoDateTime | None, Query(alias="from")] = None,
     starts_to: Annotated[IsoDateTime | None, Query(alias="to")] = None,
     cursor: Cursor = None,
@@ -79,21 +93,78 @@ async def list_appointments(
 ) -> AppointmentList:
     """Your own visits, ordered by start time; `from` inclusive, `to` exclusive. A session opened
     from a visit's emailed link lists that visit only."""
+    statuses = [AppointmentStatus(s) for s in dict.fromkeys(status_.split(","))] if status_ else None
     rows, next_cursor = await service.list_for_user(
-        session, user=auth.user, status=status_, starts_from=starts_from, starts_to=starts_to,
-        cursor=cursor, limit=limit, now=now, only=auth.session.appointment_id,
+        session, user=auth.user, status=statuses, starts_from=starts_from, starts_to=starts_to,
+        cursor=cursor, limit=limit, now=now, only=auth.session.appointment_id, with_person=with_,
     )
     return AppointmentList(
-        items=[AppointmentPublic.model_validate(a) for a in rows], next_cursor=next_cursor
+        items=await service.publics(session, settings, rows, viewer_id=auth.user.id), next_cursor=next_cursor
     )
+
+
+@router.get("/slots/next-free", operation_id="appointments-next-free",
+            responses=errors(401, 403, 409, 422, refusals={422: INVALID_SLOT}))
+async def next_free_slot(
+    doctor: DoctorUser, session: SessionDep, settings: SettingsDep, now: NowDep,
+    duration_minutes: Annotated[DurationMinutes, Query()],
+    after: Annotated[IsoDateTime | None, Query(description="Not before this (default: now).")] = None,
+) -> NextFreeSlot:
+    """The first start (on a 5-minute grid, from now or `after`) at which the doctor has no visit
+    for `duration_minutes`: what the booking form suggests."""
+    starts_at = await service.next_free(session, settings=settings, doctor=doctor,
+                                        duration_minutes=duration_minutes, after=after, now=now)
+    return NextFreeSlot(starts_at=starts_at)
 
 
 @router.get("/{appointment_id}", operation_id="appointments-get", responses=errors(401, 404, 422))
 async def get_appointment(
-    appointment_id: uuid.UUID, user: VisitUser, session: SessionDep, now: NowDep
+    appointment_id: uuid.UUID, user: VisitUser, session: SessionDep, settings: SettingsDep, now: NowDep
 ) -> AppointmentPublic:
     appointment = await service.read(session, user=user, appointment_id=appointment_id, now=now)
-    return AppointmentPublic.model_validate(appointment)
+    return await service.public(session, settings, appointment, viewer_id=user.id)
+
+
+@router.post("/{appointment_id}/check-in", operation_id="appointments-check-in",
+             responses=errors(401, 403, 404, 409, 422))
+async def check_in(
+    appointment_id: uuid.UUID, body: CheckInCreate, user: VisitUser, session: SessionDep,
+    settings: SettingsDep, now: NowDep,
+) -> AppointmentPublic:
+    """The patient arrives in the visit's waiting room with her pre-call check's results (the
+    visit's patient only: its doctor gets 403 `patient_only`), from TELEVISIT_CALL_EARLY_MINUTES
+    before the start until the end (else 409 `outside_join_window`; a cancelled or finished visit:
+    409 `appointment_not_active`). Again: her results are updated. Both people get
+    `appointment.updated`; she stays `present` while she has a connection open."""
+    appointment = await service.check_in(session, settings=settings, user=user, appointment_id=appointment_id,
+                                         checks=body.checks.model_dump(mode="json"), now=now)
+    return await service.public(session, settings, appointment, viewer_id=user.id)
+
+
+@router.delete("/{appointment_id}/check-in", operation_id="appointments-check-out",
+               status_code=status.HTTP_204_NO_CONTENT, responses=errors(401, 403, 404, 409, 422))
+async def leave_waiting_room(
+    appointment_id: uuid.UUID, user: VisitUser, session: SessionDep, settings: SettingsDep, now: NowDep,
+) -> None:
+    """The patient leaves the waiting room (409 `not_checked_in` if she never checked in)."""
+    await service.leave_waiting_room(session, settings=settings, user=user, appointment_id=appointment_id,
+                                     now=now)
+
+
+@router.get("/{appointment_id}/events", operation_id="appointments-events",
+            responses=errors(400, 401, 404, 422, refusals={400: INVALID_CURSOR}))
+async def list_events(
+    appointment_id: uuid.UUID, user: VisitUser, session: SessionDep, now: NowDep,
+    cursor: Cursor = None, limit: Limit = 50,
+) -> EventList:
+    """The visit's log, oldest first: booked, changed, cancelled, checked in, left the waiting room,
+    call started, joined, left, reconnected, declined, call ended (with its reason)."""
+    rows, next_cursor = await service.events(session, user=user, appointment_id=appointment_id,
+                                             cursor=cursor, limit=limit, now=now)
+    return EventList(items=[EventPublic(
+        id=e.id, at=e.at, kind=EventKind(e.kind), data=e.data,
+        actor=PersonRef.model_validate(e.actor) if e.actor is not None else None) for e in rows],
+        next_cursor=next_cursor)
 
 
 @router.patch("/{appointment_id}", operation_id="appointments-update",
@@ -107,7 +178,7 @@ async def update_appointment(
         session, settings=settings, doctor=doctor, appointment_id=appointment_id,
         starts_at=body.starts_at, duration_minutes=body.duration_minutes, now=now,
     )
-    return AppointmentPublic.model_validate(appointment)
+    return await service.public(session, settings, appointment, viewer_id=doctor.id)
 
 
 @router.get(
@@ -135,11 +206,13 @@ async def cancel_appointment(
     appointment_id: uuid.UUID,
     user: CurrentUser,
     session: SessionDep,
+    settings: SettingsDep,
     now: NowDep,
     body: AppointmentCancel | None = None,
 ) -> AppointmentPublic:
     """Cancel a scheduled visit (its doctor or its patient)."""
     appointment = await service.cancel(
-        session, user=user, appointment_id=appointment_id, reason=body.reason if body else None, now=now
+        session, settings=settings, user=user, appointment_id=appointment_id,
+        reason=body.reason if body else None, now=now,
     )
-    return AppointmentPublic.model_validate(appointment)
+    return await service.public(session, settings, appointment, viewer_id=user.id)

@@ -1,17 +1,41 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Select, exists, or_, select, update
+from sqlalchemy import Select, and_, case, delete, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from televisit.appointments.models import Appointment, AppointmentStatus
-from televisit.core.db import lock_rows
+from televisit.appointments.models import (
+    Appointment,
+    AppointmentEvent,
+    AppointmentStatus,
+    CheckIn,
+    PatientPresence,
+)
+from televisit.chat.models import Message
+from televisit.core.db import lock_rows, rowcount
 from televisit.core.pagination import after_key
+from televisit.rooms.models import Instance, Room, RoomParticipant, RoomStatus
 
+# `messages`, `rooms`, `room_participants` and `instances` are read here (never written), for the
+# appointment's derived fields: one set-based query each per page rather than a service call per row.
 ACTIVE = (AppointmentStatus.scheduled, AppointmentStatus.in_progress)
+
+
+@dataclass
+class Extras:
+    """What an appointment's public form adds to its row (the same for both parties; the
+    service picks each viewer's part)."""
+
+    check_in: CheckIn | None = None
+    last_message_at: datetime | None = None
+    unread_for_doctor: int = 0
+    unread_for_patient: int = 0
+    room: Room | None = None
+    doctor_busy: bool = False
 
 
 class AppointmentRepository:
@@ -57,20 +81,25 @@ class AppointmentRepository:
         self,
         user_id: uuid.UUID,
         *,
-        status: AppointmentStatus | None,
+        status: list[AppointmentStatus] | None,
         starts_from: datetime | None,
         starts_to: datetime | None,
         after: tuple[datetime, uuid.UUID] | None,
         limit: int,
         only: uuid.UUID | None = None,
+        with_person: uuid.UUID | None = None,
     ) -> list[Appointment]:
         stmt = self._base().where(
             or_(Appointment.doctor_id == user_id, Appointment.patient_id == user_id)
         )
         if only is not None:
             stmt = stmt.where(Appointment.id == only)
-        if status is not None:
-            stmt = stmt.where(Appointment.status == status)
+        if with_person is not None:
+            stmt = stmt.where(or_(Appointment.doctor_id == with_person,
+                                  Appointment.patient_id == with_person))
+        if status:
+            one = Appointment.status == status[0]
+            stmt = stmt.where(Appointment.status.in_(status) if len(status) > 1 else one)
         if starts_from is not None:
             stmt = stmt.where(Appointment.starts_at >= starts_from)
         if starts_to is not None:
@@ -118,3 +147,171 @@ class AppointmentRepository:
             .execution_options(synchronize_session=False)
         )
         await self.session.execute(stmt)
+
+    # -- the public form's extras, for a page of rows in a bounded number of queries ----------
+    async def extras(self, appointments: list[Appointment]) -> dict[uuid.UUID, Extras]:
+        result = {a.id: Extras() for a in appointments}
+        if not appointments:
+            return result
+        ids = list(result)
+        for check_in in (await self.session.execute(
+                select(CheckIn).where(CheckIn.appointment_id.in_(ids))
+                .execution_options(populate_existing=True))).scalars():
+            result[check_in.appointment_id].check_in = check_in
+        talked = [a.id for a in appointments if a.last_message_seq > 0]
+        if talked:
+            from_doctor = and_(Message.sender_id == Appointment.doctor_id,
+                               Message.seq > Appointment.patient_read_seq)
+            from_patient = and_(Message.sender_id == Appointment.patient_id,
+                                Message.seq > Appointment.doctor_read_seq)
+            stmt = (
+                select(Message.appointment_id, func.max(Message.created_at),
+                       func.sum(case((from_patient, 1), else_=0)),
+                       func.sum(case((from_doctor, 1), else_=0)))
+                .join(Appointment, Appointment.id == Message.appointment_id)
+                .where(Message.appointment_id.in_(talked))
+                .group_by(Message.appointment_id)
+            )
+            for appointment_id, last_at, for_doctor, for_patient in (await self.session.execute(stmt)).all():
+                extra = result[appointment_id]
+                extra.last_message_at = last_at
+                extra.unread_for_doctor = int(for_doctor or 0)
+                extra.unread_for_patient = int(for_patient or 0)
+        room_ids = {a.room_id: a.id for a in appointments if a.room_id is not None}
+        if room_ids:
+            rooms = select(Room).where(Room.id.in_(list(room_ids))).execution_options(populate_existing=True)
+            for room in (await self.session.execute(rooms)).scalars():
+                result[room.appointment_id].room = room
+        waiting = [a for a in appointments if a.status in ACTIVE]
+        if waiting:
+            busy = await self.doctors_in_calls([a.doctor_id for a in waiting])
+            for a in waiting:
+                result[a.id].doctor_busy = any(visit != a.id for visit in busy.get(a.doctor_id, ()))
+        return result
+
+    async def doctors_in_calls(self, doctor_ids: list[uuid.UUID]) -> dict[uuid.UUID, set[uuid.UUID]]:
+        """For each of these doctors, the visits whose live room they are in now."""
+        stmt = (
+            select(Appointment.doctor_id, Appointment.id)
+            .select_from(Room)
+            .join(Appointment, Appointment.id == Room.appointment_id)
+            .join(RoomParticipant, and_(RoomParticipant.room_id == Room.id,
+                                        RoomParticipant.user_id == Appointment.doctor_id,
+                                        RoomParticipant.left_at.is_(None)))
+            .where(Room.status == RoomStatus.in_progress, Appointment.doctor_id.in_(set(doctor_ids)))
+        )
+        found: dict[uuid.UUID, set[uuid.UUID]] = {}
+        for doctor_id, appointment_id in (await self.session.execute(stmt)).all():
+            found.setdefault(doctor_id, set()).add(appointment_id)
+        return found
+
+    async def first_overlap(self, *, user_ids: list[uuid.UUID], starts_at: datetime, ends_at: datetime,
+                            exclude_id: uuid.UUID | None = None) -> Appointment | None:
+        """The earliest other active visit of these people in the slot, with its people."""
+        people = or_(Appointment.doctor_id.in_(user_ids), Appointment.patient_id.in_(user_ids))
+        stmt = self._base().where(people, Appointment.status.in_(ACTIVE), Appointment.starts_at < ends_at,
+                                  Appointment.ends_at > starts_at)
+        if exclude_id is not None:
+            stmt = stmt.where(Appointment.id != exclude_id)
+        stmt = stmt.order_by(Appointment.starts_at, Appointment.id).limit(1)
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def busy_intervals(self, doctor_id: uuid.UUID, *, start: datetime,
+                             until: datetime) -> list[tuple[datetime, datetime]]:
+        """The doctor's active visits overlapping [start, until), by start."""
+        stmt = (select(Appointment.starts_at, Appointment.ends_at)
+                .where(Appointment.doctor_id == doctor_id, Appointment.status.in_(ACTIVE),
+                       Appointment.ends_at > start, Appointment.starts_at < until)
+                .order_by(Appointment.starts_at))
+        return [(a, b) for a, b in (await self.session.execute(stmt)).all()]
+
+    # -- check-in and presence -----------------------------------------------------------------
+    async def check_in(self, appointment_id: uuid.UUID) -> CheckIn | None:
+        stmt = select(CheckIn).where(CheckIn.appointment_id == appointment_id).execution_options(
+            populate_existing=True)
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def add_check_in(self, check_in: CheckIn) -> CheckIn:
+        self.session.add(check_in)
+        await self.session.flush()
+        return check_in
+
+    async def open_check_ins(self, patient_id: uuid.UUID, *, now: datetime) -> list[CheckIn]:
+        """Her check-ins on visits still open (not left explicitly, not over)."""
+        stmt = (select(CheckIn).join(Appointment, Appointment.id == CheckIn.appointment_id)
+                .where(CheckIn.patient_id == patient_id, CheckIn.left_explicitly.is_(False),
+                       Appointment.status.in_(ACTIVE), Appointment.ends_at > now)
+                .execution_options(populate_existing=True))
+        return list((await self.session.execute(stmt)).scalars())
+
+    async def away_check_ins(self, *, before: datetime) -> list[CheckIn]:
+        stmt = (select(CheckIn).where(CheckIn.present.is_(True), CheckIn.away_since.is_not(None),
+                                      CheckIn.away_since <= before)
+                .order_by(CheckIn.appointment_id).execution_options(populate_existing=True))
+        return list((await self.session.execute(stmt)).scalars())
+
+    async def mark_gone(self, appointment_id: uuid.UUID, *, away_since: datetime) -> bool:
+        """She is no longer in the waiting room (gone since ``away_since``); False when another
+        instance recorded it first, or she came back."""
+        result = await self.session.execute(
+            update(CheckIn)
+            .where(CheckIn.appointment_id == appointment_id, CheckIn.present.is_(True),
+                   CheckIn.away_since == away_since)
+            .values(present=False, left_at=away_since, away_since=None)
+            .execution_options(synchronize_session=False))
+        return rowcount(result) == 1
+
+    async def add_presence(self, user_id: uuid.UUID, instance_id: str, *, now: datetime) -> None:
+        if await self.session.get(PatientPresence, (user_id, instance_id)) is None:
+            self.session.add(PatientPresence(user_id=user_id, instance_id=instance_id, since=now))
+            await self.session.flush()
+
+    async def remove_presence(self, user_id: uuid.UUID, instance_id: str) -> None:
+        await self.session.execute(delete(PatientPresence).where(
+            PatientPresence.user_id == user_id, PatientPresence.instance_id == instance_id))
+
+    async def is_connected(self, user_id: uuid.UUID, *, stale_before: datetime) -> bool:
+        """Whether the user has an open socket on some instance that is alive."""
+        stale = exists().where(Instance.id == PatientPresence.instance_id,
+                               Instance.heartbeat_at < stale_before)
+        stmt = select(exists().where(PatientPresence.user_id == user_id, ~stale))
+        return bool(await self.session.scalar(stmt))
+
+    async def drop_stale_presence(self, *, stale_before: datetime) -> list[uuid.UUID]:
+        """Forget the sockets of instances that stopped beating; returns whose they were."""
+        stale = exists().where(Instance.id == PatientPresence.instance_id,
+                               Instance.heartbeat_at < stale_before)
+        users = list((await self.session.execute(
+            select(PatientPresence.user_id).where(stale).distinct())).scalars())
+        if users:
+            await self.session.execute(delete(PatientPresence).where(stale))
+        return users
+
+    # -- the visit's log ---------------------------------------------------------------------------
+    async def add_event(self, event: AppointmentEvent) -> None:
+        self.session.add(event)
+        await self.session.flush()
+
+    async def events(self, appointment_id: uuid.UUID, *, after: tuple[datetime, uuid.UUID] | None,
+                     limit: int) -> list[AppointmentEvent]:
+        stmt = (select(AppointmentEvent).options(selectinload(AppointmentEvent.actor))
+                .where(AppointmentEvent.appointment_id == appointment_id))
+        if after is not None:
+            stmt = stmt.where(after_key(AppointmentEvent.at, AppointmentEvent.id, after))
+        stmt = stmt.order_by(AppointmentEvent.at, AppointmentEvent.id).limit(limit)
+        return list((await self.session.execute(stmt)).scalars())
+
+    async def mark_read(self, appointment: Appointment, *, reader_id: uuid.UUID, seq: int) -> bool:
+        """Move the reader's marker forward to ``seq`` (never back); True if it moved."""
+        column = (Appointment.doctor_read_seq if reader_id == appointment.doctor_id
+                  else Appointment.patient_read_seq)
+        result = await self.session.execute(
+            update(Appointment).where(Appointment.id == appointment.id, column < seq)
+            .values({column: seq}).execution_options(synchronize_session=False))
+        moved = rowcount(result) == 1
+        if moved:
+            if reader_id == appointment.doctor_id:
+                appointment.doctor_read_seq = seq
+            else:
+                appointment.patient_read_seq = seq
+        return moved

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -16,7 +16,7 @@ from pydantic import (
 )
 from pydantic.json_schema import SkipJsonSchema
 
-from televisit.appointments.models import AppointmentStatus
+from televisit.appointments.models import AppointmentStatus, EventKind
 from televisit.core.schemas import IsoDateTime, SettingBound
 from televisit.core.text import PRINTABLE_PATTERN, Pattern, printable
 from televisit.users.schemas import EmailAddress, FullName, PersonRef
@@ -117,6 +117,56 @@ class AppointmentCancel(BaseModel):
     reason: Reason | None = None
 
 
+CheckResult = Literal["ok", "failed", "skipped"]
+
+
+class NetworkCheck(BaseModel):
+    """The short network test of the pre-call check."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # Every key is required (null when not measured): what a client sends is what it reads back.
+    rtt_ms: int | None = Field(ge=0, le=600_000, description="Round trip, milliseconds.")
+    bitrate_kbps: int | None = Field(ge=0, le=10_000_000)
+    turn: CheckResult
+
+
+class Checks(BaseModel):
+    """The pre-call check's results, as the patient's device measured them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    camera: CheckResult
+    microphone: CheckResult
+    network: NetworkCheck | None = Field(description="null: the network test did not run.")
+
+
+class CheckInCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    checks: Checks
+
+
+class CheckInPublic(BaseModel):
+    """The patient is in the waiting room (``present``) or was (``left_at``)."""
+
+    at: datetime = Field(description="When she (last) checked in.")
+    present: bool = Field(description="She is there now: checked in, connected, and not gone.")
+    left_at: datetime | None = Field(description="When she left (explicitly, or her connection "
+                                                 "was gone longer than TELEVISIT_PRESENCE_GRACE).")
+    checks: Checks
+
+
+class CallSummary(BaseModel):
+    """The visit's live or last call."""
+
+    room_id: uuid.UUID
+    started_at: datetime
+    ended_at: datetime | None
+    duration_seconds: int | None = Field(description="From the first join to the end (null while "
+                                                     "live, or when nobody joined).")
+
+
 class AppointmentPublic(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -131,8 +181,35 @@ class AppointmentPublic(BaseModel):
     cancelled_at: datetime | None
     cancel_reason: str | None
     room_id: uuid.UUID | None
+    check_in: CheckInPublic | None = Field(description="null: the patient has not checked in.")
+    unread_count: int = Field(description="Messages from the other party after your read marker.")
+    last_message_at: datetime | None
+    messaging_until: datetime = Field(description="After this, the conversation is read-only "
+                                                  "(409 `conversation_closed`).")
+    call: CallSummary | None = Field(description="The visit's live or last call.")
+    doctor_busy: bool = Field(description="The doctor is in another live call now (shown to the "
+                                          "patient only; false for the doctor).")
 
 
 class AppointmentList(BaseModel):
     items: list[AppointmentPublic]
     next_cursor: str | None
+
+
+class EventPublic(BaseModel):
+    """One moment of a visit's log."""
+
+    id: uuid.UUID
+    at: datetime
+    kind: EventKind
+    actor: PersonRef | None = Field(description="Who did it (null: the system, e.g. a timeout).")
+    data: dict[str, Any]
+
+
+class EventList(BaseModel):
+    items: list[EventPublic]
+    next_cursor: str | None
+
+
+class NextFreeSlot(BaseModel):
+    starts_at: datetime

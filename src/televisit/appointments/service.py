@@ -2,27 +2,41 @@
 
 from __future__ import annotations
 
+import secrets
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from televisit.appointments.models import Appointment, AppointmentStatus
-from televisit.appointments.repository import AppointmentRepository
-from televisit.appointments.schemas import AppointmentPublic
+from televisit.appointments.models import (
+    Appointment,
+    AppointmentEvent,
+    AppointmentStatus,
+    CheckIn,
+    EventKind,
+)
+from televisit.appointments.repository import ACTIVE, AppointmentRepository, Extras
+from televisit.appointments.schemas import (
+    AppointmentPublic,
+    CallSummary,
+    CheckInPublic,
+    Checks,
+)
 from televisit.audit import service as audit
 from televisit.audit.models import Action, Outcome
 from televisit.auth import links
 from televisit.core.config import Settings
-from televisit.core.errors import BadRequest, Conflict, NotFound, Unprocessable
+from televisit.core.errors import BadRequest, Conflict, Forbidden, NotFound, Unprocessable
 from televisit.core.pagination import page, time_key
 from televisit.mail import service as mail
 from televisit.realtime.channels import user_channel
 from televisit.realtime.events import queue_event
-from televisit.signaling.frames import AppointmentUpdated
+from televisit.signaling.frames import AppointmentCreated, AppointmentUpdated
 from televisit.users import service as users_service
 from televisit.users.models import Role, User
+from televisit.users.schemas import PersonRef
 
 
 class AppointmentNotFound(NotFound):
@@ -48,6 +62,25 @@ def _validate_slot(settings: Settings, *, starts_at: datetime, duration: int, no
                                 f"{settings.appointment_max_minutes} minutes"})
     if problems:
         raise Unprocessable("The appointment time is not valid.", code="invalid_slot", details=problems)
+
+
+async def _refuse_overlap(
+    repo: AppointmentRepository, *, doctor_id: uuid.UUID, people: list[uuid.UUID], starts_at: datetime,
+    ends_at: datetime, exclude_id: uuid.UUID | None = None,
+) -> None:
+    """409 `appointment_overlap`, naming the doctor's own colliding visit in `details.conflict`
+    (a collision with the patient's visit with another doctor is not shown: null)."""
+    other = await repo.first_overlap(user_ids=people, starts_at=starts_at, ends_at=ends_at,
+                                     exclude_id=exclude_id)
+    if other is None:
+        return
+    conflict = None
+    if other.doctor_id == doctor_id:
+        conflict = {"id": str(other.id), "starts_at": other.starts_at.isoformat(),
+                    "duration_minutes": other.duration_minutes,
+                    "patient": PersonRef.model_validate(other.patient).model_dump(mode="json")}
+    raise Conflict("The doctor or the patient already has a visit at that time.",
+                   code="appointment_overlap", details={"conflict": conflict})
 
 
 @dataclass(frozen=True)
@@ -102,9 +135,7 @@ async def book(
     people = [doctor.id, patient.id]
     await users_service.lock(session, user_ids=people)
     await repo.mark_missed(user_ids=people, now=now)
-    if await repo.has_overlap(user_ids=people, starts_at=starts_at, ends_at=ends_at):
-        raise Conflict("The doctor or the patient already has a visit at that time.",
-                       code="appointment_overlap")
+    await _refuse_overlap(repo, doctor_id=doctor.id, people=people, starts_at=starts_at, ends_at=ends_at)
     appointment = await repo.add(
         Appointment(
             doctor_id=doctor.id, patient_id=patient.id, starts_at=starts_at,
@@ -114,6 +145,9 @@ async def book(
     )
     await audit.record(session, action=Action.appointment_book, actor=doctor, object_type="appointment",
                        object_id=appointment.id, now=now, data={"patient_id": patient.id})
+    await log_event(session, appointment_id=appointment.id, kind=EventKind.booked, actor_id=doctor.id,
+                    now=now, data={"starts_at": starts_at.isoformat(), "duration_minutes": duration_minutes})
+    await announce(session, settings, appointment, created=True)
     await links.issue(session, settings=settings, appointment_id=appointment.id,
                       patient_id=patient.id, ends_at=ends_at, now=now)
     await mail.visit_booked(session, appointment=appointment, settings=settings, now=now)
@@ -147,10 +181,8 @@ async def move(
     people = [appointment.doctor_id, appointment.patient_id]
     ends_at = new_start + timedelta(minutes=new_duration)
     await users_service.lock(session, user_ids=people)
-    if await repo.has_overlap(user_ids=people, starts_at=new_start, ends_at=ends_at,
-                              exclude_id=appointment.id):
-        raise Conflict("The doctor or the patient already has a visit at that time.",
-                       code="appointment_overlap")
+    await _refuse_overlap(repo, doctor_id=doctor.id, people=people, starts_at=new_start, ends_at=ends_at,
+                          exclude_id=appointment.id)
     appointment.starts_at, appointment.ends_at = new_start, ends_at
     appointment.duration_minutes = new_duration
     appointment.sequence += 1
@@ -159,7 +191,11 @@ async def move(
     await audit.record(session, action=Action.appointment_change, actor=doctor, object_type="appointment",
                        object_id=appointment.id, now=now,
                        data={"starts_at": previous[0].isoformat(), "duration_minutes": previous[1]})
-    announce(session, appointment)
+    await log_event(session, appointment_id=appointment.id, kind=EventKind.changed, actor_id=doctor.id,
+                    now=now, data={
+                        "from": {"starts_at": previous[0].isoformat(), "duration_minutes": previous[1]},
+                        "to": {"starts_at": new_start.isoformat(), "duration_minutes": new_duration}})
+    await announce(session, settings, appointment)
     # The old link (in earlier emails, calendars, perhaps forwarded) stops; the change carries a new one.
     await links.revoke(session, appointment_id=appointment.id,
                        patient_id=appointment.patient_id, reason="moved", now=now)
@@ -215,25 +251,30 @@ async def get(session: AsyncSession, *, appointment_id: uuid.UUID) -> Appointmen
     return appointment
 
 
-async def begin_call(session: AsyncSession, appointment: Appointment, *, room_id: uuid.UUID,
-                     now: datetime) -> None:
+async def begin_call(session: AsyncSession, settings: Settings, appointment: Appointment, *,
+                     room_id: uuid.UUID, caller_id: uuid.UUID, now: datetime) -> None:
     """A call started in ``room_id``: the visit is in progress (both people are told)."""
     appointment.status = AppointmentStatus.in_progress
     appointment.room_id = room_id
     appointment.updated_at = now
     await session.flush()
-    announce(session, appointment)
+    await log_event(session, appointment_id=appointment.id, kind=EventKind.call_started, actor_id=caller_id,
+                    now=now, data={"room_id": str(room_id)})
+    await announce(session, settings, appointment)
 
 
-async def finish_call(session: AsyncSession, appointment: Appointment, *, room_id: uuid.UUID,
-                      held: bool, now: datetime) -> None:
+async def finish_call(session: AsyncSession, settings: Settings, appointment: Appointment, *,
+                      room_id: uuid.UUID, held: bool, by: uuid.UUID | None, reason: str,
+                      now: datetime) -> None:
     """The call in ``room_id`` ended: the visit took place if both people were in it; a call
     nobody answered (declined, hung up while ringing, unused) leaves it to be held (or missed)."""
     if appointment.status == AppointmentStatus.in_progress and appointment.room_id == room_id:
         appointment.status = AppointmentStatus.completed if held else AppointmentStatus.scheduled
         appointment.updated_at = now
         await session.flush()
-    announce(session, appointment)
+    await log_event(session, appointment_id=appointment.id, kind=EventKind.call_ended, actor_id=by,
+                    now=now, data={"room_id": str(room_id), "reason": reason, "held": held})
+    await announce(session, settings, appointment)
 
 
 async def next_message_seq(session: AsyncSession, *, appointment_id: uuid.UUID) -> int:
@@ -245,13 +286,14 @@ async def list_for_user(
     session: AsyncSession,
     *,
     user: User,
-    status: AppointmentStatus | None,
+    status: list[AppointmentStatus] | None,
     starts_from: datetime | None,
     starts_to: datetime | None,
     cursor: str | None,
     limit: int,
     now: datetime,
     only: uuid.UUID | None = None,
+    with_person: uuid.UUID | None = None,
 ) -> tuple[list[Appointment], str | None]:
     """The caller's visits; ``only``: a session opened from a join link sees its one visit."""
     if starts_from and starts_to and starts_from >= starts_to:
@@ -261,10 +303,11 @@ async def list_for_user(
     await repo.mark_missed(user_ids=[user.id], now=now)
     rows = await repo.list_for_user(
         user.id, status=status, starts_from=starts_from, starts_to=starts_to, after=after,
-        limit=limit + 1, only=only,
+        limit=limit + 1, only=only, with_person=with_person,
     )
     shown, next_cursor = page(rows, limit, lambda a: (a.starts_at, a.id))
-    filters = {"status": status, "from": starts_from, "to": starts_to}
+    filters = {"status": ",".join(status) if status else None, "from": starts_from, "to": starts_to,
+               "with": with_person}
     await audit.record(session, action=Action.appointment_list, actor=user, object_type="appointment",
                        object_id=None, now=now, data={"filters": {k: v for k, v in filters.items() if v},
                                                       "page": bool(cursor), "count": len(shown)})
@@ -272,7 +315,8 @@ async def list_for_user(
 
 
 async def cancel(
-    session: AsyncSession, *, user: User, appointment_id: uuid.UUID, reason: str | None, now: datetime
+    session: AsyncSession, *, settings: Settings, user: User, appointment_id: uuid.UUID,
+    reason: str | None, now: datetime,
 ) -> Appointment:
     appointment = await get_for_user(
         session, user=user, appointment_id=appointment_id, now=now, for_update=True,
@@ -294,18 +338,306 @@ async def cancel(
     await session.flush()
     await audit.record(session, action=Action.appointment_cancel, actor=user, object_type="appointment",
                        object_id=appointment.id, now=now)
-    announce(session, appointment)
+    await log_event(session, appointment_id=appointment.id, kind=EventKind.cancelled, actor_id=user.id,
+                    now=now, data={"by": "doctor" if user.id == appointment.doctor_id else "patient"})
+    await announce(session, settings, appointment)
     await links.revoke(session, appointment_id=appointment.id,
                        patient_id=appointment.patient_id, reason="cancelled", now=now)
     await mail.visit_cancelled(session, appointment=appointment, cancelled_by=user.id, now=now)
     return appointment
 
 
-def announce(session: AsyncSession, appointment: Appointment) -> None:
-    """Tell both people's devices, after the commit, that the appointment changed."""
-    event = AppointmentUpdated(appointment=AppointmentPublic.model_validate(appointment))
+async def announce(session: AsyncSession, settings: Settings, appointment: Appointment, *,
+                   created: bool = False) -> None:
+    """Tell both people's devices, after the commit, that the appointment changed (or, with
+    ``created``, that it was booked); each gets the visit as they read it."""
+    extras = (await AppointmentRepository(session).extras([appointment]))[appointment.id]
     for person in (appointment.doctor_id, appointment.patient_id):
+        public = to_public(settings, appointment, extras, viewer_id=person)
+        event = AppointmentCreated(appointment=public) if created else AppointmentUpdated(appointment=public)
         queue_event(session, user_channel(person), event)
+
+
+def messaging_until(settings: Settings, appointment: Appointment) -> datetime:
+    """Until when the conversation is open: the visit's end (or its cancellation) plus
+    TELEVISIT_MESSAGING_WINDOW."""
+    base = appointment.ends_at
+    if appointment.status == AppointmentStatus.cancelled and appointment.cancelled_at is not None:
+        base = appointment.cancelled_at
+    return base + timedelta(seconds=settings.messaging_window)
+
+
+def ensure_messaging_open(settings: Settings, appointment: Appointment, *, now: datetime) -> None:
+    if now >= messaging_until(settings, appointment):
+        raise Conflict("This conversation is closed; it can still be read.", code="conversation_closed")
+
+
+def to_public(settings: Settings, appointment: Appointment, extras: Extras, *,
+              viewer_id: uuid.UUID) -> AppointmentPublic:
+    """The visit as ``viewer_id`` (one of its two people) reads it."""
+    room, check_in = extras.room, extras.check_in
+    call = None
+    if room is not None:
+        duration = None
+        if room.ended_at is not None and room.first_joined_at is not None:
+            duration = max(0, int((room.ended_at - room.first_joined_at).total_seconds()))
+        call = CallSummary(room_id=room.id, started_at=room.created_at, ended_at=room.ended_at,
+                           duration_seconds=duration)
+    is_doctor = viewer_id == appointment.doctor_id
+    return AppointmentPublic(
+        id=appointment.id, doctor=PersonRef.model_validate(appointment.doctor),
+        patient=PersonRef.model_validate(appointment.patient), starts_at=appointment.starts_at,
+        duration_minutes=appointment.duration_minutes, reason=appointment.reason,
+        status=appointment.status, created_at=appointment.created_at,
+        cancelled_at=appointment.cancelled_at, cancel_reason=appointment.cancel_reason,
+        room_id=appointment.room_id,
+        check_in=CheckInPublic(at=check_in.at, present=check_in.present, left_at=check_in.left_at,
+                               checks=Checks.model_validate(check_in.checks))
+        if check_in is not None else None,
+        unread_count=extras.unread_for_doctor if is_doctor else extras.unread_for_patient,
+        last_message_at=extras.last_message_at,
+        messaging_until=messaging_until(settings, appointment),
+        call=call,
+        doctor_busy=extras.doctor_busy and not is_doctor,
+    )
+
+
+async def publics(session: AsyncSession, settings: Settings, appointments: list[Appointment], *,
+                  viewer_id: uuid.UUID) -> list[AppointmentPublic]:
+    """A page of visits as ``viewer_id`` reads them: a fixed number of queries, whatever its size."""
+    extras = await AppointmentRepository(session).extras(appointments)
+    return [to_public(settings, a, extras[a.id], viewer_id=viewer_id) for a in appointments]
+
+
+async def public(session: AsyncSession, settings: Settings, appointment: Appointment, *,
+                 viewer_id: uuid.UUID) -> AppointmentPublic:
+    return (await publics(session, settings, [appointment], viewer_id=viewer_id))[0]
+
+
+# -- the visit's log --------------------------------------------------------------------------
+_last_stamp = 0
+
+
+def _ordered_id() -> uuid.UUID:
+    """An id that sorts after every one this process made before (nanoseconds, then random bits):
+    events logged at the same moment (one transaction, one clock reading) keep their order."""
+    global _last_stamp
+    _last_stamp = max(time.time_ns(), _last_stamp + 1)
+    return uuid.UUID(int=(_last_stamp << 64) | secrets.randbits(64))
+
+
+async def log_event(session: AsyncSession, *, appointment_id: uuid.UUID, kind: EventKind,
+                    actor_id: uuid.UUID | None, now: datetime, data: dict[str, object] | None = None) -> None:
+    """Add one moment to the visit's log (rows are never changed)."""
+    await AppointmentRepository(session).add_event(AppointmentEvent(
+        id=_ordered_id(), appointment_id=appointment_id, at=now, kind=kind, actor_id=actor_id,
+        data=data or {}))
+
+
+async def events(session: AsyncSession, *, user: User, appointment_id: uuid.UUID, cursor: str | None,
+                 limit: int, now: datetime) -> tuple[list[AppointmentEvent], str | None]:
+    """The visit's log, oldest first (its two people only)."""
+    after = time_key(cursor) if cursor else None
+    appointment = await get_for_user(session, user=user, appointment_id=appointment_id, now=now,
+                                     with_people=False, action=Action.appointment_events_read)
+    rows = await AppointmentRepository(session).events(appointment.id, after=after, limit=limit + 1)
+    shown, next_cursor = page(rows, limit, lambda e: (e.at, e.id))
+    await audit.record(session, action=Action.appointment_events_read, actor=user, object_type="appointment",
+                       object_id=appointment.id, now=now, data={"page": bool(cursor), "count": len(shown)})
+    return shown, next_cursor
+
+
+# -- the waiting room ---------------------------------------------------------------------------
+class PatientOnly(Forbidden):
+    code = "patient_only"
+    message = "Only the visit's patient can do this."
+
+
+def _stale_before(settings: Settings, now: datetime) -> datetime:
+    """Presence rows of an instance whose heartbeat is older than this are not trusted."""
+    return now - timedelta(seconds=settings.instance_heartbeat * 4 + 1)
+
+
+async def check_in(session: AsyncSession, *, settings: Settings, user: User, appointment_id: uuid.UUID,
+                   checks: dict[str, object], now: datetime) -> Appointment:
+    """The patient arrives in the waiting room (again: her checks are updated, she is present)."""
+    appointment = await get_for_user(session, user=user, appointment_id=appointment_id, now=now,
+                                     for_update=True, action=Action.appointment_check_in)
+    if user.id != appointment.patient_id:
+        raise PatientOnly()
+    if appointment.status not in ACTIVE:
+        raise Conflict(f"A {appointment.status} visit has no waiting room.", code="appointment_not_active")
+    opens = appointment.starts_at - timedelta(minutes=settings.call_early_minutes)
+    if not opens <= now < appointment.ends_at:
+        raise Conflict("The waiting room is open from shortly before the visit until its end.",
+                       code="outside_join_window",
+                       details={"opens_at": opens.isoformat(), "closes_at": appointment.ends_at.isoformat()})
+    repo = AppointmentRepository(session)
+    connected = await repo.is_connected(user.id, stale_before=_stale_before(settings, now))
+    existing = await repo.check_in(appointment.id)
+    if existing is None:
+        await repo.add_check_in(CheckIn(appointment_id=appointment.id, patient_id=user.id, at=now,
+                                        present=True, checks=checks, left_explicitly=False,
+                                        away_since=None if connected else now))
+    else:
+        if not existing.present:
+            existing.at = now
+        existing.present, existing.left_at, existing.left_explicitly = True, None, False
+        existing.checks = checks
+        existing.away_since = None if connected else now
+        await session.flush()
+    await audit.record(session, action=Action.appointment_check_in, actor=user, object_type="appointment",
+                       object_id=appointment.id, now=now, data={"again": existing is not None})
+    await log_event(session, appointment_id=appointment.id, kind=EventKind.checked_in, actor_id=user.id,
+                    now=now, data={"checks": checks, "again": existing is not None})
+    await announce(session, settings, appointment)
+    return appointment
+
+
+async def leave_waiting_room(session: AsyncSession, *, settings: Settings, user: User,
+                             appointment_id: uuid.UUID, now: datetime) -> None:
+    """The patient leaves the waiting room herself (a reconnect does not bring her back)."""
+    appointment = await get_for_user(session, user=user, appointment_id=appointment_id, now=now,
+                                     for_update=True, action=Action.appointment_check_out)
+    if user.id != appointment.patient_id:
+        raise PatientOnly()
+    repo = AppointmentRepository(session)
+    existing = await repo.check_in(appointment.id)
+    if existing is None:
+        raise Conflict("You have not checked in to this visit.", code="not_checked_in")
+    await audit.record(session, action=Action.appointment_check_out, actor=user, object_type="appointment",
+                       object_id=appointment.id, now=now)
+    if existing.left_explicitly:
+        return
+    existing.present, existing.left_at, existing.left_explicitly, existing.away_since = False, now, True, None
+    await session.flush()
+    await log_event(session, appointment_id=appointment.id, kind=EventKind.left_waiting_room,
+                    actor_id=user.id, now=now, data={"reason": "left"})
+    await announce(session, settings, appointment)
+
+
+async def patient_connected(session: AsyncSession, *, settings: Settings, user_id: uuid.UUID,
+                            instance_id: str, now: datetime) -> None:
+    """A patient has a socket on this instance: she is connected, and back in the waiting rooms
+    she checked in to (and did not leave)."""
+    repo = AppointmentRepository(session)
+    await repo.add_presence(user_id, instance_id, now=now)
+    for check_in_ in await repo.open_check_ins(user_id, now=now):
+        if check_in_.present and check_in_.away_since is None:
+            continue
+        back = not check_in_.present
+        check_in_.present, check_in_.away_since = True, None
+        if back:
+            check_in_.left_at = None
+            check_in_.at = now
+        await session.flush()
+        if back:
+            await log_event(session, appointment_id=check_in_.appointment_id, kind=EventKind.checked_in,
+                            actor_id=user_id, now=now, data={"reason": "reconnected"})
+            visit = await repo.get(check_in_.appointment_id)
+            if visit is not None:
+                await announce(session, settings, visit)
+
+
+async def patient_disconnected(session: AsyncSession, *, settings: Settings, user_id: uuid.UUID,
+                               instance_id: str, now: datetime) -> None:
+    """Her last socket on this instance closed: if she has none anywhere, the grace starts."""
+    repo = AppointmentRepository(session)
+    await repo.remove_presence(user_id, instance_id)
+    if await repo.is_connected(user_id, stale_before=_stale_before(settings, now)):
+        return
+    await _start_grace(repo, user_id, now=now)
+
+
+async def _start_grace(repo: AppointmentRepository, user_id: uuid.UUID, *, now: datetime) -> None:
+    for check_in_ in await repo.open_check_ins(user_id, now=now):
+        if check_in_.present and check_in_.away_since is None:
+            check_in_.away_since = now
+    await repo.session.flush()
+
+
+async def sweep_presence(session: AsyncSession, *, settings: Settings, now: datetime) -> int:
+    """Patients gone longer than the grace leave their waiting rooms (both people are told).
+    Safe on many instances: each change is a conditional update that one of them wins."""
+    repo = AppointmentRepository(session)
+    stale_before = _stale_before(settings, now)
+    for user_id in await repo.drop_stale_presence(stale_before=stale_before):
+        if not await repo.is_connected(user_id, stale_before=stale_before):
+            await _start_grace(repo, user_id, now=now)
+    gone = 0
+    for check_in_ in await repo.away_check_ins(before=now - timedelta(seconds=settings.presence_grace)):
+        away_since = check_in_.away_since
+        if away_since is None:
+            continue
+        if await repo.is_connected(check_in_.patient_id, stale_before=stale_before):
+            check_in_.away_since = None
+            await session.flush()
+            continue
+        if not await repo.mark_gone(check_in_.appointment_id, away_since=away_since):
+            continue  # another instance did it
+        gone += 1
+        await log_event(session, appointment_id=check_in_.appointment_id, kind=EventKind.left_waiting_room,
+                        actor_id=check_in_.patient_id, now=now,
+                        data={"reason": "disconnected", "since": away_since.isoformat()})
+        visit = await repo.get(check_in_.appointment_id)
+        if visit is not None:
+            await announce(session, settings, visit)
+    return gone
+
+
+async def is_waiting(session: AsyncSession, *, appointment_id: uuid.UUID) -> bool:
+    """The patient is in the visit's waiting room now (checked in and present)."""
+    found = await AppointmentRepository(session).check_in(appointment_id)
+    return found is not None and found.present
+
+
+async def doctor_in_other_call(session: AsyncSession, appointment: Appointment) -> bool:
+    """The visit's doctor is in the live room of another visit now."""
+    busy = await AppointmentRepository(session).doctors_in_calls([appointment.doctor_id])
+    return any(visit != appointment.id for visit in busy.get(appointment.doctor_id, ()))
+
+
+# -- reading marks ---------------------------------------------------------------------------
+async def mark_read(session: AsyncSession, appointment: Appointment, *, reader_id: uuid.UUID,
+                    seq: int) -> bool:
+    """Move the reader's marker forward (never back); True if it moved."""
+    return await AppointmentRepository(session).mark_read(appointment, reader_id=reader_id, seq=seq)
+
+
+# -- the doctor's day ----------------------------------------------------------------------------
+GRID = timedelta(minutes=5)
+
+
+def _round_up(moment: datetime) -> datetime:
+    """Up to the 5-minute grid (a moment on it stays)."""
+    floor = moment.replace(minute=moment.minute - moment.minute % 5, second=0, microsecond=0)
+    return floor if floor == moment else floor + GRID
+
+
+async def next_free(session: AsyncSession, *, settings: Settings, doctor: User, duration_minutes: int,
+                    after: datetime | None, now: datetime) -> datetime:
+    """The first start on the 5-minute grid, not before now or ``after``, where the doctor has
+    no scheduled or in-progress visit for ``duration_minutes``."""
+    if not settings.appointment_min_minutes <= duration_minutes <= settings.appointment_max_minutes:
+        raise Unprocessable("The length is not valid.", code="invalid_slot", details=[
+            {"loc": ["query", "duration_minutes"],
+             "msg": f"must be between {settings.appointment_min_minutes} and "
+                    f"{settings.appointment_max_minutes} minutes"}])
+    start = _round_up(max(now, after) if after is not None else now)
+    horizon = now + timedelta(days=settings.appointment_max_days_ahead)
+    length = timedelta(minutes=duration_minutes)
+    repo = AppointmentRepository(session)
+    await repo.mark_missed(user_ids=[doctor.id], now=now)
+    for busy_from, busy_to in await repo.busy_intervals(doctor.id, start=start, until=horizon + length):
+        if start + length <= busy_from:
+            break
+        if busy_to > start:
+            start = _round_up(busy_to)
+    if start > horizon:
+        raise Conflict("No free time within the booking horizon.", code="no_free_slot")
+    await audit.record(session, action=Action.appointment_next_free, actor=doctor, object_type="appointment",
+                       object_id=None, now=now, data={"duration_minutes": duration_minutes})
+    return start
 
 
 def ensure_startable(appointment: Appointment, *, settings: Settings, now: datetime) -> None:

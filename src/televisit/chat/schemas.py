@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StringConstraints
 
 from televisit.core.schemas import SettingBound
 from televisit.core.text import TEXT_PATTERN, Pattern, printable
@@ -51,3 +51,10 @@ class MessagePublic(BaseModel):
 class MessageList(BaseModel):
     items: list[MessagePublic]
     next_cursor: str | None = Field(description="Pass as `after_seq` to read on.")
+
+
+class ReadMarker(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    seq: StrictInt = Field(ge=0, le=2**31 - 1, description="The highest `seq` you have read; a lower one "
+                                                       "than your marker changes nothing.")

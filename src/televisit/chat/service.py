@@ -14,11 +14,12 @@ from televisit.audit.models import Action
 from televisit.chat.models import Message
 from televisit.chat.repository import MessageRepository
 from televisit.chat.schemas import MessagePublic
+from televisit.core.config import Settings
 from televisit.core.errors import Unprocessable
 from televisit.mail import service as mail
 from televisit.realtime.channels import user_channel
 from televisit.realtime.events import queue_event
-from televisit.signaling.frames import ChatMessage
+from televisit.signaling.frames import ChatMessage, ChatRead
 from televisit.users.models import User
 
 
@@ -34,15 +35,16 @@ def _check_body(body: str, max_length: int) -> str:
 async def send(
     session: AsyncSession,
     *,
+    settings: Settings,
     user: User,
     appointment_id: uuid.UUID,
     client_msg_id: str,
     body: str,
-    max_length: int,
     now: datetime,
 ) -> tuple[Message, bool]:
-    """Store a message (or find the one already stored under client_msg_id); True if new."""
-    body = _check_body(body, max_length)
+    """Store a message (or find the one already stored under client_msg_id); True if new.
+    After the conversation's window (`messaging_until`) it is 409 `conversation_closed`."""
+    body = _check_body(body, settings.chat_max_length)
     # Locking the appointment row serializes senders, so the duplicate check below is exact.
     appointment = await appointments.get_for_user(
         session, user=user, appointment_id=appointment_id, now=now, for_update=True,
@@ -56,6 +58,7 @@ async def send(
         await audit.record(session, action=Action.chat_send, actor=user, object_type="appointment",
                            object_id=appointment.id, now=now, data={"message_id": existing.id, "new": False})
         return existing, False
+    appointments.ensure_messaging_open(settings, appointment, now=now)
     seq = await appointments.next_message_seq(session, appointment_id=appointment.id)
     message = await repo.add(
         Message(appointment_id=appointment.id, seq=seq, sender_id=user.id,
@@ -87,3 +90,21 @@ async def history(
                        object_id=appointment.id, now=now,
                        data={"after_seq": after_seq, "count": len(rows[:limit])})
     return rows[:limit], next_cursor
+
+
+async def mark_read(session: AsyncSession, *, user: User, appointment_id: uuid.UUID, seq: int,
+                    now: datetime) -> None:
+    """Move the caller's read marker to ``seq`` (never back): `chat.read` goes to the caller's
+    other devices and to the other party."""
+    appointment = await appointments.get_for_user(session, user=user, appointment_id=appointment_id,
+                                                  now=now, with_people=False, action=Action.chat_mark_read)
+    if seq > appointment.last_message_seq:
+        raise Unprocessable("There is no message with this seq yet.", code="invalid_seq", details=[
+            {"loc": ["body", "seq"], "msg": f"must be at most {appointment.last_message_seq}"}])
+    moved = await appointments.mark_read(session, appointment, reader_id=user.id, seq=seq)
+    await audit.record(session, action=Action.chat_mark_read, actor=user, object_type="appointment",
+                       object_id=appointment.id, now=now, data={"seq": seq, "moved": moved})
+    if moved:
+        event = ChatRead(appointment_id=appointment.id, reader_id=user.id, seq=seq)
+        for person in (appointment.doctor_id, appointment.patient_id):
+            queue_event(session, user_channel(person), event)

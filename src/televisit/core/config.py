@@ -350,6 +350,9 @@ class Settings(BaseSettings):
     # Seconds a visit's conversation stays open after the visit ends (or is cancelled); a join
     # link works until the visit's end plus this, so the patient can read and answer messages.
     messaging_window: int = Field(default=14 * 24 * 3600, ge=0)
+    # Seconds a checked-in patient stays "present" in the waiting room after her last socket
+    # closed (a reload, a network change); reconnecting within it changes nothing.
+    presence_grace: int = Field(default=30, ge=1)
 
 
 class DefaultSettings(Settings):

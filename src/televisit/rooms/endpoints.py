@@ -33,7 +33,9 @@ async def start_call(
     now: NowDep,
     response: Response,
 ) -> CallPublic:
-    """Start the visit's call (or get the live one); the other side gets `call.incoming`."""
+    """Start the visit's call (or get the live one); the other side gets `call.incoming`, with
+    `auto_join` when the doctor calls a patient waiting in the waiting room (she joins at once).
+    The patient calling while her doctor is in another live call: 409 `doctor_busy`, no ring."""
     room, created = await service.start_call(
         session, settings=settings, user=user, appointment_id=appointment_id, now=now
     )
@@ -53,7 +55,8 @@ async def get_room(room_id: uuid.UUID, user: RoomUser, session: SessionDep, now:
 
 
 @router.post("/rooms/{room_id}/end", operation_id="rooms-end", responses=errors(401, 404, 409, 422))
-async def end_room(room_id: uuid.UUID, user: RoomUser, session: SessionDep, now: NowDep) -> RoomPublic:
+async def end_room(room_id: uuid.UUID, user: RoomUser, session: SessionDep, settings: SettingsDep,
+                   now: NowDep) -> RoomPublic:
     """End the call for both participants (before an answer, this cancels the ringing)."""
-    room = await service.end_room(session, user=user, room_id=room_id, now=now)
+    room = await service.end_room(session, settings=settings, user=user, room_id=room_id, now=now)
     return RoomPublic.model_validate(room)

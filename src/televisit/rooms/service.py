@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from televisit.appointments import service as appointments
-from televisit.appointments.models import Appointment
+from televisit.appointments.models import Appointment, EventKind
 from televisit.audit import service as audit
 from televisit.audit.models import Action, Outcome
 from televisit.core.config import Settings
@@ -31,6 +31,12 @@ class RoomNotFound(NotFound):
 class RoomEnded(Conflict):
     code = "room_ended"
     message = "This call has ended."
+
+
+class DoctorBusy(Conflict):
+    code = "doctor_busy"
+    message = ("The doctor is finishing another visit. You are in the waiting room and they know "
+               "you are here.")
 
 
 def other_party(appointment: Appointment, user_id: uuid.UUID) -> uuid.UUID:
@@ -61,6 +67,11 @@ async def _start_or_find(
     if live is not None:
         return live, False
     appointments.ensure_startable(appointment, settings=settings, now=now)
+    if user.id == appointment.patient_id and await appointments.doctor_in_other_call(session, appointment):
+        raise DoctorBusy()  # never ring a doctor who is in another patient's call
+    # The doctor admits a patient waiting in the waiting room: she joins without a ring.
+    admit = user.id == appointment.doctor_id and await appointments.is_waiting(
+        session, appointment_id=appointment.id)
     try:
         async with session.begin_nested():
             room = await repo.add(Room(appointment_id=appointment.id, status=RoomStatus.in_progress,
@@ -73,9 +84,9 @@ async def _start_or_find(
     # Ring first: the callee's devices hear `call.incoming` before the visit's update.
     callee = other_party(appointment, user.id)
     queue_event(session, user_channel(callee), f.CallIncoming(
-        room_id=room.id, appointment_id=appointment.id,
+        room_id=room.id, appointment_id=appointment.id, auto_join=admit,
         sender=f.Caller(id=user.id, full_name=user.full_name, role=str(user.role))))
-    await appointments.begin_call(session, appointment, room_id=room.id, now=now)
+    await appointments.begin_call(session, settings, appointment, room_id=room.id, caller_id=user.id, now=now)
     return await _reload(repo, room.id), True
 
 
@@ -119,7 +130,7 @@ async def get_room(session: AsyncSession, *, user: User, room_id: uuid.UUID, now
 
 
 async def end_room(
-    session: AsyncSession, *, user: User | None, room_id: uuid.UUID, now: datetime,
+    session: AsyncSession, *, settings: Settings, user: User | None, room_id: uuid.UUID, now: datetime,
     status: RoomStatus = RoomStatus.completed, reason: f.RoomEndReason = "ended",
 ) -> Room:
     """End a live room for both sides. With ``user`` None it is the timer ending it."""
@@ -137,7 +148,8 @@ async def end_room(
     room = await _reload(repo, room.id)
     joined = {p.user_id for p in room.participants}
     held = {appointment.doctor_id, appointment.patient_id} <= joined
-    await appointments.finish_call(session, appointment, room_id=room.id, held=held, now=now)
+    await appointments.finish_call(session, settings, appointment, room_id=room.id, held=held,
+                                   by=user.id if user is not None else None, reason=reason, now=now)
     ended = f.RoomEnded(room_id=room.id, reason=reason, status=str(room.status))
     queue_event(session, room_channel(room.id), ended)
     if room.created_by_id is not None and reason != "declined":
@@ -152,7 +164,8 @@ async def end_room(
     return room
 
 
-async def decline(session: AsyncSession, *, user: User, room_id: uuid.UUID, now: datetime) -> Room:
+async def decline(session: AsyncSession, *, settings: Settings, user: User, room_id: uuid.UUID,
+                  now: datetime) -> Room:
     """The callee refuses the call: the caller hears `call.declined` and the room ends."""
     room, appointment = await _room_for_user(session, user=user, room_id=room_id,
                                              action=Action.call_decline, now=now)
@@ -168,7 +181,9 @@ async def decline(session: AsyncSession, *, user: User, room_id: uuid.UUID, now:
         room_id=room.id, appointment_id=appointment.id, by=user.id))
     await audit.record(session, action=Action.call_decline, actor=user, object_type="appointment",
                        object_id=appointment.id, now=now, data={"room_id": room.id})
-    return await end_room(session, user=user, room_id=room.id, now=now, reason="declined")
+    await appointments.log_event(session, appointment_id=appointment.id, kind=EventKind.declined,
+                                 actor_id=user.id, now=now, data={"room_id": str(room.id)})
+    return await end_room(session, settings=settings, user=user, room_id=room.id, now=now, reason="declined")
 
 
 async def join(
@@ -183,6 +198,7 @@ async def join(
         raise RoomEnded()
     participant = next((p for p in room.participants if p.user_id == user.id), None)
     replaced = None
+    kind = EventKind.joined if participant is None else EventKind.reconnected
     if participant is None:
         participant = RoomParticipant(room_id=room.id, user_id=user.id, role=str(user.role),
                                       joined_at=now)
@@ -210,6 +226,8 @@ async def join(
     await audit.record(session, action=Action.call_join, actor=user, object_type="appointment",
                        object_id=room.appointment_id, now=now,
                        data={"room_id": room.id, "replaced_other_device": replaced is not None})
+    await appointments.log_event(session, appointment_id=room.appointment_id, kind=kind, actor_id=user.id,
+                                 now=now, data={"room_id": str(room.id)})
     return room
 
 
@@ -233,6 +251,9 @@ async def leave(
     await audit.record(session, action=Action.call_leave, actor=audit.ActorRef(user_id, participant.role),
                        object_type="appointment", object_id=room.appointment_id, now=now,
                        data={"room_id": room.id})
+    if room.status == RoomStatus.in_progress:
+        await appointments.log_event(session, appointment_id=room.appointment_id, kind=EventKind.left,
+                                     actor_id=user_id, now=now, data={"room_id": str(room.id)})
     return True
 
 
@@ -255,7 +276,8 @@ async def sweep(session: AsyncSession, *, settings: Settings, now: datetime) -> 
         else:
             status, reason = RoomStatus.completed, "empty-timeout"
         try:
-            await end_room(session, user=None, room_id=room_id, now=now, status=status, reason=reason)
+            await end_room(session, settings=settings, user=None, room_id=room_id, now=now, status=status,
+                           reason=reason)
         except RoomEnded:
             continue
         ended.append(room_id)

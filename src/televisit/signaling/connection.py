@@ -91,6 +91,8 @@ class Connection:
         # and the rooms known to belong to it (None: a full session, no limit).
         self.scope: uuid.UUID | None = None
         self.scope_rooms: set[uuid.UUID] = set()
+        # A patient's sockets are her presence in the waiting rooms she checked in to.
+        self.patient = False
         self.rooms: set[uuid.UUID] = set()
         # Rooms whose `room.ended` this socket already got (it arrives on two channels).
         self.ended_rooms: set[uuid.UUID] = set()

@@ -110,6 +110,8 @@ async def _authenticate(websocket: WebSocket, conn: Connection, runtime: Runtime
     conn.move(ConnState.READY)
     await runtime.hub.add_user_connection(conn)
     conn.send(f.Ready(ref=frame.ref, user_id=conn.uid, connection_id=conn.id))
+    if conn.patient and runtime.hub.user_count(conn.uid) == 1:  # her first socket here
+        await runtime.ws_handlers.sync_presence(conn.uid)
     return True
 
 
@@ -209,7 +211,10 @@ async def websocket_endpoint(websocket: WebSocket, runtime: Runtime) -> None:
 
 
 async def _cleanup(conn: Connection, runtime: Runtime) -> None:
+    registered = conn.user_id is not None and conn.id in runtime.hub.connections
     rooms = await runtime.hub.remove_connection(conn)
+    if registered and conn.patient and runtime.hub.user_count(conn.uid) == 0:  # her last one here
+        await runtime.ws_handlers.sync_presence(conn.uid)
     for room_id in rooms:
         try:
             await runtime.ws_handlers.record_leave(conn, room_id)

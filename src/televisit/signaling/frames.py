@@ -237,6 +237,9 @@ class CallIncoming(_ServerFrame):
     room_id: uuid.UUID
     appointment_id: uuid.UUID
     sender: Caller = Field(alias="from")
+    auto_join: bool = Field(default=False, description=(
+        "The doctor admitted a patient waiting in the visit's waiting room: join the room at once, "
+        "without asking to accept."))
 
     model_config = ConfigDict(frozen=True, populate_by_name=True, serialize_by_alias=True)
 
@@ -276,6 +279,23 @@ class CallCancelled(_ServerFrame):
 class AppointmentUpdated(_ServerFrame):
     type: Literal["appointment.updated"] = "appointment.updated"
     appointment: AppointmentPublic
+
+
+class AppointmentCreated(_ServerFrame):
+    """A visit of yours was booked (both people hear it)."""
+
+    type: Literal["appointment.created"] = "appointment.created"
+    appointment: AppointmentPublic
+
+
+class ChatRead(_ServerFrame):
+    """Someone of the conversation read up to ``seq``: your other devices clear their unread
+    count (``reader_id`` is you), or the other party's read receipt."""
+
+    type: Literal["chat.read"] = "chat.read"
+    appointment_id: uuid.UUID
+    reader_id: uuid.UUID
+    seq: int
 
 
 class ChatMessage(_ServerFrame):
@@ -330,15 +350,15 @@ class ServerDraining(_ServerFrame):
 ServerFrame = Annotated[
     Ready | Pong | ErrorFrame | RoomJoined | RoomLeft | RoomReplaced | ParticipantJoined
     | ParticipantLeft | RelayedSignal | RelayedMediaState | RoomEnded | CallIncoming | CallAnswered
-    | CallDeclined | CallDeclineAccepted | CallCancelled | AppointmentUpdated | ChatMessage | ChatAck
-    | ChatSynced | SessionEnded | ServerDraining | IceServers,
+    | CallDeclined | CallDeclineAccepted | CallCancelled | AppointmentUpdated | AppointmentCreated
+    | ChatMessage | ChatRead | ChatAck | ChatSynced | SessionEnded | ServerDraining | IceServers,
     Field(discriminator="type"),
 ]
 SERVER_FRAMES: tuple[type[_ServerFrame], ...] = (
     Ready, Pong, ErrorFrame, RoomJoined, RoomLeft, RoomReplaced, ParticipantJoined, ParticipantLeft,
     RelayedSignal, RelayedMediaState, RoomEnded, CallIncoming, CallAnswered, CallDeclined,
-    CallDeclineAccepted, CallCancelled, AppointmentUpdated, ChatMessage, ChatAck, ChatSynced,
-    SessionEnded, ServerDraining, IceServers,
+    CallDeclineAccepted, CallCancelled, AppointmentUpdated, AppointmentCreated, ChatMessage, ChatRead,
+    ChatAck, ChatSynced, SessionEnded, ServerDraining, IceServers,
 )
 
 
@@ -378,8 +398,8 @@ class ExceptConnection(_ServerFrame):
 
 BrokerEvent = Annotated[
     RelayedSignal | RelayedMediaState | ParticipantLeft | RoomEnded | CallIncoming | CallDeclined
-    | CallCancelled | AppointmentUpdated | ChatMessage | SessionRevoked | SessionsEnded
-    | IdentityReplaced | ExceptConnection,
+    | CallCancelled | AppointmentUpdated | AppointmentCreated | ChatMessage | ChatRead | SessionRevoked
+    | SessionsEnded | IdentityReplaced | ExceptConnection,
     Field(discriminator="type"),
 ]
 
@@ -406,6 +426,8 @@ ERROR_CODES: dict[str, str] = {
     "appointment_not_found": "No such appointment, or not one of yours.",
     "empty_message": "The message is empty.",
     "message_too_long": "The message is over the length limit (`details.max_length`).",
+    "conversation_closed": "The visit's conversation is closed (TELEVISIT_MESSAGING_WINDOW after "
+                           "the visit): it can be read, not written to.",
     "internal_error": "A fault on the server; the frame may be retried.",
     "too_many_connections": "Too many open sockets for this user or address (close 4429 follows).",
 }

@@ -37,12 +37,14 @@ def concerns_scope(conn: Connection, event: f.BrokerEvent) -> bool:
             if visit == conn.scope:
                 conn.scope_rooms.add(room)
             return visit == conn.scope
-        case f.AppointmentUpdated(appointment=appointment):
+        case f.AppointmentUpdated(appointment=appointment) | f.AppointmentCreated(appointment=appointment):
             if appointment.id == conn.scope and appointment.room_id is not None:
                 conn.scope_rooms.add(appointment.room_id)
             return appointment.id == conn.scope
         case f.ChatMessage(message=message):
             return message.appointment_id == conn.scope
+        case f.ChatRead(appointment_id=visit):
+            return visit == conn.scope
         case f.RoomEnded(room_id=room) | f.ExceptConnection(frame=f.CallAnswered(room_id=room)):
             return room in conn.scope_rooms or room in conn.rooms
     named = getattr(event, "appointment_id", None)  # frames added later that name their visit

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import uuid
 from collections.abc import Awaitable, Callable
@@ -9,8 +10,10 @@ from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
 from typing import Any
 
+import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from televisit.appointments import service as appointments_service
 from televisit.auth import service as auth_service
 from televisit.chat import service as chat_service
 from televisit.chat.schemas import MessagePublic
@@ -28,6 +31,7 @@ from televisit.users import service as users_service
 from televisit.users.models import Role, User
 
 SYNC_BATCH = 500
+log = structlog.get_logger("televisit.ws")
 
 Handler = Callable[[Connection, Any], Awaitable[None]]
 
@@ -62,6 +66,9 @@ class Handlers:
             f.ChatSync: self.on_chat_sync,
             f.IceRefresh: self.on_ice_refresh,
         }
+        # One presence update at a time per patient on this instance, each applying what the hub
+        # holds at that moment: a reload's close and reopen cannot leave a wrong row behind.
+        self._presence_locks: dict[uuid.UUID, asyncio.Lock] = {}
         missing = set(f.CLIENT_FRAMES) - set(self.table)
         if missing:
             raise TypeError(f"client frames without a handler: {sorted(c.__name__ for c in missing)}")
@@ -83,7 +90,30 @@ class Handlers:
         conn.authenticated(auth.user.id, auth.session.id, SessionTimes(
             expires_at=auth.session.expires_at, seen_at=seen, active_at=seen),
             scope=auth.session.appointment_id)
+        conn.patient = auth.user.role == Role.patient
         return auth.user
+
+    async def sync_presence(self, user_id: uuid.UUID) -> None:
+        """Record whether the patient has a socket on this instance (her first opened or her last
+        closed here): her waiting-room presence, which every instance reads. Never raises."""
+        lock = self._presence_locks.setdefault(user_id, asyncio.Lock())
+        try:
+            async with lock:
+                connected = self.hub.user_count(user_id) > 0
+                async with self._session() as session:
+                    if connected:
+                        await appointments_service.patient_connected(
+                            session, settings=self.settings, user_id=user_id,
+                            instance_id=self.runtime.instance_id, now=self._now())
+                    else:
+                        await appointments_service.patient_disconnected(
+                            session, settings=self.settings, user_id=user_id,
+                            instance_id=self.runtime.instance_id, now=self._now())
+        except Exception:
+            log.exception("ws_presence_failed")
+        finally:
+            if not lock.locked() and self.hub.user_count(user_id) == 0:
+                self._presence_locks.pop(user_id, None)
 
     async def _user(self, session: AsyncSession, conn: Connection) -> User:
         user = await users_service.get_active(session, user_id=conn.uid)
@@ -190,16 +220,16 @@ class Handlers:
     async def on_call_decline(self, conn: Connection, frame: f.CallDecline) -> None:
         async with self._session() as session:
             user = await self._user(session, conn)
-            await rooms_service.decline(session, user=user, room_id=frame.room_id, now=self._now())
+            await rooms_service.decline(session, settings=self.settings, user=user, room_id=frame.room_id,
+                                        now=self._now())
         conn.send(f.CallDeclineAccepted(ref=frame.ref, room_id=frame.room_id))
 
     async def on_chat_send(self, conn: Connection, frame: f.ChatSend) -> None:
         async with self._session() as session:
             user = await self._user(session, conn)
             message, _ = await chat_service.send(
-                session, user=user, appointment_id=frame.appointment_id,
-                client_msg_id=frame.client_msg_id, body=frame.body,
-                max_length=self.settings.chat_max_length, now=self._now(),
+                session, settings=self.settings, user=user, appointment_id=frame.appointment_id,
+                client_msg_id=frame.client_msg_id, body=frame.body, now=self._now(),
             )
         # Sent after the commit: an ack means the message is stored.
         conn.send(f.ChatAck(ref=frame.ref, client_msg_id=message.client_msg_id, seq=message.seq,

@@ -27,7 +27,9 @@ export type ServerFrame =
   | CallDeclineAccepted
   | CallCancelled
   | AppointmentUpdated
+  | AppointmentCreated
   | ChatMessage
+  | ChatRead
   | ChatAck
   | ChatSynced
   | SessionEnded
@@ -289,6 +291,10 @@ export interface CallIncoming {
   room_id: string;
   appointment_id: string;
   from: Caller;
+  /**
+   * The doctor admitted a patient waiting in the visit's waiting room: join the room at once, without asking to accept.
+   */
+  auto_join: boolean;
 }
 export interface Caller {
   id: string;
@@ -347,6 +353,27 @@ export interface AppointmentPublic {
   cancelled_at: string | null;
   cancel_reason: string | null;
   room_id: string | null;
+  /**
+   * null: the patient has not checked in.
+   */
+  check_in: CheckInPublic | null;
+  /**
+   * Messages from the other party after your read marker.
+   */
+  unread_count: number;
+  last_message_at: string | null;
+  /**
+   * After this, the conversation is read-only (409 `conversation_closed`).
+   */
+  messaging_until: string;
+  /**
+   * The visit's live or last call.
+   */
+  call: CallSummary | null;
+  /**
+   * The doctor is in another live call now (shown to the patient only; false for the doctor).
+   */
+  doctor_busy: boolean;
 }
 /**
  * Who someone is, as shown to the other party of an appointment.
@@ -354,6 +381,65 @@ export interface AppointmentPublic {
 export interface PersonRef {
   id: string;
   full_name: string;
+}
+/**
+ * The patient is in the waiting room (``present``) or was (``left_at``).
+ */
+export interface CheckInPublic {
+  /**
+   * When she (last) checked in.
+   */
+  at: string;
+  /**
+   * She is there now: checked in, connected, and not gone.
+   */
+  present: boolean;
+  /**
+   * When she left (explicitly, or her connection was gone longer than TELEVISIT_PRESENCE_GRACE).
+   */
+  left_at: string | null;
+  checks: Checks;
+}
+/**
+ * The pre-call check's results, as the patient's device measured them.
+ */
+export interface Checks {
+  camera: "ok" | "failed" | "skipped";
+  microphone: "ok" | "failed" | "skipped";
+  /**
+   * null: the network test did not run.
+   */
+  network: NetworkCheck | null;
+}
+/**
+ * The short network test of the pre-call check.
+ */
+export interface NetworkCheck {
+  /**
+   * Round trip, milliseconds.
+   */
+  rtt_ms: number | null;
+  bitrate_kbps: number | null;
+  turn: "ok" | "failed" | "skipped";
+}
+/**
+ * The visit's live or last call.
+ */
+export interface CallSummary {
+  room_id: string;
+  started_at: string;
+  ended_at: string | null;
+  /**
+   * From the first join to the end (null while live, or when nobody joined).
+   */
+  duration_seconds: number | null;
+}
+/**
+ * A visit of yours was booked (both people hear it).
+ */
+export interface AppointmentCreated {
+  type: "appointment.created";
+  appointment: AppointmentPublic;
 }
 /**
  * A message of a conversation you are in (yours too, for your other devices).
@@ -370,6 +456,16 @@ export interface MessagePublic {
   client_msg_id: string;
   body: string;
   created_at: string;
+}
+/**
+ * Someone of the conversation read up to ``seq``: your other devices clear their unread
+ * count (``reader_id`` is you), or the other party's read receipt.
+ */
+export interface ChatRead {
+  type: "chat.read";
+  appointment_id: string;
+  reader_id: string;
+  seq: number;
 }
 /**
  * Your message is stored.
@@ -459,7 +555,9 @@ export interface ServerFrameMap {
   "call.declined.ok": CallDeclineAccepted;
   "call.cancelled": CallCancelled;
   "appointment.updated": AppointmentUpdated;
+  "appointment.created": AppointmentCreated;
   "chat.message": ChatMessage;
+  "chat.read": ChatRead;
   "chat.ack": ChatAck;
   "chat.synced": ChatSynced;
   "session.ended": SessionEnded;

@@ -523,6 +523,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/appointments/slots/next-free": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Next Free Slot
+         * @description The first start (on a 5-minute grid, from now or `after`) at which the doctor has no visit
+         *     for `duration_minutes`: what the booking form suggests.
+         */
+        get: operations["appointments-next-free"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/appointments/{appointment_id}": {
         parameters: {
             query?: never;
@@ -542,6 +563,55 @@ export interface paths {
          * @description Move a scheduled visit (its doctor): same rules as booking; the patient is told by email.
          */
         patch: operations["appointments-update"];
+        trace?: never;
+    };
+    "/api/v1/appointments/{appointment_id}/check-in": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Check In
+         * @description The patient arrives in the visit's waiting room with her pre-call check's results (the
+         *     visit's patient only: its doctor gets 403 `patient_only`), from TELEVISIT_CALL_EARLY_MINUTES
+         *     before the start until the end (else 409 `outside_join_window`; a cancelled or finished visit:
+         *     409 `appointment_not_active`). Again: her results are updated. Both people get
+         *     `appointment.updated`; she stays `present` while she has a connection open.
+         */
+        post: operations["appointments-check-in"];
+        /**
+         * Leave Waiting Room
+         * @description The patient leaves the waiting room (409 `not_checked_in` if she never checked in).
+         */
+        delete: operations["appointments-check-out"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/appointments/{appointment_id}/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Events
+         * @description The visit's log, oldest first: booked, changed, cancelled, checked in, left the waiting room,
+         *     call started, joined, left, reconnected, declined, call ended (with its reason).
+         */
+        get: operations["appointments-events"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/api/v1/appointments/{appointment_id}/fhir": {
@@ -595,7 +665,9 @@ export interface paths {
         put?: never;
         /**
          * Start Call
-         * @description Start the visit's call (or get the live one); the other side gets `call.incoming`.
+         * @description Start the visit's call (or get the live one); the other side gets `call.incoming`, with
+         *     `auto_join` when the doctor calls a patient waiting in the waiting room (she joins at once).
+         *     The patient calling while her doctor is in another live call: 409 `doctor_busy`, no ring.
          */
         post: operations["appointments-call"];
         delete?: never;
@@ -656,9 +728,31 @@ export interface paths {
         put?: never;
         /**
          * Send Message
-         * @description Send a message; the same `client_msg_id` again returns the stored one with 200.
+         * @description Send a message; the same `client_msg_id` again returns the stored one with 200. After
+         *     `messaging_until` the conversation is read-only: 409 `conversation_closed`.
          */
         post: operations["messages-create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/appointments/{appointment_id}/messages/read": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Mark Read
+         * @description You read the conversation up to `seq` (your marker never goes back): your other devices and
+         *     the other party get `chat.read`.
+         */
+        post: operations["messages-read"];
         delete?: never;
         options?: never;
         head?: never;
@@ -742,7 +836,7 @@ export interface components {
          * @description Every action the trail records; a new one is added here (the API documents the list).
          * @enum {string}
          */
-        Action: "auth.sign_in" | "auth.sign_out" | "auth.session_expired" | "auth.mfa.enroll" | "auth.mfa.enable" | "auth.mfa.disable" | "account.update" | "appointment.list" | "appointment.read" | "appointment.book" | "appointment.cancel" | "appointment.change" | "appointment.export" | "chat.read" | "chat.send" | "call.start" | "call.read" | "call.join" | "call.leave" | "call.end" | "call.decline" | "admin.access" | "admin.users.list" | "admin.users.read" | "admin.users.create" | "admin.users.deactivate" | "admin.users.reactivate" | "admin.users.revoke_sessions" | "admin.users.clear_throttling" | "admin.users.reset_mfa" | "admin.audit.list" | "admin.audit.export" | "auth.join" | "auth.scope_limited" | "auth.password_reset.request" | "auth.password_reset" | "auth.register.existing" | "account.invite";
+        Action: "auth.sign_in" | "auth.sign_out" | "auth.session_expired" | "auth.mfa.enroll" | "auth.mfa.enable" | "auth.mfa.disable" | "account.update" | "appointment.list" | "appointment.read" | "appointment.book" | "appointment.cancel" | "appointment.change" | "appointment.export" | "appointment.check_in" | "appointment.check_out" | "appointment.events.read" | "appointment.next_free" | "chat.read" | "chat.send" | "chat.mark_read" | "call.start" | "call.read" | "call.join" | "call.leave" | "call.end" | "call.decline" | "admin.access" | "admin.users.list" | "admin.users.read" | "admin.users.create" | "admin.users.deactivate" | "admin.users.reactivate" | "admin.users.revoke_sessions" | "admin.users.clear_throttling" | "admin.users.reset_mfa" | "admin.audit.list" | "admin.audit.export" | "auth.join" | "auth.scope_limited" | "auth.password_reset.request" | "auth.password_reset" | "auth.register.existing" | "account.invite";
         /** AdminUserCreate */
         AdminUserCreate: {
             /**
@@ -912,6 +1006,28 @@ export interface components {
             cancel_reason: string | null;
             /** Room Id */
             room_id: string | null;
+            /** @description null: the patient has not checked in. */
+            check_in: components["schemas"]["CheckInPublic"] | null;
+            /**
+             * Unread Count
+             * @description Messages from the other party after your read marker.
+             */
+            unread_count: number;
+            /** Last Message At */
+            last_message_at: string | null;
+            /**
+             * Messaging Until
+             * Format: date-time
+             * @description After this, the conversation is read-only (409 `conversation_closed`).
+             */
+            messaging_until: string;
+            /** @description The visit's live or last call. */
+            call: components["schemas"]["CallSummary"] | null;
+            /**
+             * Doctor Busy
+             * @description The doctor is in another live call now (shown to the patient only; false for the doctor).
+             */
+            doctor_busy: boolean;
         };
         /**
          * AppointmentStatus
@@ -989,6 +1105,74 @@ export interface components {
              */
             ice_servers: components["schemas"]["IceServer"][];
         };
+        /**
+         * CallSummary
+         * @description The visit's live or last call.
+         */
+        CallSummary: {
+            /**
+             * Room Id
+             * Format: uuid
+             */
+            room_id: string;
+            /**
+             * Started At
+             * Format: date-time
+             */
+            started_at: string;
+            /** Ended At */
+            ended_at: string | null;
+            /**
+             * Duration Seconds
+             * @description From the first join to the end (null while live, or when nobody joined).
+             */
+            duration_seconds: number | null;
+        };
+        /** CheckInCreate */
+        CheckInCreate: {
+            checks: components["schemas"]["Checks"];
+        };
+        /**
+         * CheckInPublic
+         * @description The patient is in the waiting room (``present``) or was (``left_at``).
+         */
+        CheckInPublic: {
+            /**
+             * At
+             * Format: date-time
+             * @description When she (last) checked in.
+             */
+            at: string;
+            /**
+             * Present
+             * @description She is there now: checked in, connected, and not gone.
+             */
+            present: boolean;
+            /**
+             * Left At
+             * @description When she left (explicitly, or her connection was gone longer than TELEVISIT_PRESENCE_GRACE).
+             */
+            left_at: string | null;
+            checks: components["schemas"]["Checks"];
+        };
+        /**
+         * Checks
+         * @description The pre-call check's results, as the patient's device measured them.
+         */
+        Checks: {
+            /**
+             * Camera
+             * @enum {string}
+             */
+            camera: "ok" | "failed" | "skipped";
+            /**
+             * Microphone
+             * @enum {string}
+             */
+            microphone: "ok" | "failed" | "skipped";
+            /** @description null: the network test did not run. */
+            network: components["schemas"]["NetworkCheck"] | null;
+        };
         /** ClearedThrottling */
         ClearedThrottling: {
             /**
@@ -1009,6 +1193,41 @@ export interface components {
             message: string;
             /** Details */
             details?: unknown;
+        };
+        /**
+         * EventKind
+         * @enum {string}
+         */
+        EventKind: "booked" | "changed" | "cancelled" | "checked_in" | "left_waiting_room" | "call_started" | "joined" | "left" | "reconnected" | "declined" | "call_ended" | "quality";
+        /** EventList */
+        EventList: {
+            /** Items */
+            items: components["schemas"]["EventPublic"][];
+            /** Next Cursor */
+            next_cursor: string | null;
+        };
+        /**
+         * EventPublic
+         * @description One moment of a visit's log.
+         */
+        EventPublic: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /**
+             * At
+             * Format: date-time
+             */
+            at: string;
+            kind: components["schemas"]["EventKind"];
+            /** @description Who did it (null: the system, e.g. a timeout). */
+            actor: components["schemas"]["PersonRef"] | null;
+            /** Data */
+            data: {
+                [key: string]: unknown;
+            };
         };
         /** IceServer */
         IceServer: {
@@ -1215,6 +1434,24 @@ export interface components {
             recovery_codes_left: number;
         };
         /**
+         * NetworkCheck
+         * @description The short network test of the pre-call check.
+         */
+        NetworkCheck: {
+            /**
+             * Rtt Ms
+             * @description Round trip, milliseconds.
+             */
+            rtt_ms: number | null;
+            /** Bitrate Kbps */
+            bitrate_kbps: number | null;
+            /**
+             * Turn
+             * @enum {string}
+             */
+            turn: "ok" | "failed" | "skipped";
+        };
+        /**
          * NewPatientIn
          * @description A patient named by the doctor: the account with this email is booked, or, if there is none,
          *     an invited account is made (no password; her invitation's link lets her in).
@@ -1228,6 +1465,14 @@ export interface components {
              * @description Not in a special-use domain (`.arpa`, `.invalid`, `.local`, `.localhost`, `.onion`, `.test`): no mail reaches those.
              */
             email: string;
+        };
+        /** NextFreeSlot */
+        NextFreeSlot: {
+            /**
+             * Starts At
+             * Format: date-time
+             */
+            starts_at: string;
         };
         /**
          * Outcome
@@ -1294,6 +1539,14 @@ export interface components {
             id: string;
             /** Full Name */
             full_name: string;
+        };
+        /** ReadMarker */
+        ReadMarker: {
+            /**
+             * Seq
+             * @description The highest `seq` you have read; a lower one than your marker changes nothing.
+             */
+            seq: number;
         };
         /** RecoveryCodesPublic */
         RecoveryCodesPublic: {
@@ -2931,7 +3184,10 @@ export interface operations {
     "appointments-list": {
         parameters: {
             query?: {
-                status?: components["schemas"]["AppointmentStatus"] | null;
+                /** @description One status, or several separated by commas (`completed,missed,cancelled`). */
+                status?: string | null;
+                /** @description Only visits with this person (the other party). */
+                with?: string | null;
                 from?: string | null;
                 to?: string | null;
                 /** @description `next_cursor` of the previous page, passed back as it came (opaque base64url). One this server did not issue is 400 `invalid_cursor`. */
@@ -3052,6 +3308,67 @@ export interface operations {
             };
             /** @description Body too large */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input; also, for a request the schema allows: `invalid_slot`: the start is not in the future, or too far ahead */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    "appointments-next-free": {
+        parameters: {
+            query: {
+                /** @description Minutes; bounded by the server's settings. */
+                duration_minutes: number;
+                /** @description Not before this (default: now). */
+                after?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NextFreeSlot"];
+                };
+            };
+            /** @description Not signed in, or the token is dead */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Your role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Conflicts with the current state */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3198,6 +3515,223 @@ export interface operations {
                 };
             };
             /** @description Invalid input; also, for a request the schema allows: `invalid_slot`: the start is not in the future, or too far ahead */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    "appointments-check-in": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                appointment_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CheckInCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AppointmentPublic"];
+                };
+            };
+            /** @description Bad input (malformed JSON, bad cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not signed in, or the token is dead */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Your role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found, or not yours */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    "appointments-check-out": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                appointment_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Not signed in, or the token is dead */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Your role may not do this */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found, or not yours */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    "appointments-events": {
+        parameters: {
+            query?: {
+                /** @description `next_cursor` of the previous page, passed back as it came (opaque base64url). One this server did not issue is 400 `invalid_cursor`. */
+                cursor?: string | null;
+                /** @description Page size (1-100). */
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                appointment_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EventList"];
+                };
+            };
+            /** @description Bad input (malformed JSON, bad cursor); also, for a request the schema allows: `invalid_cursor`: the cursor is not one this server issued */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not signed in, or the token is dead */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found, or not yours */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3623,6 +4157,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
+            /** @description Conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
             /** @description Body too large */
             413: {
                 headers: {
@@ -3633,6 +4176,75 @@ export interface operations {
                 };
             };
             /** @description Invalid input */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    "messages-read": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                appointment_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ReadMarker"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Bad input (malformed JSON, bad cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not signed in, or the token is dead */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found, or not yours */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Body too large */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input; also, for a request the schema allows: `invalid_seq`: no message has this seq yet */
             422: {
                 headers: {
                     [name: string]: unknown;
