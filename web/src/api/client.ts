@@ -1,16 +1,17 @@
 /** The typed REST client (generated types from openapi.json) and one error type for every failure. */
 import createClient, { type Middleware } from 'openapi-fetch'
 import type { components, paths } from './schema'
-import type { VisitExtras } from './visitTypes'
 
 export type Schemas = components['schemas']
 export type User = Schemas['UserPublic']
-export type Appointment = Schemas['AppointmentPublic'] & VisitExtras
-export type CheckIn = NonNullable<Appointment['check_in']>
-export type Checks = CheckIn['checks']
+export type Appointment = Schemas['AppointmentPublic']
+export type CheckIn = Schemas['CheckInPublic']
+export type Checks = Schemas['Checks']
 export type CheckResult = Checks['camera']
-export type NetworkCheck = NonNullable<Checks['network']>
-export type CallSummary = NonNullable<Appointment['call']>
+export type NetworkCheck = Schemas['NetworkCheck']
+export type CallSummary = Schemas['CallSummary']
+export type AppointmentEvent = Schemas['EventPublic']
+export type PersonRef = Schemas['PersonRef']
 export type Message = Schemas['MessagePublic']
 export type Patient = Schemas['PatientPublic']
 export type Room = Schemas['RoomPublic']

@@ -6,8 +6,7 @@
  */
 import { defineStore } from 'pinia'
 import { computed, ref } from 'vue'
-import { api, call, errorMessage, type Appointment, type Checks, type Patient } from '@/api/client'
-import { onUntyped, untyped, type AppointmentCreated, type AppointmentEvent, type ChatRead } from '@/api/visitTypes'
+import { api, call, errorMessage, type Appointment, type AppointmentEvent, type Checks, type Patient } from '@/api/client'
 import { formatWhen } from '@/lib/time'
 import { useNoticesStore } from './notices'
 import { useRealtimeStore } from './realtime'
@@ -113,23 +112,23 @@ export const useAppointmentsStore = defineStore('appointments', () => {
 
   /** The first start on a 5-minute grid that collides with none of the doctor's visits. */
   async function nextFree(minutes: number, after?: Date): Promise<Date> {
-    const free = await call(untyped.GET('/api/v1/appointments/slots/next-free', {
+    const free = await call(api.GET('/api/v1/appointments/slots/next-free', {
       params: { query: { duration_minutes: minutes, ...(after ? { after: after.toISOString() } : {}) } },
-    })) as { starts_at: string }
+    }))
     return new Date(free.starts_at)
   }
 
   /** The patient arrives: the pre-call results go with her check-in; she is then in the waiting room. */
   async function checkIn(id: string, checks: Checks): Promise<Appointment> {
-    const updated = await call(untyped.POST('/api/v1/appointments/{appointment_id}/check-in', {
+    const updated = await call(api.POST('/api/v1/appointments/{appointment_id}/check-in', {
       params: { path: { appointment_id: id } }, body: { checks },
-    })) as Appointment
+    }))
     upsert(updated)
     return updated
   }
 
   async function leaveWaitingRoom(id: string): Promise<void> {
-    await call(untyped.DELETE('/api/v1/appointments/{appointment_id}/check-in', { params: { path: { appointment_id: id } } }))
+    await call(api.DELETE('/api/v1/appointments/{appointment_id}/check-in', { params: { path: { appointment_id: id } } }))
   }
 
   /** Past visits with one person (completed, missed, cancelled), newest first. */
@@ -137,9 +136,9 @@ export const useAppointmentsStore = defineStore('appointments', () => {
     const all: Appointment[] = []
     let cursor: string | undefined
     do {
-      const page = await call(untyped.GET('/api/v1/appointments', {
+      const page = await call(api.GET('/api/v1/appointments', {
         params: { query: { status: 'completed,missed,cancelled', with: personId, cursor, limit: 100 } },
-      })) as { items: Appointment[]; next_cursor: string | null }
+      }))
       all.push(...page.items)
       cursor = page.next_cursor ?? undefined
     } while (cursor)
@@ -150,9 +149,9 @@ export const useAppointmentsStore = defineStore('appointments', () => {
     const all: AppointmentEvent[] = []
     let cursor: string | undefined
     do {
-      const page = await call(untyped.GET('/api/v1/appointments/{appointment_id}/events', {
+      const page = await call(api.GET('/api/v1/appointments/{appointment_id}/events', {
         params: { path: { appointment_id: id }, query: { cursor, limit: 100 } },
-      })) as { items: AppointmentEvent[]; next_cursor: string | null }
+      }))
       all.push(...page.items)
       cursor = page.next_cursor ?? undefined
     } while (cursor)
@@ -166,7 +165,7 @@ export const useAppointmentsStore = defineStore('appointments', () => {
     if (a && a.unread_count) upsert({ ...a, unread_count: 0 })
     if (seq <= (readSent.get(id) ?? 0)) return
     readSent.set(id, seq)
-    void call(untyped.POST('/api/v1/appointments/{appointment_id}/messages/read', {
+    void call(api.POST('/api/v1/appointments/{appointment_id}/messages/read', {
       params: { path: { appointment_id: id } }, body: { seq },
     })).catch(() => readSent.delete(id))
   }
@@ -179,14 +178,14 @@ export const useAppointmentsStore = defineStore('appointments', () => {
   }
 
   realtime.client.on('appointment.updated', (frame) => live(frame.appointment, false))
-  onUntyped<AppointmentCreated>(realtime.client, 'appointment.created', (frame) => live(frame.appointment, true))
+  realtime.client.on('appointment.created', (frame) => live(frame.appointment, true))
   realtime.client.on('chat.message', (frame) => {
     const m = frame.message
     const a = m && byId(m.appointment_id)
     if (!a || m.sender_id === session.user?.id || reading.has(a.id)) return
     upsert({ ...a, unread_count: (a.unread_count ?? 0) + 1, last_message_at: m.created_at })
   })
-  onUntyped<ChatRead>(realtime.client, 'chat.read', (frame) => {
+  realtime.client.on('chat.read', (frame) => {
     const a = byId(frame.appointment_id)
     if (a && frame.reader_id === session.user?.id) upsert({ ...a, unread_count: 0 })
   })

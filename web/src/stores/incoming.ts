@@ -3,7 +3,6 @@ import { defineStore } from 'pinia'
 import { ref } from 'vue'
 import { ring } from '@/calls/ringtone'
 import type { Caller } from '@/api/frames'
-import type { CallIncomingExtra } from '@/api/visitTypes'
 import { useRealtimeStore } from './realtime'
 
 export interface IncomingCall {
@@ -45,7 +44,7 @@ export const useIncomingStore = defineStore('incoming', () => {
   const matches = (frame: { room_id: string }) => current.value !== null && frame.room_id === current.value.roomId
 
   realtime.client.on('call.incoming', (frame) => {
-    if ((frame as CallIncomingExtra).auto_join) {
+    if (frame.auto_join) {
       stop(null)
       admitted.value = { roomId: frame.room_id, appointmentId: frame.appointment_id, from: frame.from }
       return

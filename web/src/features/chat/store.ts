@@ -7,7 +7,6 @@ import { defineStore } from 'pinia'
 import { reactive } from 'vue'
 import { api, call, type Message } from '@/api/client'
 import { contiguousSeq, lastSeq, mergeBySeq, unreadCount } from './ordering'
-import { onUntyped, type ChatRead } from '@/api/visitTypes'
 import { useAppointmentsStore } from '@/stores/appointments'
 import { useRealtimeStore } from '@/stores/realtime'
 import { useSessionStore } from '@/stores/session'
@@ -123,7 +122,7 @@ export const useChatStore = defineStore('chat', () => {
     watchGap(message.appointment_id)
   })
   // Read on another of this person's devices: the count clears here too.
-  onUntyped<ChatRead>(realtime.client, 'chat.read', (frame) => {
+  realtime.client.on('chat.read', (frame) => {
     if (frame.reader_id !== session.user?.id) return
     const t = thread(frame.appointment_id)
     t.readSeq = Math.max(t.readSeq, frame.seq)

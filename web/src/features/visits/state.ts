@@ -3,8 +3,7 @@
  * appointment (with its check-in and call) and the time, so the list, the waiting room and the tab
  * title agree and are tested without a browser.
  */
-import type { Appointment } from '@/api/client'
-import type { AppointmentEvent } from '@/api/visitTypes'
+import type { Appointment, AppointmentEvent } from '@/api/client'
 import { CALL_EARLY_MINUTES } from '@/lib/time'
 
 export type Role = 'doctor' | 'patient'
