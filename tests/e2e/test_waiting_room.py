@@ -3,7 +3,8 @@ messages before the visit with live unread counts, check-in with the pre-call ch
 live waiting room (results, tab count), admit straight into the call without Accept, a second
 patient checking in during that call (a knock, never a dialog over the video; she reads that the
 doctor is finishing another visit), a call longer than the session idle timeout, a message after
-the visit, the history with its conversation and events, and a live booking with a notice.
+the visit, the history with its conversation and events, a live booking with a notice, and the
+second patient leaving the waiting room.
 Every screen passes axe-core; screenshots go to tests/e2e/artifacts/."""
 
 from __future__ import annotations
@@ -84,7 +85,7 @@ async def test_check_in_admit_knock_messages_and_history(browser, short_idle_ins
         static requestPermission() { return Promise.resolve('granted') }
         constructor(title) { window.__notifications.push(title) } close() {} };
     })();""")
-    for page, who in ((doctor, DOCTOR), (patty, PATIENT), (olga, OLGA)):
+    for page, who in ((doctor, DOCTOR), (patty, PATIENT)):
         await sign_in(page, who[0])
         await expect(page.get_by_role("heading", name="Your visits")).to_be_visible()
 
@@ -142,8 +143,15 @@ async def test_check_in_admit_knock_messages_and_history(browser, short_idle_ins
     await expect(patty.get_by_role("alertdialog")).to_have_count(0)
     await shot(patty, artifacts, "65-patient-admitted")
 
+    # The call outlasts the session idle timeout: nobody is signed out, the call stays up.
+    await doctor.wait_for_timeout((IDLE_TIMEOUT + 8) * 1000)
+    await wait_connected(doctor)
+    await wait_connected(patty)
+    await expect(patty.get_by_role("heading", name="Sign in")).to_have_count(0)
+
     # A second patient checks in during the call: a knock on the doctor's screen, nothing covers
     # the video, and she reads that the doctor is finishing another visit.
+    await sign_in(olga, OLGA[0])  # now: a page left idle past the timeout is signed out, as it should be
     await card(olga, DOCTOR[1]).get_by_role("link", name="Check in").click()
     await olga.get_by_role("button", name="Check in").click()
     await expect(olga.get_by_role("heading", name="You are in the waiting room")).to_be_visible()
@@ -158,11 +166,9 @@ async def test_check_in_admit_knock_messages_and_history(browser, short_idle_ins
     await expect(doctor).to_have_title(re.compile(r"^\(1 waiting\) "))
     await check_a11y(doctor, "call with a knock")
     await shot(doctor, artifacts, "67-doctor-call-knock")
-
-    # The call outlasts the session idle timeout: nobody is signed out, the call stays up.
-    await doctor.wait_for_timeout((IDLE_TIMEOUT + 8) * 1000)
-    await wait_connected(doctor)
+    await wait_connected(doctor)  # the call was not interrupted
     await wait_connected(patty)
+
     await doctor.get_by_role("button", name="Hang up").click()
     await expect(doctor.get_by_role("heading", name="Call ended")).to_be_visible()
     await expect(patty.get_by_role("heading", name="Call ended")).to_be_visible()
@@ -205,5 +211,29 @@ async def test_check_in_admit_knock_messages_and_history(browser, short_idle_ins
     await expect(patty.get_by_role("listitem", name=re.compile(f"^Visit with {re.escape(DOCTOR[1])}"))
                  ).to_have_count(2)
     await shot(patty, artifacts, "70-patient-live-booking")
+
+    # Olga is still waiting; she leaves, and the doctor's waiting room and tab follow.
+    await expect(doctor.get_by_role("listitem", name=f"{OLGA[1]} is waiting")).to_be_visible()
+    await olga.get_by_role("button", name="Leave the waiting room").click()
+    await expect(olga.get_by_role("heading", name="Your visits")).to_be_visible()
+    await expect(doctor.get_by_role("listitem", name=f"{OLGA[1]} is waiting")).to_have_count(0)
+    await expect(doctor.get_by_text("Nobody is waiting.")).to_be_visible()
+    await expect(doctor).to_have_title(re.compile(r"^Your visits"))
+    await expect(card(doctor, OLGA[1]).get_by_test_id("visit-state")).to_have_text("Left the waiting room")
     for page in (doctor, patty, olga):
         await page.context.close()
+
+
+@pytest.mark.xfail(strict=True, reason="server: outside a room a socket's pings are not use, so a patient "
+                   "waiting in the waiting room longer than the idle timeout is signed out (reported)")
+async def test_a_patient_waiting_longer_than_the_idle_timeout_stays_signed_in(browser, short_idle_instance):
+    inst = short_idle_instance
+    await book_at(inst, PATIENT[0], datetime.now(UTC) + timedelta(minutes=5), 15)
+    patty = await a11y_page(browser, inst.url, "phone")
+    await sign_in(patty, PATIENT[0])
+    await card(patty, DOCTOR[1]).get_by_role("link", name="Check in").click()
+    await patty.get_by_role("button", name="Check in").click()
+    await expect(patty.get_by_role("heading", name="You are in the waiting room")).to_be_visible()
+    await patty.wait_for_timeout((IDLE_TIMEOUT + 8) * 1000)
+    await expect(patty.get_by_role("heading", name="You are in the waiting room")).to_be_visible()
+    await patty.context.close()
