@@ -12,42 +12,14 @@ from typing import Any
 from playwright.async_api import Page, expect
 
 from televisit.users.models import Role
+from tests.e2e.a11y import a11y_page, check_a11y
 from tests.e2e.pages import PATIENT, assert_clean_console, open_page, shot, sign_in
 
 ADMIN = ("ada@clinic.test", "Ada Admin")
-AXE = Path(__file__).resolve().parents[2] / "web" / "node_modules" / "axe-core" / "axe.min.js"
-SIZES: dict[str, dict[str, Any]] = {
-    "desktop": {"viewport": {"width": 1280, "height": 800}},
-    # A 1280-pixel-wide window at 200% zoom lays out like this.
-    "zoom200": {"viewport": {"width": 640, "height": 400}, "device_scale_factor": 2},
-    "phone": {"viewport": {"width": 360, "height": 640}, "is_mobile": True, "has_touch": True,
-              "device_scale_factor": 2},
-}
 
 
 async def admin_page(browser: Any, base_url: str, size: str) -> Page:
-    """The app's CSP forbids inline scripts; this context lets the test inject axe-core."""
-    assert AXE.is_file(), "axe-core is a devDependency of web/: run `make web`"
-    context = await browser.new_context(base_url=base_url, bypass_csp=True, **SIZES[size])
-    page = await context.new_page()
-    page.set_default_timeout(15_000)
-    return page
-
-
-async def check_a11y(page: Page, screen: str) -> None:
-    """axe-core on the page as it is now: no serious or critical violation, no sideways scroll."""
-    if not await page.evaluate("typeof window.axe !== 'undefined'"):
-        await page.add_script_tag(path=str(AXE))
-    violations = await page.evaluate("""async () => {
-      const result = await axe.run(document, { resultTypes: ['violations'] });
-      return result.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help,
-        nodes: v.nodes.slice(0, 5).map((n) => n.target.join(' ')) }));
-    }""")
-    serious = [v for v in violations if v["impact"] in ("serious", "critical")]
-    assert serious == [], f"{screen}: {serious}"
-    overflow = await page.evaluate("(() => { const d = document.documentElement; "
-                                   "return d.scrollWidth - d.clientWidth })()")
-    assert overflow <= 0, f"{screen}: the page scrolls sideways by {overflow}px"
+    return await a11y_page(browser, base_url, size)
 
 
 async def test_admin_finds_a_patient_deactivates_her_and_sees_it_in_the_audit_log(

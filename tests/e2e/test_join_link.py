@@ -17,9 +17,10 @@ import pytest
 from playwright.async_api import Page, expect
 
 from televisit.users.models import Role
+from tests.e2e.a11y import check_a11y
 from tests.e2e.conftest import PASSWORD, Instance, _free_port
 from tests.e2e.pages import DOCTOR, PATIENT, assert_clean_console, open_page, shot, sign_in
-from tests.e2e.test_admin import admin_page, check_a11y
+from tests.e2e.test_admin import admin_page
 from tests.fixtures.app import make_settings
 from tests.fixtures.logs import captured_logs
 from tests.mail.helpers import JOIN_LINK, RESET_LINK, text_of

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from playwright.async_api import expect
 
 from televisit.runtime import runtime_of
@@ -89,10 +91,10 @@ async def test_a_full_visit_survives_a_camera_switch_and_a_server_restart(browse
     # Picking another camera replaces the track without renegotiation; the picture keeps coming.
     before = await video_stats(doctor)
     seen = (await video_stats(patient))["frames"]
-    await doctor.get_by_role("button", name="Choose camera and microphone").click()
+    await doctor.get_by_role("button", name="Devices").click()
     await doctor.get_by_label("Camera", exact=True).select_option(label="fake_device_2")
     await shot(doctor, artifacts, "10b-doctor-devices")
-    await doctor.get_by_role("button", name="Choose camera and microphone").click()
+    await doctor.get_by_role("button", name="Devices").click()
     after = await video_stats(doctor)
     assert after["sentCamera"] != before["sentCamera"], (before, after)
     assert after["peers"] == before["peers"]  # the same peer connection: no renegotiation
@@ -125,8 +127,9 @@ async def test_a_full_visit_survives_a_camera_switch_and_a_server_restart(browse
     await expect(ended(patient)).to_contain_text("The visit has ended.")
     await shot(patient, artifacts, "12-patient-call-ended")
     await patient.get_by_role("button", name="Back to visits").click()
-    await expect(patient.get_by_role("listitem", name=f"Visit with {DOCTOR[1]}")
-                 .get_by_text("Completed")).to_be_visible()
+    done = patient.get_by_role("listitem", name=f"Visit with {DOCTOR[1]}")
+    await expect(done.get_by_test_id("visit-state")).to_have_text("Visit done")
+    await expect(done.get_by_role("link", name="Check in")).to_have_count(0)
     # Installable: the manifest and the service worker are in place; nothing broke the CSP.
     manifest = await patient.evaluate("fetch('/manifest.webmanifest').then((r) => r.json())")
     assert {i["sizes"] for i in manifest["icons"]} >= {"192x192", "512x512"}
@@ -194,13 +197,13 @@ async def test_phone_wrong_password_declined_call_then_a_visit_with_unread_chat(
 
     # Chat is collapsed on a phone: new messages show as an unread count.
     await send_chat(doctor, "Please hold your arm in view of the camera.")
-    await expect(phone.get_by_role("button", name="Open chat, 1 unread")).to_be_visible()
-    await phone.get_by_role("button", name="Open chat, 1 unread").click()
+    await expect(phone.get_by_role("button", name="Chat, 1 unread")).to_be_visible()
+    await phone.get_by_role("button", name="Chat, 1 unread").click()
     await expect(chat_log(phone)).to_contain_text("Please hold your arm in view of the camera.")
     await send_chat(phone, "Like this?")
     await expect(chat_log(doctor)).to_contain_text("Like this?")
     await shot(phone, artifacts, "24-phone-chat")
-    await phone.get_by_role("button", name="Close chat").click()
+    await phone.get_by_role("button", name="Chat", exact=True).click()
 
     # A reload mid-visit (the token is kept for the tab) rejoins the call on a new peer connection.
     await phone.reload()
@@ -230,11 +233,14 @@ async def test_phone_wrong_password_declined_call_then_a_visit_with_unread_chat(
     # by the patient, and both lists follow in real time.
     await phone.get_by_role("button", name="Back to visits").click()
     await doctor.get_by_role("button", name="Back to visits").click()
-    await book_visit(doctor, PATIENT[1])  # the next free slot
+    first = await doctor.get_by_label("Date and time").input_value()  # the next free time, filled in
+    await book_visit(doctor, PATIENT[1])
     await doctor.get_by_label("Find a patient").fill("Patt")
     await doctor.get_by_role("button", name=f"Select {PATIENT[1]}").click()
+    await doctor.get_by_label("Date and time").fill(first)
     await doctor.get_by_role("button", name="Book visit").click()  # the same slot again
     await expect(doctor.get_by_role("alert")).to_contain_text("already has a visit at that time")
+    await expect(doctor.get_by_role("alert")).to_contain_text(f"It collides with {PATIENT[1]} at")
     await shot(doctor, artifacts, "26-doctor-overlap-refused")
     later = await doctor.evaluate("""() => {
       const d = new Date(Date.now() + 3 * 3600 * 1000); d.setMinutes(0, 0, 0);
@@ -245,14 +251,25 @@ async def test_phone_wrong_password_declined_call_then_a_visit_with_unread_chat(
     await doctor.get_by_label("Date and time").fill(later)
     await doctor.get_by_role("button", name="Book visit").click()
     await expect(doctor.get_by_role("status").filter(has_text="Visit booked")).to_be_visible()
-    doctors_list = doctor.get_by_role("list", name="Upcoming visits").get_by_role("listitem")
-    phones_list = phone.get_by_role("list", name="Upcoming visits").get_by_role("listitem")
+    # The agenda (today, then the days ahead): the visit done an hour ago says so and offers no start.
+    visit_item = re.compile(r"^Visit with ")
+    doctors_list = doctor.get_by_role("listitem", name=visit_item)
+    phones_list = phone.get_by_role("listitem", name=visit_item)
     await expect(doctors_list).to_have_count(3)
+    done = doctors_list.filter(has=doctor.get_by_test_id("visit-state").get_by_text("Done", exact=True))
+    await expect(done).to_have_count(1)
+    await expect(done.get_by_role("link", name="Start visit")).to_have_count(0)
     await phone.reload()
     await expect(phones_list).to_have_count(3)
+    done = phones_list.filter(has=phone.get_by_test_id("visit-state").get_by_text("Visit done", exact=True))
+    await expect(done).to_have_count(1)
+    await expect(done.get_by_role("link", name="Check in")).to_have_count(0)
     await shot(phone, artifacts, "27-phone-visits")
     await phones_list.last.get_by_role("button", name="Cancel visit").click()
     await phones_list.last.get_by_role("button", name="Yes, cancel it").click()
-    await expect(phones_list).to_have_count(2)
-    await expect(doctors_list).to_have_count(2)
+    await expect(phones_list.last.get_by_test_id("visit-state")).to_have_text("Cancelled")
+    await expect(doctors_list.last.get_by_test_id("visit-state")).to_have_text("Cancelled")
+    # The doctor is told, not left to notice.
+    notices = doctor.get_by_role("status", name="Notices")
+    await expect(notices).to_contain_text(f"{PATIENT[1]} cancelled the visit")
     assert_clean_console(doctor, phone)

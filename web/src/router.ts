@@ -15,7 +15,10 @@ export const router = createRouter({
     { path: '/visits', name: 'visits', component: () => import('./features/appointments/AppointmentsView.vue'), meta: { title: 'Your visits' } },
     // What emails and calendar entries link to: the visit's way in (camera check, then the call).
     { path: '/visits/:id', redirect: (to) => ({ name: 'check', params: { id: to.params.id } }) },
-    { path: '/visits/:id/check', name: 'check', component: () => import('./features/calls/PrecheckView.vue'), meta: { title: 'Check your camera and microphone' } },
+    // The doctor's camera check before starting; the patient's check-in and waiting room.
+    { path: '/visits/:id/check', name: 'check', component: () => import('./features/visits/VisitEntryView.vue'), meta: { title: 'Get ready for your visit' } },
+    { path: '/visits/:id/messages', name: 'messages', component: () => import('./features/visits/ConversationView.vue'), meta: { title: 'Messages' } },
+    { path: '/history/:personId', name: 'history', component: () => import('./features/visits/HistoryView.vue'), meta: { title: 'Past visits' } },
     { path: '/visits/:id/call', name: 'call', component: () => import('./features/calls/CallView.vue'), meta: { title: 'Video visit' } },
     {
       path: '/admin',
@@ -39,7 +42,7 @@ router.beforeEach((to) => {
   // needs a password sign-in (the server refuses it too: 403 scope_limited).
   const scope = session.signedIn ? session.scope : null
   if (scope && !to.meta.public) {
-    const visit = to.name === 'check' || to.name === 'call' ? String(to.params.id) : null
+    const visit = to.name === 'check' || to.name === 'call' || to.name === 'messages' ? String(to.params.id) : null
     if (visit !== scope.appointmentId) return { name: 'check', params: { id: scope.appointmentId } }
     return true
   }

@@ -11,6 +11,12 @@ export function formatTime(iso: string): string {
   return timeOnly.format(new Date(iso))
 }
 
+/** A message's time: the hour today, the day and hour before. */
+export function formatMessageTime(iso: string, now = new Date()): string {
+  const d = new Date(iso)
+  return d.toDateString() === now.toDateString() ? timeOnly.format(d) : dayTime.format(d)
+}
+
 /** `datetime-local` input value (local time, minutes precision). */
 export function toLocalInput(date: Date): string {
   const pad = (n: number) => String(n).padStart(2, '0')

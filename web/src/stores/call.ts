@@ -50,6 +50,8 @@ export const useCallStore = defineStore('call', () => {
   const peerState = ref<RTCPeerConnectionState>('new')
   const quality = ref<Quality>('unknown')
   const error = ref<string | null>(null)
+  /** The contract's code of the last failure to start (e.g. `doctor_busy`). */
+  const errorCode = ref<string | null>(null)
   const endMessage = ref<string | null>(null)
 
   let peer: Peer | null = null
@@ -101,6 +103,7 @@ export const useCallStore = defineStore('call', () => {
     everConnected.value = false
     endMessage.value = null
     error.value = null
+    errorCode.value = null
     remoteAudio.value = true
     remoteVideo.value = true
     peerState.value = 'new'
@@ -132,6 +135,7 @@ export const useCallStore = defineStore('call', () => {
     } catch (err) {
       phase.value = 'idle'
       error.value = errorMessage(err)
+      errorCode.value = err instanceof ApiError ? err.code : null
     }
   }
 
@@ -218,7 +222,8 @@ export const useCallStore = defineStore('call', () => {
   function ended(reason: EndReason, byMe = false): void {
     if (phase.value === 'ended') return
     phase.value = 'ended'
-    endMessage.value = byMe ? 'You ended the visit.'
+    // Hanging up before anyone answered cancels a ring; it did not end a visit.
+    endMessage.value = byMe ? (everConnected.value || otherPresent.value ? 'You ended the visit.' : 'You cancelled the call.')
       : reason === 'declined' ? `${otherName.value} declined the call.`
         : END_MESSAGES[reason] ?? 'The visit has ended.' // a reason newer than this page
     teardown()
@@ -295,7 +300,7 @@ export const useCallStore = defineStore('call', () => {
 
   return {
     phase, appointment, roomId, polite, otherPresent, everConnected, localStream, remoteStream,
-    micOn, camOn, remoteAudio, remoteVideo, peerState, quality, mediaError, error, endMessage,
+    micOn, camOn, remoteAudio, remoteVideo, peerState, quality, mediaError, error, errorCode, endMessage,
     devices, cameraId, micId, switching, otherName, status, connection, canSwitchCamera,
     prepareMedia: media.prepareMedia, refreshDevices: media.refreshDevices, load, start, answer, hangUp,
     leave, toggleMic, toggleCam, switchCamera: media.switchCamera, selectCamera: media.selectCamera,

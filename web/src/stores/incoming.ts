@@ -16,6 +16,8 @@ export const useIncomingStore = defineStore('incoming', () => {
   const current = ref<IncomingCall | null>(null)
   /** Shown after the ringing stopped without an answer here (cancelled, answered elsewhere). */
   const notice = ref<string | null>(null)
+  /** Admitted from the waiting room: the call screen opens without Accept (IncomingCall.vue routes). */
+  const admitted = ref<IncomingCall | null>(null)
   let stopRing: (() => void) | null = null
 
   function stop(message: string | null): void {
@@ -42,6 +44,11 @@ export const useIncomingStore = defineStore('incoming', () => {
   const matches = (frame: { room_id: string }) => current.value !== null && frame.room_id === current.value.roomId
 
   realtime.client.on('call.incoming', (frame) => {
+    if (frame.auto_join) {
+      stop(null)
+      admitted.value = { roomId: frame.room_id, appointmentId: frame.appointment_id, from: frame.from }
+      return
+    }
     stopRing?.()
     current.value = {
       roomId: frame.room_id,
@@ -61,5 +68,5 @@ export const useIncomingStore = defineStore('incoming', () => {
     if (matches(frame)) stop(`Missed call from ${current.value!.from.full_name}.`)
   })
 
-  return { current, notice, decline, accept, stop }
+  return { current, notice, admitted, decline, accept, stop }
 })

@@ -116,3 +116,14 @@ describe('chat history on the call screen', () => {
     wrapper.unmount()
   })
 })
+
+describe('the conversation outside the call', () => {
+  it('is read-only after messaging_until: the messages stay, the box to write is gone', async () => {
+    const wrapper = mount(ChatPanel, { props: { appointmentId: AP, otherName: 'Dr Who', open: true, readOnly: true } })
+    await flushPromises()
+    expect(historyFetches).toBe(1)
+    expect(wrapper.find('textarea').exists()).toBe(false)
+    expect(wrapper.text()).toContain('This conversation is closed')
+    expect(wrapper.find('[role="log"]').attributes('tabindex')).toBe('0')
+  })
+})

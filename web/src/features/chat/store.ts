@@ -7,6 +7,7 @@ import { defineStore } from 'pinia'
 import { reactive } from 'vue'
 import { api, call, type Message } from '@/api/client'
 import { contiguousSeq, lastSeq, mergeBySeq, unreadCount } from './ordering'
+import { useAppointmentsStore } from '@/stores/appointments'
 import { useRealtimeStore } from '@/stores/realtime'
 import { useSessionStore } from '@/stores/session'
 
@@ -35,6 +36,7 @@ function newId(): string {
 export const useChatStore = defineStore('chat', () => {
   const realtime = useRealtimeStore()
   const session = useSessionStore()
+  const appointments = useAppointmentsStore()
   const threads = reactive(new Map<string, Thread>())
 
   function thread(appointmentId: string): Thread {
@@ -86,9 +88,11 @@ export const useChatStore = defineStore('chat', () => {
     realtime.client.send({ type: 'chat.send', appointment_id: appointmentId, client_msg_id: pending.clientMsgId, body: text, ref: pending.clientMsgId })
   }
 
+  /** Everything shown is read: here, on the server (the list's count), and so on other devices. */
   function markRead(appointmentId: string): void {
     const t = thread(appointmentId)
-    t.readSeq = lastSeq(t.messages)
+    t.readSeq = Math.max(t.readSeq, lastSeq(t.messages))
+    if (t.readSeq > 0) appointments.markRead(appointmentId, t.readSeq)
   }
 
   function unread(appointmentId: string): number {
@@ -116,6 +120,12 @@ export const useChatStore = defineStore('chat', () => {
     if (!message?.appointment_id) return
     add(message.appointment_id, [message])
     watchGap(message.appointment_id)
+  })
+  // Read on another of this person's devices: the count clears here too.
+  realtime.client.on('chat.read', (frame) => {
+    if (frame.reader_id !== session.user?.id) return
+    const t = thread(frame.appointment_id)
+    t.readSeq = Math.max(t.readSeq, frame.seq)
   })
   realtime.client.on('error', (frame) => {
     const ref = typeof frame.ref === 'string' ? frame.ref : null
