@@ -224,8 +224,6 @@ async def test_check_in_admit_knock_messages_and_history(browser, short_idle_ins
         await page.context.close()
 
 
-@pytest.mark.xfail(strict=True, reason="server: outside a room a socket's pings are not use, so a patient "
-                   "waiting in the waiting room longer than the idle timeout is signed out (reported)")
 async def test_a_patient_waiting_longer_than_the_idle_timeout_stays_signed_in(browser, short_idle_instance):
     inst = short_idle_instance
     await book_at(inst, PATIENT[0], datetime.now(UTC) + timedelta(minutes=5), 15)

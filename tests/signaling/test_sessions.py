@@ -8,6 +8,7 @@ import asyncio
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -224,3 +225,32 @@ async def test_last_seen_is_written_at_most_every_quarter_timeout_and_minute(
     assert writes_of(writes, socket) == expected, writes
     assert len(writes) == 2 * expected
     await assert_signed_in(client, v.doctor.headers)
+
+
+CHECKS = {"camera": "ok", "microphone": "ok", "network": None}
+
+
+@pytest.mark.parametrize("settings_overrides", [{"session_idle_timeout": IDLE}])
+async def test_a_patient_waiting_in_the_waiting_room_stays_signed_in_until_she_leaves(
+        factory, client, live, clock):
+    """A doctor running late never signs out the patient who waits for him; once she has left
+    the waiting room, her open page times out like any other."""
+    v = await make_visit(factory, starts_in=timedelta(minutes=10), duration_minutes=120)
+    url = f"/api/v1/appointments/{v.id}/check-in"
+    response = await client.post(url, json={"checks": CHECKS}, headers=v.patient.headers)
+    assert response.status_code == 200, response.text
+    ws = await connect(live.ws_url, v.patient)
+    for _ in range(30):  # half an hour of waiting, three idle timeouts: only the page's pings
+        clock.advance(seconds=60)
+        await roundtrip(ws)
+        assert await sweep(live.app) == 0
+    await assert_signed_in(client, v.patient.headers)
+    response = await client.delete(url, headers=v.patient.headers)
+    assert response.status_code == 204, response.text
+    for _ in range(9):
+        clock.advance(seconds=60)
+        await roundtrip(ws)
+        assert await sweep(live.app) == 0
+    clock.advance(seconds=61)
+    assert await sweep(live.app) == 1
+    await assert_session_ended(ws, "expired")

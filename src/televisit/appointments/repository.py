@@ -226,6 +226,16 @@ class AppointmentRepository:
         return [(a, b) for a, b in (await self.session.execute(stmt)).all()]
 
     # -- check-in and presence -----------------------------------------------------------------
+    async def waiting_somewhere(self, patient_id: uuid.UUID, *, now: datetime) -> bool:
+        """The patient is checked in, present, in a visit that has not ended."""
+        stmt = select(exists().where(
+            CheckIn.patient_id == patient_id, CheckIn.present.is_(True),
+            CheckIn.appointment_id == Appointment.id,
+            Appointment.status.in_((AppointmentStatus.scheduled, AppointmentStatus.in_progress)),
+            Appointment.ends_at > now,
+        ))
+        return bool((await self.session.execute(stmt)).scalar())
+
     async def check_in(self, appointment_id: uuid.UUID) -> CheckIn | None:
         stmt = select(CheckIn).where(CheckIn.appointment_id == appointment_id).execution_options(
             populate_existing=True)

@@ -592,6 +592,12 @@ async def sweep_presence(session: AsyncSession, *, settings: Settings, now: date
     return gone
 
 
+async def in_a_waiting_room(session: AsyncSession, *, patient_id: uuid.UUID, now: datetime) -> bool:
+    """She is waiting for a visit now (checked in, present, the visit not over): her open page is
+    attended, so its pings keep her signed in, as a call's frames do."""
+    return await AppointmentRepository(session).waiting_somewhere(patient_id, now=now)
+
+
 async def is_waiting(session: AsyncSession, *, appointment_id: uuid.UUID) -> bool:
     """The patient is in the visit's waiting room now (checked in and present)."""
     found = await AppointmentRepository(session).check_in(appointment_id)

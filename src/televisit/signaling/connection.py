@@ -93,6 +93,9 @@ class Connection:
         self.scope_rooms: set[uuid.UUID] = set()
         # A patient's sockets are her presence in the waiting rooms she checked in to.
         self.patient = False
+        # Whether she waits in a waiting room (her pings are then use), and when that was asked.
+        self.waiting = False
+        self.waiting_checked_at: datetime | None = None
         self.rooms: set[uuid.UUID] = set()
         # Rooms whose `room.ended` this socket already got (it arrives on two channels).
         self.ended_rooms: set[uuid.UUID] = set()

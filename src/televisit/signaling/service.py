@@ -69,6 +69,7 @@ class Handlers:
         # One presence update at a time per patient on this instance, each applying what the hub
         # holds at that moment: a reload's close and reopen cannot leave a wrong row behind.
         self._presence_locks: dict[uuid.UUID, asyncio.Lock] = {}
+        self._waiting_recheck = timedelta(seconds=min(60.0, self.idle.total_seconds() / 4))
         missing = set(f.CLIENT_FRAMES) - set(self.table)
         if missing:
             raise TypeError(f"client frames without a handler: {sorted(c.__name__ for c in missing)}")
@@ -122,12 +123,28 @@ class Handlers:
         return user
 
     async def dispatch(self, conn: Connection, frame: f.ClientFrame) -> None:
-        # In a call every frame is use (a visit never signs anyone out); outside one, pings are not.
-        if conn.times is not None and (conn.rooms or isinstance(frame, PERSON_FRAMES)):
+        # In a call every frame is use (a visit never signs anyone out); outside one, pings are
+        # not, except a patient's while she waits in a waiting room (her page is attended).
+        if conn.times is not None and (conn.rooms or isinstance(frame, PERSON_FRAMES)
+                                       or (conn.patient and isinstance(frame, f.Ping)
+                                           and await self._waiting(conn))):
             conn.times.touch(self._now(), self.idle)
         if conn.scope is not None:
             await self._hold_to_visit(conn, frame)
         await self.table[type(frame)](conn, frame)
+
+    async def _waiting(self, conn: Connection) -> bool:
+        """Whether the patient waits in a waiting room, asked again at most every quarter of the
+        idle timeout (and minute): her pings then count as use of the session."""
+        now = self._now()
+        if conn.user_id is None:
+            return False
+        if conn.waiting_checked_at is None or now - conn.waiting_checked_at >= self._waiting_recheck:
+            async with self._session() as session:
+                conn.waiting = await appointments_service.in_a_waiting_room(
+                    session, patient_id=conn.user_id, now=now)
+            conn.waiting_checked_at = now
+        return conn.waiting
 
     async def _hold_to_visit(self, conn: Connection, frame: f.ClientFrame) -> None:
         """A socket of a join-link session acts on its own visit only: another visit, or another
