@@ -384,23 +384,31 @@ def run_endpoints(world: World, base_url: str, server_pid: int, workdir: Path, a
     return results
 
 
-async def bench_backend(backend: str, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+def bench_backend(backend: str, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    if backend == "sqlite":
+        return asyncio.run(bench_database(f"sqlite+aiosqlite:///{workdir}/rest.db", args, workdir))
+    from tests.fixtures.databases import create_pg_database, drop_pg_database
+
+    database_url = create_pg_database("televisit_bench_rest")
+    try:
+        return asyncio.run(bench_database(database_url, args, workdir))
+    finally:
+        if not args.keep:
+            drop_pg_database(database_url)
+
+
+async def bench_database(database_url: str, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     from sqlalchemy.ext.asyncio import create_async_engine
 
     from televisit.core.config import Settings
 
     secret_key = secrets.token_urlsafe(48)
-    if backend == "postgres":
-        from tests.fixtures.databases import create_pg_database, drop_pg_database
-
-        database_url = create_pg_database("televisit_bench_rest")
-    else:
-        database_url = f"sqlite+aiosqlite:///{workdir}/rest.db"
     env = server_env(database_url, secret_key)
     settings = Settings(_env_file=None, **{k.removeprefix("TELEVISIT_").lower(): v  # type: ignore[call-arg]
                                            for k, v in env.items() if k.startswith("TELEVISIT_")})
     subprocess.run([*televisit_argv(), "migrate"], env=env, check=True, capture_output=True)
     engine = create_async_engine(database_url)
+    backend = engine.dialect.name.replace("postgresql", "postgres")
     now = datetime.now(UTC).replace(microsecond=0)
     out: dict[str, Any] = {"sizes": {}}
     try:
@@ -432,8 +440,6 @@ async def bench_backend(backend: str, args: argparse.Namespace, workdir: Path) -
             out["sizes"][str(size)] = {"endpoints": results, "list_plans": plans}
     finally:
         await engine.dispose()
-        if backend == "postgres" and not args.keep:
-            drop_pg_database(database_url)
     return out
 
 
@@ -492,7 +498,7 @@ def main() -> int:
     }
     t0 = time.monotonic()
     for backend in args.backend or ["postgres", "sqlite"]:
-        summary["backends"][backend] = asyncio.run(bench_backend(backend, args, workdir))
+        summary["backends"][backend] = bench_backend(backend, args, workdir)
     summary["machine"]["loadavg_end"] = os.getloadavg()
     summary["elapsed_s"] = round(time.monotonic() - t0, 1)
     summary["targets_missed"] = verdict(summary)
