@@ -147,7 +147,8 @@ async def fill_visits(engine: Any, now: datetime, start: int, stop_: int) -> Non
     dialect = engine.dialect.name
     base = int((now - timedelta(days=365)).timestamp()) // 600 * 600
     now_epoch = int(now.timestamp())
-    starts = f"({base} + ((g * 7919) % {SPAN_SLOTS}) * 600)"
+    g = "g" if dialect == "sqlite" else "g::bigint"  # g * 7919 passes 2**31 at 271,000 visits
+    starts = f"({base} + (({g} * 7919) % {SPAN_SLOTS}) * 600)"
     chunk = 200_000
     for lo in range(start, stop_ + 1, chunk):
         hi = min(stop_, lo + chunk - 1)
