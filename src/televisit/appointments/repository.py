@@ -5,7 +5,7 @@ from datetime import datetime
 
 from sqlalchemy import Select, exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload
 
 from televisit.appointments.models import Appointment, AppointmentStatus
 from televisit.core.db import lock_rows
@@ -19,8 +19,9 @@ class AppointmentRepository:
         self.session = session
 
     def _base(self) -> Select[Appointment]:
+        # The two people in the same query (inner joins on their primary keys), not two more.
         return select(Appointment).options(
-            selectinload(Appointment.doctor), selectinload(Appointment.patient)
+            joinedload(Appointment.doctor, innerjoin=True), joinedload(Appointment.patient, innerjoin=True)
         )
 
     async def add(self, appointment: Appointment) -> Appointment:
