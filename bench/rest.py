@@ -52,7 +52,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # the repository: tests.fixtures
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from procs import free_port, stop, televisit_argv, wait_for_port  # beside this file
+from procs import free_port, stop, televisit_argv, wait_for_port  # noqa: E402 - beside this file
 
 TICKS = os.sysconf("SC_CLK_TCK")
 SERVER_CORE, CLIENT_CORE = 0, 1
@@ -322,15 +322,16 @@ local n = 0
         ),
         "chat": (
             'return wrk.format("POST", "/api/v1/appointments/" .. visits[n % #visits + 1] .. "/messages", '
-            f'nil, string.format(\'{{"client_msg_id":"bench-{run}-%d","body":"How are you feeling today?"}}\', n))'
+            f'nil, string.format(\'{{"client_msg_id":"bench-{run}-%d",'
+            '"body":"How are you feeling today?"}\', n))'
         ),
     }
     return head + f"request = function()\n  n = n + 1\n  {bodies[endpoint]}\nend\n" + LUA_DONE
 
 
 def drive(url: str, script: Path, *, seconds: float, connections: int) -> dict[str, Any]:
-    argv = ["taskset", "-c", str(CLIENT_CORE), "wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s",
-            "--timeout", "10s", "-s", str(script), url]
+    argv = ["taskset", "-c", str(CLIENT_CORE), "wrk", "-t1", f"-c{connections}",
+            f"-d{max(1, round(seconds))}s", "--timeout", "10s", "-s", str(script), url]
     out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
     match = re.search(r"^RESULT (\{.*\})$", out, re.M)
     if match is None:
@@ -385,29 +386,49 @@ def run_endpoints(world: World, base_url: str, server_pid: int, workdir: Path, a
     return results
 
 
+def serve_and_measure(world: World, env: dict[str, str], workdir: Path, args: argparse.Namespace,
+                      run: int, label: str) -> dict[str, Any]:
+    """`televisit serve` pinned to its core, every endpoint driven in turn, then stopped."""
+    port = free_port()
+    with (workdir / f"server-{label}.log").open("wb") as server_log:
+        proc = subprocess.Popen(
+            ["taskset", "-c", str(SERVER_CORE), *televisit_argv(), "serve", "--host", "127.0.0.1",
+             "--port", str(port)], env=env, stdout=server_log, stderr=subprocess.STDOUT)
+    try:
+        wait_for_port(port, proc)
+        return run_endpoints(world, f"http://127.0.0.1:{port}", proc.pid, workdir, args, run,
+                             args.profile, label)
+    finally:
+        stop(proc)
+
+
 def bench_backend(backend: str, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     if backend == "sqlite":
-        return asyncio.run(bench_database(f"sqlite+aiosqlite:///{workdir}/rest.db", args, workdir))
+        return bench_migrated(f"sqlite+aiosqlite:///{workdir}/rest.db", args, workdir)
     from tests.fixtures.databases import create_pg_database, drop_pg_database
 
     database_url = create_pg_database("televisit_bench_rest")
     try:
-        return asyncio.run(bench_database(database_url, args, workdir))
+        return bench_migrated(database_url, args, workdir)
     finally:
         if not args.keep:
             drop_pg_database(database_url)
 
 
-async def bench_database(database_url: str, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+def bench_migrated(database_url: str, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    env = server_env(database_url, secrets.token_urlsafe(48))
+    subprocess.run([*televisit_argv(), "migrate"], env=env, check=True, capture_output=True)
+    return asyncio.run(bench_database(env, args, workdir))
+
+
+async def bench_database(env: dict[str, str], args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     from sqlalchemy.ext.asyncio import create_async_engine
 
     from televisit.core.config import Settings
 
-    secret_key = secrets.token_urlsafe(48)
-    env = server_env(database_url, secret_key)
+    database_url = env["TELEVISIT_DATABASE_URL"]
     settings = Settings(_env_file=None, **{k.removeprefix("TELEVISIT_").lower(): v  # type: ignore[call-arg]
                                            for k, v in env.items() if k.startswith("TELEVISIT_")})
-    subprocess.run([*televisit_argv(), "migrate"], env=env, check=True, capture_output=True)
     engine = create_async_engine(database_url)
     backend = engine.dialect.name.replace("postgresql", "postgres")
     now = datetime.now(UTC).replace(microsecond=0)
@@ -426,18 +447,7 @@ async def bench_database(database_url: str, args: argparse.Namespace, workdir: P
             await new_sessions(engine, settings, world)
             log(f"{backend}: {size:,} visits (filled in {time.monotonic() - t0:.1f} s)")
             plans = await explain_list(engine, world)
-            port = free_port()
-            log_path = workdir / f"server-{backend}-{size}.log"
-            with log_path.open("wb") as server_log:
-                proc = subprocess.Popen(
-                    ["taskset", "-c", str(SERVER_CORE), *televisit_argv(), "serve", "--host", "127.0.0.1",
-                     "--port", str(port)], env=env, stdout=server_log, stderr=subprocess.STDOUT)
-            try:
-                wait_for_port(port, proc)
-                results = run_endpoints(world, f"http://127.0.0.1:{port}", proc.pid, workdir, args, run,
-                                        args.profile, f"{backend}-{size}")
-            finally:
-                stop(proc)
+            results = serve_and_measure(world, env, workdir, args, run, f"{backend}-{size}")
             out["sizes"][str(size)] = {"endpoints": results, "list_plans": plans}
     finally:
         await engine.dispose()

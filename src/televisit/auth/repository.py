@@ -21,7 +21,6 @@ from televisit.auth.models import (
 from televisit.core.db import rowcount
 from televisit.users.models import User
 
-
 _SESSION_WITH_USER = (select(AuthSession, User).join(User, User.id == AuthSession.user_id)
                       .where(AuthSession.token_digest == bindparam("digest")))
 

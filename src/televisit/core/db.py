@@ -126,7 +126,7 @@ LONE_INSERT_KEY = "televisit_lone_insert"
 async def _flush_lone_insert(session: AsyncSession) -> None:
     if len(session.new) != 1 or session.deleted or session.dirty:
         return
-    info = (await session.connection()).sync_connection.info
+    info = (await session.connection()).info
     info[LONE_INSERT_KEY] = True
     try:
         await session.flush()
