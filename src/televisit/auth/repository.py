@@ -4,7 +4,7 @@ import uuid
 from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import Row, and_, delete, func, or_, select, update
+from sqlalchemy import Row, and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from televisit.auth.models import (
@@ -21,6 +21,9 @@ from televisit.auth.models import (
 from televisit.core.db import rowcount
 from televisit.users.models import User
 
+_SESSION_WITH_USER = (select(AuthSession, User).join(User, User.id == AuthSession.user_id)
+                      .where(AuthSession.token_digest == bindparam("digest")))
+
 
 class AuthSessionRepository:
     def __init__(self, session: AsyncSession) -> None:
@@ -31,9 +34,11 @@ class AuthSessionRepository:
         await self.session.flush()
         return auth_session
 
-    async def get_by_digest(self, digest: str) -> AuthSession | None:
-        stmt = select(AuthSession).where(AuthSession.token_digest == digest)
-        return (await self.session.execute(stmt)).scalar_one_or_none()
+    async def get_with_user(self, digest: str) -> tuple[AuthSession, User] | None:
+        """The session with this token digest and its user, in one query (every authenticated
+        request runs it: the statement is built once)."""
+        row = (await self.session.execute(_SESSION_WITH_USER, {"digest": digest})).one_or_none()
+        return None if row is None else (row[0], row[1])
 
     async def revoke(self, session_id: uuid.UUID, *, at: datetime) -> None:
         stmt = (

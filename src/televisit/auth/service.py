@@ -254,18 +254,16 @@ async def authenticate(
     """
     if not token or len(token) > 256:
         raise Unauthorized("The access token is not valid.", code="invalid_token")
-    repo = AuthSessionRepository(session)
-    auth_session = await repo.get_by_digest(token_digest(settings.secret_key, token))
-    if auth_session is None or auth_session.revoked_at is not None:
+    found = await AuthSessionRepository(session).get_with_user(token_digest(settings.secret_key, token))
+    if found is None or found[0].revoked_at is not None:
         raise Unauthorized("The access token is not valid.", code="invalid_token")
+    auth_session, user = found
     idle_deadline = auth_session.last_seen_at + timedelta(seconds=settings.session_idle_timeout)
     if now >= auth_session.expires_at or now >= idle_deadline:
-        await audit.record(session, action=Action.session_expired, actor=await _session_user(
-            session, auth_session), object_type="session", object_id=auth_session.id, now=now,
-            outcome=Outcome.failed)
+        await audit.record(session, action=Action.session_expired, actor=user, object_type="session",
+                           object_id=auth_session.id, now=now, outcome=Outcome.failed)
         raise Unauthorized("Your session has expired. Sign in again.", code="session_expired")
-    user = await users_service.get(session, user_id=auth_session.user_id)
-    if user is None or not user.is_active:
+    if not user.is_active:
         raise Unauthorized("The access token is not valid.", code="invalid_token")
     if auth_session.enrollment_only and not allow_enrollment_only:
         raise MfaEnrollmentRequired()

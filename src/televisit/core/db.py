@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 import structlog
 from sqlalchemy import CursorResult, DateTime, MetaData, Result, event, select, update
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, InstrumentedAttribute, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -47,6 +50,8 @@ class UTCDateTime(TypeDecorator[datetime]):
     def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
         if value is None:
             return None
+        if value.tzinfo is UTC:  # asyncpg's: every timestamp column of every row comes here
+            return value
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
@@ -69,12 +74,66 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 def create_engine(settings: Settings) -> AsyncEngine:
     kwargs: dict[str, Any] = {}
     if not settings.is_sqlite:
-        # pre_ping drops connections a restarted PostgreSQL left dead, instead of failing a request.
-        kwargs.update(pool_pre_ping=True, pool_size=10, max_overflow=20, pool_recycle=1800)
+        kwargs.update(pool_size=10, max_overflow=20, pool_recycle=1800)
     engine = create_async_engine(settings.database_url, **kwargs)
     if settings.is_sqlite:
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    elif engine.dialect.driver == "asyncpg":
+        event.listen(engine.sync_engine, "checkout", _checkout_asyncpg)
+        event.listen(engine.sync_engine, "before_cursor_execute", _begin_before_writes)
     return engine
+
+
+# PostgreSQL (asyncpg): a transaction begins at the first statement that writes or locks, as
+# SQLite's driver does, not at the first read. A read-only request (who am I, a visit list without
+# its audit record) then costs its SELECTs alone, without BEGIN and COMMIT round trips; a request
+# that writes runs everything from its first write (or `SELECT ... FOR UPDATE`, see `lock_rows`)
+# to its commit in one transaction. Under READ COMMITTED each statement sees its own snapshot
+# anyway, so a read before the first write sees what it would have seen inside the transaction.
+_PLAIN_READ = re.compile(r"\s*SELECT\b", re.I)
+_LOCKING = re.compile(r"\bFOR\s+(?:NO\s+KEY\s+)?(?:UPDATE|SHARE|KEY\s+SHARE)\b", re.I)
+
+
+@lru_cache(maxsize=2048)  # the compiled statements' text: a few hundred distinct strings
+def needs_transaction(statement: str) -> bool:
+    """Whether ``statement`` must run inside the request's transaction (it writes or locks)."""
+    return _PLAIN_READ.match(statement) is None or _LOCKING.search(statement) is not None
+
+
+def _checkout_asyncpg(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    """Each checkout: refuse a connection the server has closed (a restarted PostgreSQL: asyncpg
+    notices the closed socket by itself), so the pool opens a new one instead of failing the
+    request; and start in autocommit until the first write. Unlike `pool_pre_ping` this costs no
+    round trip (the ping was BEGIN, a query and ROLLBACK on every request). A connection lost
+    silently (a network failure) still fails one request, which invalidates the pool."""
+    if dbapi_connection.driver_connection.is_closed():
+        raise DisconnectionError("the database closed this connection")
+    dbapi_connection.autocommit = True
+
+
+def _begin_before_writes(conn: Any, _cursor: Any, statement: str, _params: Any, _context: Any,
+                         _many: bool) -> None:
+    if needs_transaction(statement) and not conn.info.pop(LONE_INSERT_KEY, False):
+        dbapi_connection = conn.connection.dbapi_connection
+        if dbapi_connection.autocommit:
+            dbapi_connection.autocommit = False  # asyncpg sends BEGIN before this statement
+
+
+# Set by `session_scope` while it flushes a request whose one write is a single new row (the
+# audit record of a read): on PostgreSQL that INSERT, atomic by itself, then runs without
+# BEGIN and COMMIT around it. Used by one statement at most.
+LONE_INSERT_KEY = "televisit_lone_insert"
+
+
+async def _flush_lone_insert(session: AsyncSession) -> None:
+    if len(session.new) != 1 or session.deleted or session.dirty:
+        return
+    info = (await session.connection()).info
+    info[LONE_INSERT_KEY] = True
+    try:
+        await session.flush()
+    finally:
+        info.pop(LONE_INSERT_KEY, None)
 
 
 async def lock_rows(session: AsyncSession, touch: InstrumentedAttribute[Any], ids: list[uuid.UUID]) -> None:
@@ -112,6 +171,7 @@ async def session_scope(
     async with factory() as session:
         try:
             yield session
+            await _flush_lone_insert(session)
             await session.commit()
         except BaseException as exc:
             await session.rollback()

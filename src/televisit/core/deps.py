@@ -1,4 +1,8 @@
-"""Named dependencies that routes declare: the runtime, its settings and clock, the session."""
+"""Named dependencies that routes declare: the runtime, its settings and clock, the session.
+
+Each is an `async def`, even where nothing is awaited: FastAPI runs a plain `def` dependency in
+its thread pool, a hand-off to a worker thread and back on every request (bench/rest.py).
+"""
 
 from __future__ import annotations
 
@@ -15,22 +19,22 @@ from televisit.core.runtime import CoreRuntime, core_runtime
 from televisit.core.security import Passwords
 
 
-def get_runtime(request: Request) -> CoreRuntime:
+async def get_runtime(request: Request) -> CoreRuntime:
     return core_runtime(request.app)
 
 
 RuntimeDep = Annotated[CoreRuntime, Depends(get_runtime)]
 
 
-def get_settings(runtime: RuntimeDep) -> Settings:
+async def get_settings(runtime: RuntimeDep) -> Settings:
     return runtime.settings
 
 
-def get_passwords(runtime: RuntimeDep) -> Passwords:
+async def get_passwords(runtime: RuntimeDep) -> Passwords:
     return runtime.passwords
 
 
-def get_now(runtime: RuntimeDep) -> datetime:
+async def get_now(runtime: RuntimeDep) -> datetime:
     return runtime.clock.now()
 
 
@@ -39,7 +43,7 @@ async def get_session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-def client_ip(request: Request) -> str:
+async def client_ip(request: Request) -> str:
     # Behind nginx uvicorn runs with --proxy-headers, so request.client is the real address.
     return request.client.host if request.client else "unknown"
 

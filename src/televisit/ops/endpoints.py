@@ -13,7 +13,7 @@ from televisit.runtime import Runtime, runtime_of
 router = APIRouter(tags=["ops"])
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
     return runtime_of(request.app)
 
 
