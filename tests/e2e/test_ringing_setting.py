@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from playwright.async_api import expect
 
+from tests.e2e.a11y import SIZES, check_a11y
 from tests.e2e.pages import PATIENT, shot, sign_in
-from tests.e2e.test_admin import SIZES, check_a11y
 
 COULD_NOT = ("This device could not turn on call notifications. "
              "Check your internet connection and try again.")

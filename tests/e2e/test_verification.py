@@ -9,9 +9,9 @@ from typing import Any
 
 from playwright.async_api import Page, expect
 
+from tests.e2e.a11y import AXE
 from tests.e2e.conftest import RECORD_PEERS
 from tests.e2e.pages import DOCTOR, PATIENT, book_visit, shot, sign_in, start_call, wait_connected
-from tests.e2e.test_admin import AXE
 
 FINGERPRINTS = """() => {
   const pc = window.__peers.filter((p) => p.connectionState === 'connected').pop();
