@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +18,9 @@ import pytest
 from playwright.async_api import Page, expect
 
 from televisit.users.models import Role
-from tests.e2e.a11y import check_a11y
+from tests.e2e.a11y import a11y_page, check_a11y
 from tests.e2e.conftest import PASSWORD, Instance, _free_port
-from tests.e2e.pages import DOCTOR, PATIENT, assert_clean_console, open_page, shot, sign_in
+from tests.e2e.pages import DOCTOR, PATIENT, assert_clean_console, open_page, shot, sign_in, wait_connected
 from tests.e2e.test_admin import admin_page
 from tests.fixtures.app import make_settings
 from tests.fixtures.logs import captured_logs
@@ -178,3 +179,39 @@ async def test_forgot_password_to_signed_in_with_the_new_one(browser, mail_insta
     assert token not in mail_instance.logs.getvalue()  # type: ignore[attr-defined]
     assert_clean_console(page)
     await wait_for_mail(smtp.inbox, 1)
+
+
+async def test_the_emailed_link_checks_her_in_and_the_doctor_admits_her(
+        browser, mail_instance, smtp, artifacts):
+    """From the invitation to the call with no password: the link's session checks in to the
+    waiting room, the doctor sees her there and admits her, and she is in the call without Accept."""
+    doctor = await doctor_api(mail_instance)
+    starts = (datetime.now(UTC) + timedelta(minutes=5)).replace(microsecond=0).isoformat()
+    booked = await doctor.post("/api/v1/appointments", json={
+        "patient": {"full_name": "Ines Lachance", "email": "ines@example.org"},
+        "starts_at": starts, "duration_minutes": 30})
+    assert booked.status_code == 201, booked.text
+    visit = booked.json()
+    link = await emailed(smtp, "ines@example.org", 1, JOIN_LINK)
+
+    desk = await a11y_page(browser, mail_instance.url)
+    await sign_in(desk, DOCTOR[0])
+    phone = await a11y_page(browser, mail_instance.url, "phone")
+    await phone.goto(link)
+    await expect(phone.get_by_role("heading", name="Get ready for your visit")).to_be_visible()
+    await phone.get_by_role("button", name="Check in").click()
+    await expect(phone.get_by_role("heading", name="You are in the waiting room")).to_be_visible()
+    await check_a11y(phone, "waiting room from a join link, phone")
+    await shot(phone, artifacts, "55-phone-join-link-waiting-room")
+
+    # The doctor's open page shows her waiting, without a reload; he admits her.
+    waiting = desk.get_by_role("listitem", name="Ines Lachance is waiting")
+    await expect(waiting).to_be_visible()
+    await waiting.get_by_role("link", name="Admit Ines Lachance").click()
+    await wait_connected(desk)
+    await wait_connected(phone)
+    await expect(phone.get_by_role("alertdialog")).to_have_count(0)  # no Accept step
+    await shot(phone, artifacts, "56-phone-join-link-admitted")
+    read = (await doctor.get(f"/api/v1/appointments/{visit['id']}")).json()
+    assert read["status"] == "in_progress" and read["check_in"]["checks"]["camera"] == "ok"
+    await doctor.aclose()
