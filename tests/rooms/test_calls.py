@@ -29,7 +29,8 @@ async def test_start_call_creates_the_room_once_and_moves_the_visit_in_progress(
     response = await client.post(f"/api/v1/appointments/{v.id}/call", headers=v.doctor.headers)
     assert response.status_code == 201, response.text
     body = response.json()
-    assert set(body) == {"room", "ice_servers"}
+    assert set(body) == {"room", "ice_servers", "ice_transport_policy"}
+    assert body["ice_transport_policy"] == "all"  # the default: direct paths allowed
     room = body["room"]
     assert set(room) == ROOM_KEYS
     assert room["appointment_id"] == v.id and room["status"] == "in-progress"

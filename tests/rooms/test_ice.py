@@ -68,6 +68,25 @@ async def test_without_turn_configured_there_are_no_relay_credentials(factory, c
     assert again.json()["room"]["id"] == room["id"] and again.json()["ice_servers"] == []
 
 
+# -- TELEVISIT_ICE_TRANSPORT_POLICY: a clinic's privacy option ----------------------------------------
+
+@pytest.mark.parametrize("settings_overrides", [{**TURN, "ice_transport_policy": "relay"}, TURN],
+                         ids=["relay", "default"])
+async def test_the_transport_policy_goes_out_with_every_set_of_ice_servers(factory, client, live,
+                                                                            settings_overrides):
+    """The call answer, `room.joined` and `ice.servers` all carry it: a client builds (or rebuilds)
+    its connection from any of them. `all` unless the clinic chose `relay`."""
+    policy = settings_overrides.get("ice_transport_policy", "all")
+    v = await make_visit(factory)
+    response = await client.post(f"/api/v1/appointments/{v.id}/call", headers=v.doctor.headers)
+    assert response.json()["ice_transport_policy"] == policy
+    room_id = response.json()["room"]["id"]
+    ws = await connect(live.ws_url, v.patient)
+    assert (await join(ws, room_id))["ice_transport_policy"] == policy
+    assert (await refresh(ws, room_id))["ice_transport_policy"] == policy
+    await ws.close()
+
+
 # -- short-lived credentials, refreshed with `ice.refresh` ------------------------------------------
 SHORT_ROOM = {**TURN, "turn_credential_ttl": 3600, "room_max_duration": 1800}
 

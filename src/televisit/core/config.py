@@ -152,6 +152,11 @@ class Settings(BaseSettings):
     turn_urls: list[str] = Field(default_factory=list)
     turn_secret: SecretStr | None = None
     turn_credential_ttl: int = Field(default=3600, ge=60)
+    # The browsers' RTCPeerConnection `iceTransportPolicy`, handed out with the ICE servers: `all`
+    # (direct when the network allows, TURN otherwise) or `relay` (every call through TURN: a
+    # clinic's privacy option, each side never learns the other's IP address, at the cost of
+    # relaying all media; production refuses it without TURN).
+    ice_transport_policy: Literal["all", "relay"] = "all"
 
     # WebSocket: browsers must come from these origins (the app's own origin is always allowed;
     # clients that send no Origin, like native apps, are allowed and still need a token).
@@ -250,6 +255,10 @@ class Settings(BaseSettings):
                 problems.append(f"TELEVISIT_TURN_SECRET {problem}: set it (and coturn's "
                                 f"static-auth-secret) to a random value of at least "
                                 f"{MIN_SECRET_LENGTH} characters; {GENERATE_HINT}")
+        if self.ice_transport_policy == "relay" and not (self.turn_urls and self.turn_secret):
+            problems.append("TELEVISIT_ICE_TRANSPORT_POLICY is relay but TURN is not configured: "
+                            "set TELEVISIT_TURN_URLS and TELEVISIT_TURN_SECRET (every call goes "
+                            "through TURN, and without it no call would connect), or use all")
         if problems:
             raise ConfigError("; ".join(problems))
         return self

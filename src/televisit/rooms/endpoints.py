@@ -45,6 +45,7 @@ async def start_call(
         room=RoomPublic.model_validate(room),
         ice_servers=[IceServer(**s) for s in room_ice_servers(
             settings, user_id=user.id, room_created_at=room.created_at, now=now).servers],
+        ice_transport_policy=settings.ice_transport_policy,
     )
 
 

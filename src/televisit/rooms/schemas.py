@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -35,7 +36,16 @@ class IceServer(BaseModel):
     credential: str | None = None
 
 
+# The RTCPeerConnection `iceTransportPolicy` clients apply (TELEVISIT_ICE_TRANSPORT_POLICY):
+# `relay` keeps each side's IP address from the other (every candidate is the TURN server's).
+IceTransportPolicy = Literal["all", "relay"]
+ICE_TRANSPORT_POLICY_DESCRIPTION = (
+    "RTCPeerConnection iceTransportPolicy to apply: `relay` sends all media through TURN, so "
+    "neither side learns the other's IP address.")
+
+
 class CallPublic(BaseModel):
     room: RoomPublic
     ice_servers: list[IceServer] = Field(description="RTCIceServer list, TURN credentials time-limited.")
+    ice_transport_policy: IceTransportPolicy = Field(description=ICE_TRANSPORT_POLICY_DESCRIPTION)
 

@@ -29,7 +29,13 @@ from pydantic import (
 
 from televisit.appointments.schemas import AppointmentPublic
 from televisit.chat.schemas import ClientMsgId, MessageBody, MessagePublic
-from televisit.rooms.schemas import IceServer, ParticipantPublic, RoomPublic
+from televisit.rooms.schemas import (
+    ICE_TRANSPORT_POLICY_DESCRIPTION,
+    IceServer,
+    IceTransportPolicy,
+    ParticipantPublic,
+    RoomPublic,
+)
 
 MAX_REF = 64
 Ref = Annotated[str, Field(max_length=MAX_REF)] | int | None
@@ -164,6 +170,7 @@ class RoomJoined(_Reply):
     room: RoomPublic
     participants: list[ParticipantPublic]
     ice_servers: list[IceServer]
+    ice_transport_policy: IceTransportPolicy = Field(description=ICE_TRANSPORT_POLICY_DESCRIPTION)
     polite: bool = Field(description="Perfect negotiation: the polite peer yields on glare.")
 
 
@@ -337,6 +344,7 @@ class IceServers(_Reply):
     type: Literal["ice.servers"] = "ice.servers"
     room_id: uuid.UUID
     ice_servers: list[IceServer]
+    ice_transport_policy: IceTransportPolicy = Field(description=ICE_TRANSPORT_POLICY_DESCRIPTION)
     expires_at: datetime | None = Field(
         description="When the TURN credentials expire (null without TURN): refresh before then.")
 

@@ -201,6 +201,7 @@ class Handlers:
             ref=frame.ref, room=room, participants=room.participants,
             ice_servers=[IceServer(**s) for s in room_ice_servers(
                 self.settings, user_id=user.id, room_created_at=room.created_at, now=now).servers],
+            ice_transport_policy=self.settings.ice_transport_policy,
             # The doctor is the impolite peer and makes the first offer; the patient yields.
             polite=user.role == Role.patient,
         ))
@@ -288,4 +289,5 @@ class Handlers:
             created_at = room.created_at
         grant = room_ice_servers(self.settings, user_id=user.id, room_created_at=created_at, now=now)
         conn.send(f.IceServers(ref=frame.ref, room_id=frame.room_id, expires_at=grant.expires_at,
-                               ice_servers=[IceServer(**s) for s in grant.servers]))
+                               ice_servers=[IceServer(**s) for s in grant.servers],
+                               ice_transport_policy=self.settings.ice_transport_policy))

@@ -200,6 +200,10 @@ export interface RoomJoined {
   participants: ParticipantPublic[];
   ice_servers: IceServer[];
   /**
+   * RTCPeerConnection iceTransportPolicy to apply: `relay` sends all media through TURN, so neither side learns the other's IP address.
+   */
+  ice_transport_policy: "all" | "relay";
+  /**
    * Perfect negotiation: the polite peer yields on glare.
    */
   polite: boolean;
@@ -518,6 +522,10 @@ export interface IceServers {
   type: "ice.servers";
   room_id: string;
   ice_servers: IceServer[];
+  /**
+   * RTCPeerConnection iceTransportPolicy to apply: `relay` sends all media through TURN, so neither side learns the other's IP address.
+   */
+  ice_transport_policy: "all" | "relay";
   /**
    * When the TURN credentials expire (null without TURN): refresh before then.
    */

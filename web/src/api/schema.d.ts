@@ -1150,6 +1150,12 @@ export interface components {
              * @description RTCIceServer list, TURN credentials time-limited.
              */
             ice_servers: components["schemas"]["IceServer"][];
+            /**
+             * Ice Transport Policy
+             * @description RTCPeerConnection iceTransportPolicy to apply: `relay` sends all media through TURN, so neither side learns the other's IP address.
+             * @enum {string}
+             */
+            ice_transport_policy: "all" | "relay";
         };
         /**
          * CallSummary

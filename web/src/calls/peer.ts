@@ -80,13 +80,19 @@ export class Peer {
     private iceServers: RTCIceServer[],
     private local: MediaStream | null,
     private events: PeerEvents,
+    /** The server's TELEVISIT_ICE_TRANSPORT_POLICY: `relay` gathers TURN candidates only. */
+    private iceTransportPolicy: RTCIceTransportPolicy = 'all',
   ) {
     this.build()
   }
 
   private build(): void {
     // A rebuilt connection keeps the credentials refreshed onto the old one (calls/iceRefresh.ts).
-    const pc = new RTCPeerConnection({ iceServers: this.pc?.getConfiguration().iceServers ?? this.iceServers })
+    const old = this.pc?.getConfiguration()
+    const pc = new RTCPeerConnection({
+      iceServers: old?.iceServers ?? this.iceServers,
+      iceTransportPolicy: old?.iceTransportPolicy ?? this.iceTransportPolicy,
+    })
     this.pc = pc
     this.remote = new MediaStream()
     this.events.remoteStream(this.remote)

@@ -33,8 +33,11 @@ class FakePC {
   onconnectionstatechange = null
   oniceconnectionstatechange = null
   onsignalingstatechange = null
-  constructor() {
+  constructor(public config: RTCConfiguration) {
     FakePC.all.push(this)
+  }
+  getConfiguration(): RTCConfiguration {
+    return this.config
   }
   addTrack(track: FakeTrack): void {
     this.added.push(track.kind)
@@ -100,8 +103,8 @@ function ready(): ScriptedSocket {
   return socket
 }
 
-const joined = (polite: boolean) => ({
-  type: 'room.joined', room: { id: ROOM }, polite, ice_servers: [],
+const joined = (polite: boolean, policy = 'all') => ({
+  type: 'room.joined', room: { id: ROOM }, polite, ice_servers: [], ice_transport_policy: policy,
   participants: [{ user_id: ME, left_at: null }, { user_id: DOC, left_at: null }],
 })
 const offer = { type: 'signal', room_id: ROOM, data: { description: { type: 'offer', sdp: 'v=0 their offer' } } }
@@ -239,5 +242,39 @@ describe('accepting a call', () => {
     await flush()
     expect(socket.sent.some((f) => f.type === 'signal'
       && (f.data as { description?: { type: string } }).description?.type === 'offer')).toBe(true)
+  })
+})
+
+describe("the clinic's ICE transport policy", () => {
+  const TURN = { urls: ['turn:turn.clinic.example:3478'], username: '1700000000:patient-1', credential: 'c2VjcmV0' }
+
+  it('builds the connection relay-only when the server says relay, keeping it on a rebuild', async () => {
+    const call = useCallStore()
+    const socket = ready()
+    void call.answer(AP, ROOM)
+    socket.frame({ ...joined(true, 'relay'), ice_servers: [TURN] })
+    socket.frame(offer)
+    cameras[0].resolve()
+    await flush()
+    expect(FakePC.all).toHaveLength(1)
+    expect(FakePC.all[0].config).toEqual({ iceServers: [TURN], iceTransportPolicy: 'relay' })
+
+    // The other side reloaded (new DTLS identity): the new connection is relay-only too.
+    FakePC.all[0].setRemoteDescription = async () => { throw new Error('fingerprint changed') }
+    socket.frame({ type: 'signal', room_id: ROOM, data: { description: { type: 'offer', sdp: 'v=0 new identity' } } })
+    await flush()
+    expect(FakePC.all.length).toBeGreaterThan(1)
+    expect(FakePC.all.at(-1)!.config).toEqual({ iceServers: [TURN], iceTransportPolicy: 'relay' })
+  })
+
+  it('lets the browser choose direct or relayed paths by default (all)', async () => {
+    const call = useCallStore()
+    const socket = ready()
+    void call.answer(AP, ROOM)
+    socket.frame(joined(true))
+    cameras[0].resolve()
+    await flush()
+    expect(FakePC.all).toHaveLength(1)
+    expect(FakePC.all[0].config.iceTransportPolicy).toBe('all')
   })
 })

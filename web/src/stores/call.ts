@@ -56,6 +56,7 @@ export const useCallStore = defineStore('call', () => {
 
   let peer: Peer | null = null
   let iceServers: RTCIceServer[] = []
+  let iceTransportPolicy: RTCIceTransportPolicy = 'all'
   let stopAwake: (() => void) | null = null
   let stopQuality: (() => void) | null = null
 
@@ -113,10 +114,12 @@ export const useCallStore = defineStore('call', () => {
   /**
    * The STUN and TURN servers for the peer connection, from the call response and from every
    * `room.joined`. TURN credentials expire: calls/iceRefresh.ts asks for fresh ones before then
-   * and puts them on the live connection (see `watchIceRefresh` below).
+   * and puts them on the live connection (see `watchIceRefresh` below). With the policy `relay` (a
+   * clinic's privacy setting) the connection gathers TURN candidates only.
    */
-  function setIceServers(servers: readonly IceServer[]): void {
+  function setIceServers(servers: readonly IceServer[], policy: RTCIceTransportPolicy): void {
     iceServers = toRtcIceServers(servers)
+    iceTransportPolicy = policy
   }
 
   /** Caller: start (or pick up the live) room, then join it; the camera opens meanwhile. */
@@ -129,7 +132,7 @@ export const useCallStore = defineStore('call', () => {
       const started = await call(
         api.POST('/api/v1/appointments/{appointment_id}/call', { params: { path: { appointment_id: appointmentId } } }),
       )
-      setIceServers(started.ice_servers)
+      setIceServers(started.ice_servers, started.ice_transport_policy)
       const othersIn = started.room.participants.some((p) => p.user_id !== me.value && !p.left_at)
       join(started.room.id, othersIn ? 'waiting' : 'ringing')
     } catch (err) {
@@ -186,7 +189,7 @@ export const useCallStore = defineStore('call', () => {
           peerState.value = s
           if (s === 'connected') everConnected.value = true
         },
-      })
+      }, iceTransportPolicy)
     }
     return peer
   }
@@ -204,7 +207,7 @@ export const useCallStore = defineStore('call', () => {
 
   function joinedRoom(frame: RoomJoined): void {
     polite.value = frame.polite
-    setIceServers(frame.ice_servers)
+    setIceServers(frame.ice_servers, frame.ice_transport_policy)
     if (peer) peer.polite = polite.value
     const present = frame.participants.some((p) => p.user_id !== me.value && !p.left_at)
     ensurePeer()
