@@ -293,7 +293,7 @@ def frame_logged(frame_type: str) -> bool:
     return True
 
 
-_HOT_FRAMES = frozenset({"signal", "media.state", "ping"})
+_HOT_FRAMES = frozenset({"signal", "media.state", "quality.report", "ping"})
 _ws_stdlib_log = logging.getLogger("televisit.ws")
 
 

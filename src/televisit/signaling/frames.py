@@ -93,6 +93,21 @@ class MediaState(_ClientFrame):
     video: StrictBool
 
 
+QualityLevel = Literal["excellent", "good", "poor", "lost"]
+QUALITY_LEVEL_DESCRIPTION = (
+    "The sender's own network quality as its browser measures it (round trip, packet loss, received "
+    "frame rate and bitrate), in LiveKit's four levels: excellent, good, poor, lost."
+)
+
+
+class QualityReport(_ClientFrame):
+    """Your own connection's quality, relayed to the other participant as `quality`."""
+
+    type: Literal["quality.report"]
+    room_id: uuid.UUID
+    level: QualityLevel = Field(description=QUALITY_LEVEL_DESCRIPTION)
+
+
 class CallDecline(_ClientFrame):
     type: Literal["call.decline"]
     room_id: uuid.UUID
@@ -124,12 +139,12 @@ class IceRefresh(_ClientFrame):
 
 ClientFrame = Annotated[
     AuthFrame | Ping | RoomJoin | RoomLeave | Signal | MediaState | CallDecline | ChatSend | ChatSync
-    | IceRefresh,
+    | IceRefresh | QualityReport,
     Field(discriminator="type"),
 ]
 CLIENT_FRAMES: tuple[type[_ClientFrame], ...] = (
     AuthFrame, Ping, RoomJoin, RoomLeave, Signal, MediaState, CallDecline, ChatSend, ChatSync,
-    IceRefresh,
+    IceRefresh, QualityReport,
 )
 
 
@@ -220,6 +235,17 @@ class RelayedMediaState(_ServerFrame):
     sender: str = Field(alias="from", description="The sender's user id.")
     audio: bool
     video: bool
+
+
+class RelayedQuality(_ServerFrame):
+    """The other participant's network quality (their `quality.report`)."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True, serialize_by_alias=True)
+
+    type: Literal["quality"] = "quality"
+    room_id: uuid.UUID
+    sender: str = Field(alias="user_id", description="Whose connection this is (the sender's user id).")
+    level: QualityLevel = Field(description=QUALITY_LEVEL_DESCRIPTION)
 
 
 class RoomEnded(_ServerFrame):
@@ -357,14 +383,15 @@ class ServerDraining(_ServerFrame):
 
 ServerFrame = Annotated[
     Ready | Pong | ErrorFrame | RoomJoined | RoomLeft | RoomReplaced | ParticipantJoined
-    | ParticipantLeft | RelayedSignal | RelayedMediaState | RoomEnded | CallIncoming | CallAnswered
+    | ParticipantLeft | RelayedSignal | RelayedMediaState | RelayedQuality | RoomEnded | CallIncoming
+    | CallAnswered
     | CallDeclined | CallDeclineAccepted | CallCancelled | AppointmentUpdated | AppointmentCreated
     | ChatMessage | ChatRead | ChatAck | ChatSynced | SessionEnded | ServerDraining | IceServers,
     Field(discriminator="type"),
 ]
 SERVER_FRAMES: tuple[type[_ServerFrame], ...] = (
     Ready, Pong, ErrorFrame, RoomJoined, RoomLeft, RoomReplaced, ParticipantJoined, ParticipantLeft,
-    RelayedSignal, RelayedMediaState, RoomEnded, CallIncoming, CallAnswered, CallDeclined,
+    RelayedSignal, RelayedMediaState, RelayedQuality, RoomEnded, CallIncoming, CallAnswered, CallDeclined,
     CallDeclineAccepted, CallCancelled, AppointmentUpdated, AppointmentCreated, ChatMessage, ChatRead,
     ChatAck, ChatSynced, SessionEnded, ServerDraining, IceServers,
 )
@@ -405,8 +432,8 @@ class ExceptConnection(_ServerFrame):
 
 
 BrokerEvent = Annotated[
-    RelayedSignal | RelayedMediaState | ParticipantLeft | RoomEnded | CallIncoming | CallDeclined
-    | CallCancelled | AppointmentUpdated | AppointmentCreated | ChatMessage | ChatRead | SessionRevoked
+    RelayedSignal | RelayedMediaState | RelayedQuality | ParticipantLeft | RoomEnded | CallIncoming
+    | CallDeclined | CallCancelled | AppointmentUpdated | AppointmentCreated | ChatMessage | ChatRead | SessionRevoked
     | SessionsEnded | IdentityReplaced | ExceptConnection,
     Field(discriminator="type"),
 ]

@@ -198,7 +198,7 @@ class Hub:
                 self._broadcast(conns, event)
 
     def _on_room_event(self, room_id: uuid.UUID, _channel: str, event: f.BrokerEvent) -> None:
-        if isinstance(event, f.RelayedSignal | f.RelayedMediaState):
+        if isinstance(event, f.RelayedSignal | f.RelayedMediaState | f.RelayedQuality):
             self._relay(room_id, event)
         else:
             for conn in tuple(self.by_room.get(room_id, ())):
@@ -206,8 +206,8 @@ class Hub:
         for _conn, buffered in self._pending.get(room_id, {}).values():
             buffered.append(event)
 
-    def _relay(self, room_id: uuid.UUID, event: f.RelayedSignal | f.RelayedMediaState) -> None:
-        """The hot path (every SDP, ICE candidate and media change): to the other participant only."""
+    def _relay(self, room_id: uuid.UUID, event: f.RelayedSignal | f.RelayedMediaState | f.RelayedQuality) -> None:
+        """The hot path (every SDP, ICE candidate, media change and quality report): to the other participant only."""
         sender = event.sender
         text = None
         for conn in tuple(self.by_room.get(room_id, ())):
@@ -228,7 +228,7 @@ class Hub:
                 if conn.id == replaced:
                     self._drop_from_room(conn, room_id)
                     conn.send(f.RoomReplaced(room_id=room_id))
-            case f.RelayedSignal() | f.RelayedMediaState():
+            case f.RelayedSignal() | f.RelayedMediaState() | f.RelayedQuality():
                 if conn.user_key != event.sender:  # relayed to the other participant only
                     conn.send(event)
             case f.ExceptConnection(connection_id=skip, frame=frame):

@@ -61,6 +61,7 @@ class Handlers:
             f.RoomLeave: self.on_room_leave,
             f.Signal: self.on_signal,
             f.MediaState: self.on_media_state,
+            f.QualityReport: self.on_quality_report,
             f.CallDecline: self.on_call_decline,
             f.ChatSend: self.on_chat_send,
             f.ChatSync: self.on_chat_sync,
@@ -148,8 +149,8 @@ class Handlers:
 
     async def _hold_to_visit(self, conn: Connection, frame: f.ClientFrame) -> None:
         """A socket of a join-link session acts on its own visit only: another visit, or another
-        visit's room, does not exist for it (recorded as a refusal). `signal`, `media.state` and
-        `room.leave` need the room joined, which passed here; `ping` names nothing."""
+        visit's room, does not exist for it (recorded as a refusal). `signal`, `media.state`,
+        `quality.report` and `room.leave` need the room joined, which passed here; `ping` names nothing."""
         match frame:
             case f.ChatSend() | f.ChatSync():
                 if frame.appointment_id != conn.scope:
@@ -234,6 +235,11 @@ class Handlers:
         self._require_room(conn, frame.room_id, frame.ref)
         await self.runtime.broker.publish(_room_channel(frame.room_id), f.RelayedMediaState(
             room_id=frame.room_id, sender=conn.user_key, audio=frame.audio, video=frame.video))
+
+    async def on_quality_report(self, conn: Connection, frame: f.QualityReport) -> None:
+        self._require_room(conn, frame.room_id, frame.ref)
+        await self.runtime.broker.publish(_room_channel(frame.room_id), f.RelayedQuality(
+            room_id=frame.room_id, sender=conn.user_key, level=frame.level))
 
     async def on_call_decline(self, conn: Connection, frame: f.CallDecline) -> None:
         async with self._session() as session:

@@ -8,7 +8,17 @@
  */
 export type Frame = ClientFrame | ServerFrame;
 export type ClientFrame =
-  AuthFrame | Ping | RoomJoin | RoomLeave | Signal | MediaState | CallDecline | ChatSend | ChatSync | IceRefresh;
+  | AuthFrame
+  | Ping
+  | RoomJoin
+  | RoomLeave
+  | Signal
+  | MediaState
+  | CallDecline
+  | ChatSend
+  | ChatSync
+  | IceRefresh
+  | QualityReport;
 export type ServerFrame =
   | Ready
   | Pong
@@ -20,6 +30,7 @@ export type ServerFrame =
   | ParticipantLeft
   | RelayedSignal
   | RelayedMediaState
+  | RelayedQuality
   | RoomEnded
   | CallIncoming
   | CallAnswered
@@ -156,6 +167,21 @@ export interface IceRefresh {
   room_id: string;
 }
 /**
+ * Your own connection's quality, relayed to the other participant as `quality`.
+ */
+export interface QualityReport {
+  /**
+   * Echoed in the replies to this frame.
+   */
+  ref?: string | number | null;
+  type: "quality.report";
+  room_id: string;
+  /**
+   * The sender's own network quality as its browser measures it (round trip, packet loss, received frame rate and bitrate), in LiveKit's four levels: excellent, good, poor, lost.
+   */
+  level: "excellent" | "good" | "poor" | "lost";
+}
+/**
  * The token was accepted: the connection is open for every other frame.
  */
 export interface Ready {
@@ -280,6 +306,21 @@ export interface RelayedMediaState {
   from: string;
   audio: boolean;
   video: boolean;
+}
+/**
+ * The other participant's network quality (their `quality.report`).
+ */
+export interface RelayedQuality {
+  type: "quality";
+  room_id: string;
+  /**
+   * Whose connection this is (the sender's user id).
+   */
+  user_id: string;
+  /**
+   * The sender's own network quality as its browser measures it (round trip, packet loss, received frame rate and bitrate), in LiveKit's four levels: excellent, good, poor, lost.
+   */
+  level: "excellent" | "good" | "poor" | "lost";
 }
 export interface RoomEnded {
   type: "room.ended";
@@ -543,6 +584,7 @@ export interface ClientFrameMap {
   "chat.send": ChatSend;
   "chat.sync": ChatSync;
   "ice.refresh": IceRefresh;
+  "quality.report": QualityReport;
 }
 
 export interface ServerFrameMap {
@@ -556,6 +598,7 @@ export interface ServerFrameMap {
   "participant.left": ParticipantLeft;
   "signal": RelayedSignal;
   "media.state": RelayedMediaState;
+  "quality": RelayedQuality;
   "room.ended": RoomEnded;
   "call.incoming": CallIncoming;
   "call.answered": CallAnswered;
