@@ -20,6 +20,7 @@ APPT = str(uuid.uuid4())
     ({"type": "room.leave", "room_id": ROOM}, f.RoomLeave),
     ({"type": "signal", "room_id": ROOM, "data": {"candidate": {"candidate": "a", "sdpMid": "0"}}}, f.Signal),
     ({"type": "media.state", "room_id": ROOM, "audio": True, "video": False}, f.MediaState),
+    ({"type": "quality.report", "room_id": ROOM, "level": "poor"}, f.QualityReport),
     ({"type": "call.decline", "room_id": ROOM}, f.CallDecline),
     ({"type": "chat.send", "appointment_id": APPT, "client_msg_id": "a.b:c-1_2", "body": "hi"}, f.ChatSend),
     ({"type": "chat.sync", "appointment_id": APPT}, f.ChatSync),
@@ -100,6 +101,7 @@ def test_broker_codec_writes_the_unions_json_and_refuses_what_is_not_a_broker_ev
     events = [
         f.RelayedSignal(room_id=room, sender="u1", data={"candidate": {"candidate": "a", "sdpMid": "0"}}),
         f.RelayedMediaState(room_id=room, sender="u1", audio=True, video=False),
+        f.RelayedQuality(room_id=room, sender="u1", level="lost"),
         f.RoomEnded(room_id=room, reason="ended", status="completed"),
         f.IdentityReplaced(room_id=room, connection_id="c1"),
     ]
