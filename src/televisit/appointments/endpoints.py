@@ -14,6 +14,7 @@ from televisit.appointments.schemas import (
     AppointmentList,
     AppointmentPublic,
     AppointmentUpdate,
+    CallQualityCreate,
     CheckInCreate,
     DurationMinutes,
     EventList,
@@ -158,13 +159,27 @@ async def list_events(
     cursor: Cursor = None, limit: Limit = 50,
 ) -> EventList:
     """The visit's log, oldest first: booked, changed, cancelled, checked in, left the waiting room,
-    call started, joined, left, reconnected, declined, call ended (with its reason)."""
+    call started, joined, left, reconnected, declined, call ended (with its reason), and each side's
+    call quality report."""
     rows, next_cursor = await service.events(session, user=user, appointment_id=appointment_id,
                                              cursor=cursor, limit=limit, now=now)
     return EventList(items=[EventPublic(
         id=e.id, at=e.at, kind=EventKind(e.kind), data=e.data,
         actor=PersonRef.model_validate(e.actor) if e.actor is not None else None) for e in rows],
         next_cursor=next_cursor)
+
+
+@router.post("/{appointment_id}/quality", operation_id="appointments-call-quality",
+             status_code=status.HTTP_201_CREATED, responses=errors(401, 404, 409, 422))
+async def report_call_quality(
+    appointment_id: uuid.UUID, body: CallQualityCreate, user: VisitUser, session: SessionDep, now: NowDep,
+) -> EventPublic:
+    """Your side's summary of the visit's call, sent as you hang up (its doctor or patient): stored
+    in the visit's log as a `quality` event, for support. 409 `no_call` if no call was started."""
+    event = await service.report_call_quality(session, user=user, appointment_id=appointment_id,
+                                              report=body.model_dump(mode="json"), now=now)
+    return EventPublic(id=event.id, at=event.at, kind=EventKind(event.kind), data=event.data,
+                       actor=PersonRef.model_validate(user))
 
 
 @router.patch("/{appointment_id}", operation_id="appointments-update",

@@ -159,6 +159,33 @@ class CheckInPublic(BaseModel):
     checks: Checks
 
 
+def _count(high: int, description: str) -> Any:
+    return Field(ge=0, le=high, description=description)
+
+
+class CallQualityCreate(BaseModel):
+    """What one side measured of a call, sent when it ends (from the browser's `getStats`).
+
+    Averages are over the call's samples; null when never measured (the call never connected)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    duration_seconds: Annotated[int, _count(86_400, "How long this side was in the call."),
+                                BeforeValidator(json_integer)]
+    path: Literal["direct", "relay", "unknown"] = Field(
+        description="The selected candidate pair: `relay` through TURN, `direct` otherwise, `unknown` "
+                    "if none was selected.")
+    rtt_ms: Annotated[int, _count(600_000, "Average round trip, milliseconds."),
+                      BeforeValidator(json_integer)] | None
+    loss_percent: Annotated[float, Field(strict=True, ge=0, le=100, allow_inf_nan=False,
+                                         description="Received packets lost, percent.")] | None
+    bitrate_kbps: Annotated[int, _count(10_000_000, "Average received bitrate, kbit/s."),
+                            BeforeValidator(json_integer)] | None
+    freezes: Annotated[int, _count(100_000, "Received video freezes."), BeforeValidator(json_integer)]
+    reconnects: Annotated[int, _count(10_000, "Times the media connection was lost and came back."),
+                          BeforeValidator(json_integer)]
+
+
 class CallSummary(BaseModel):
     """The visit's live or last call."""
 

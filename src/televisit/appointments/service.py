@@ -427,11 +427,34 @@ def _ordered_id() -> uuid.UUID:
 
 
 async def log_event(session: AsyncSession, *, appointment_id: uuid.UUID, kind: EventKind,
-                    actor_id: uuid.UUID | None, now: datetime, data: dict[str, object] | None = None) -> None:
+                    actor_id: uuid.UUID | None, now: datetime,
+                    data: dict[str, object] | None = None) -> AppointmentEvent:
     """Add one moment to the visit's log (rows are never changed)."""
-    await AppointmentRepository(session).add_event(AppointmentEvent(
-        id=_ordered_id(), appointment_id=appointment_id, at=now, kind=kind, actor_id=actor_id,
-        data=data or {}))
+    event = AppointmentEvent(id=_ordered_id(), appointment_id=appointment_id, at=now, kind=kind,
+                             actor_id=actor_id, data=data or {})
+    await AppointmentRepository(session).add_event(event)
+    return event
+
+
+class NoCall(Conflict):
+    code = "no_call"
+    message = "No call took place in this visit."
+
+
+async def report_call_quality(session: AsyncSession, *, user: User, appointment_id: uuid.UUID,
+                              report: dict[str, object], now: datetime) -> AppointmentEvent:
+    """One side's summary of the visit's call, stored in its log as a `quality` event (for
+    support); the visit's two people only, and only once a call was started (else 409)."""
+    appointment = await get_for_user(session, user=user, appointment_id=appointment_id, now=now,
+                                     with_people=False, action=Action.call_quality_report)
+    if appointment.room_id is None:
+        raise NoCall()
+    event = await log_event(session, appointment_id=appointment.id, kind=EventKind.quality,
+                            actor_id=user.id, now=now,
+                            data={"room_id": str(appointment.room_id), **report})
+    await audit.record(session, action=Action.call_quality_report, actor=user, object_type="appointment",
+                       object_id=appointment.id, now=now, data={"room_id": str(appointment.room_id)})
+    return event
 
 
 async def events(session: AsyncSession, *, user: User, appointment_id: uuid.UUID, cursor: str | None,

@@ -52,6 +52,7 @@ class Action(enum.StrEnum):
     call_leave = "call.leave"
     call_end = "call.end"
     call_decline = "call.decline"
+    call_quality_report = "call.quality_report"
     admin_access = "admin.access"
     admin_users_list = "admin.users.list"
     admin_users_read = "admin.users.read"

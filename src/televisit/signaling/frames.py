@@ -433,8 +433,8 @@ class ExceptConnection(_ServerFrame):
 
 BrokerEvent = Annotated[
     RelayedSignal | RelayedMediaState | RelayedQuality | ParticipantLeft | RoomEnded | CallIncoming
-    | CallDeclined | CallCancelled | AppointmentUpdated | AppointmentCreated | ChatMessage | ChatRead | SessionRevoked
-    | SessionsEnded | IdentityReplaced | ExceptConnection,
+    | CallDeclined | CallCancelled | AppointmentUpdated | AppointmentCreated | ChatMessage | ChatRead
+    | SessionRevoked | SessionsEnded | IdentityReplaced | ExceptConnection,
     Field(discriminator="type"),
 ]
 

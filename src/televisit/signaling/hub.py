@@ -206,8 +206,10 @@ class Hub:
         for _conn, buffered in self._pending.get(room_id, {}).values():
             buffered.append(event)
 
-    def _relay(self, room_id: uuid.UUID, event: f.RelayedSignal | f.RelayedMediaState | f.RelayedQuality) -> None:
-        """The hot path (every SDP, ICE candidate, media change and quality report): to the other participant only."""
+    def _relay(self, room_id: uuid.UUID,
+               event: f.RelayedSignal | f.RelayedMediaState | f.RelayedQuality) -> None:
+        """The hot path (every SDP, ICE candidate, media change and quality report): to the other
+        participant only."""
         sender = event.sender
         text = None
         for conn in tuple(self.by_room.get(room_id, ())):

@@ -603,11 +603,33 @@ export interface paths {
         /**
          * List Events
          * @description The visit's log, oldest first: booked, changed, cancelled, checked in, left the waiting room,
-         *     call started, joined, left, reconnected, declined, call ended (with its reason).
+         *     call started, joined, left, reconnected, declined, call ended (with its reason), and each side's
+         *     call quality report.
          */
         get: operations["appointments-events"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/appointments/{appointment_id}/quality": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Report Call Quality
+         * @description Your side's summary of the visit's call, sent as you hang up (its doctor or patient): stored
+         *     in the visit's log as a `quality` event, for support. 409 `no_call` if no call was started.
+         */
+        post: operations["appointments-call-quality"];
         delete?: never;
         options?: never;
         head?: never;
@@ -882,7 +904,7 @@ export interface components {
          * @description Every action the trail records; a new one is added here (the API documents the list).
          * @enum {string}
          */
-        Action: "auth.sign_in" | "auth.sign_out" | "auth.session_expired" | "auth.mfa.enroll" | "auth.mfa.enable" | "auth.mfa.disable" | "account.update" | "appointment.list" | "appointment.read" | "appointment.book" | "appointment.cancel" | "appointment.change" | "appointment.export" | "appointment.check_in" | "appointment.check_out" | "appointment.events.read" | "appointment.next_free" | "chat.read" | "chat.send" | "chat.mark_read" | "call.start" | "call.read" | "call.join" | "call.leave" | "call.end" | "call.decline" | "admin.access" | "admin.users.list" | "admin.users.read" | "admin.users.create" | "admin.users.deactivate" | "admin.users.reactivate" | "admin.users.revoke_sessions" | "admin.users.clear_throttling" | "admin.users.reset_mfa" | "admin.audit.list" | "admin.audit.export" | "auth.join" | "auth.scope_limited" | "auth.password_reset.request" | "auth.password_reset" | "auth.register.existing" | "account.invite" | "push.subscribe" | "push.unsubscribe";
+        Action: "auth.sign_in" | "auth.sign_out" | "auth.session_expired" | "auth.mfa.enroll" | "auth.mfa.enable" | "auth.mfa.disable" | "account.update" | "appointment.list" | "appointment.read" | "appointment.book" | "appointment.cancel" | "appointment.change" | "appointment.export" | "appointment.check_in" | "appointment.check_out" | "appointment.events.read" | "appointment.next_free" | "chat.read" | "chat.send" | "chat.mark_read" | "call.start" | "call.read" | "call.join" | "call.leave" | "call.end" | "call.decline" | "call.quality_report" | "admin.access" | "admin.users.list" | "admin.users.read" | "admin.users.create" | "admin.users.deactivate" | "admin.users.reactivate" | "admin.users.revoke_sessions" | "admin.users.clear_throttling" | "admin.users.reset_mfa" | "admin.audit.list" | "admin.audit.export" | "auth.join" | "auth.scope_limited" | "auth.password_reset.request" | "auth.password_reset" | "auth.register.existing" | "account.invite" | "push.subscribe" | "push.unsubscribe";
         /** AdminUserCreate */
         AdminUserCreate: {
             /**
@@ -1156,6 +1178,41 @@ export interface components {
              * @enum {string}
              */
             ice_transport_policy: "all" | "relay";
+        };
+        /**
+         * CallQualityCreate
+         * @description What one side measured of a call, sent when it ends (from the browser's `getStats`).
+         *
+         *     Averages are over the call's samples; null when never measured (the call never connected).
+         */
+        CallQualityCreate: {
+            /**
+             * Duration Seconds
+             * @description How long this side was in the call.
+             */
+            duration_seconds: number;
+            /**
+             * Path
+             * @description The selected candidate pair: `relay` through TURN, `direct` otherwise, `unknown` if none was selected.
+             * @enum {string}
+             */
+            path: "direct" | "relay" | "unknown";
+            /** Rtt Ms */
+            rtt_ms: number | null;
+            /** Loss Percent */
+            loss_percent: number | null;
+            /** Bitrate Kbps */
+            bitrate_kbps: number | null;
+            /**
+             * Freezes
+             * @description Received video freezes.
+             */
+            freezes: number;
+            /**
+             * Reconnects
+             * @description Times the media connection was lost and came back.
+             */
+            reconnects: number;
         };
         /**
          * CallSummary
@@ -3820,6 +3877,86 @@ export interface operations {
             };
             /** @description Not found, or not yours */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    "appointments-call-quality": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                appointment_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CallQualityCreate"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EventPublic"];
+                };
+            };
+            /** @description Bad input (malformed JSON, bad cursor) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not signed in, or the token is dead */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found, or not yours */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Conflicts with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Body too large */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };

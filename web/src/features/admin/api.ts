@@ -59,6 +59,7 @@ export const ACTION_LABELS: Record<Action, string> = {
   'call.leave': 'Call left',
   'call.end': 'Call ended',
   'call.decline': 'Call declined',
+  'call.quality_report': 'Call quality reported',
   'admin.access': 'Admin area refused',
   'admin.users.list': 'Accounts listed',
   'admin.users.read': 'Account opened',
