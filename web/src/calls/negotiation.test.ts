@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest'
-import { isOfferCollision, judgeQuality, planOffer, shouldIgnoreOffer, type OfferContext } from './negotiation'
+import {
+  isOfferCollision, judgeQuality, LOSS_WEIGHT, nextTrend, packetScore, planOffer, shouldIgnoreOffer, type OfferContext,
+  type Quality, type QualityTrend, type StatsSample,
+} from './negotiation'
 
 const ctx = (over: Partial<OfferContext> = {}): OfferContext => ({
   polite: true, makingOffer: false, signalingState: 'stable', isSettingRemoteAnswerPending: false, ...over,
@@ -45,17 +48,68 @@ describe('planOffer', () => {
 })
 
 describe('judgeQuality', () => {
-  const s = (over = {}) => ({ rttSeconds: 0.05, packetsReceived: 1000, packetsLost: 0, framesPerSecond: 25, ...over })
+  // Two seconds apart, 100 packets, 500 kbit/s of video at 25 frames a second: an excellent link.
+  const s = (over: Partial<StatsSample> = {}): StatsSample => ({
+    rttSeconds: 0.05, jitterSeconds: 0.005, packetsReceived: 1000, packetsLost: 0, framesPerSecond: 25,
+    videoBytesReceived: 1_000_000, atMs: 10_000, ...over,
+  })
+  const after = (over: Partial<StatsSample> = {}) => s({ packetsReceived: 1100, videoBytesReceived: 1_125_000, atMs: 12_000, ...over })
 
   it('needs two samples', () => {
     expect(judgeQuality(null, s())).toBe('unknown')
   })
 
-  it('flags high loss, long round trips and a stuttering picture', () => {
-    expect(judgeQuality(s(), s({ packetsReceived: 1200 }))).toBe('good')
-    expect(judgeQuality(s(), s({ packetsReceived: 1100, packetsLost: 20 }))).toBe('poor')
-    expect(judgeQuality(s(), s({ packetsReceived: 1200, rttSeconds: 0.8 }))).toBe('poor')
-    expect(judgeQuality(s(), s({ packetsReceived: 1200, framesPerSecond: 3 }))).toBe('poor')
+  it('scores round trip, jitter and loss like LiveKit (100 − delay − loss × weight)', () => {
+    expect(packetScore(0, 0, 0)).toBe(100)
+    expect(packetScore(100, 10, 0)).toBeCloseTo(100 - 70 / 40)
+    expect(packetScore(400, 30, 0)).toBeCloseTo(100 - (260 - 120) / 10)
+    expect(packetScore(0, 0, 5)).toBe(100 - 5 * LOSS_WEIGHT)
+    expect(packetScore(5000, 0, 50)).toBe(0)
+  })
+
+  it('gives four levels from loss', () => {
+    expect(judgeQuality(s(), after())).toBe('excellent')
+    expect(judgeQuality(s(), after({ packetsLost: 2 }))).toBe('excellent') // 2 %
+    expect(judgeQuality(s(), after({ packetsLost: 4 }))).toBe('good') // 3.8 %
+    expect(judgeQuality(s(), after({ packetsReceived: 1100, packetsLost: 20 }))).toBe('poor') // 17 %
+    expect(judgeQuality(s(), after({ packetsReceived: 1000 }))).toBe('lost') // nothing arrived
+  })
+
+  it('caps the level by the round trip (ITU-T G.114)', () => {
+    expect(judgeQuality(s(), after({ rttSeconds: 0.3 }))).toBe('excellent')
+    expect(judgeQuality(s(), after({ rttSeconds: 0.4 }))).toBe('good')
+    expect(judgeQuality(s(), after({ rttSeconds: 0.9 }))).toBe('poor')
+    expect(judgeQuality(s(), after({ rttSeconds: null }))).toBe('excellent')
+  })
+
+  it('caps it by the received picture: frame rate and bitrate, only when video is expected', () => {
+    expect(judgeQuality(s(), after({ framesPerSecond: 10 }))).toBe('good')
+    expect(judgeQuality(s(), after({ framesPerSecond: 3 }))).toBe('poor')
+    expect(judgeQuality(s(), after({ videoBytesReceived: 1_025_000 }))).toBe('good') // 100 kbit/s
+    expect(judgeQuality(s(), after({ videoBytesReceived: 1_010_000 }))).toBe('poor') // 40 kbit/s
+    // The other side's camera is off: a still picture is not a bad network.
+    expect(judgeQuality(s(), after({ framesPerSecond: 1, videoBytesReceived: 1_000_100 }), { videoExpected: false }))
+      .toBe('excellent')
+  })
+
+  it('takes counters that restarted (a new peer connection) as the new totals', () => {
+    expect(judgeQuality(s(), after({ packetsReceived: 100, videoBytesReceived: 125_000 }))).toBe('excellent')
+  })
+})
+
+describe('nextTrend', () => {
+  const run = (levels: Quality[]) => {
+    let t: QualityTrend = { shown: 'unknown', candidate: 'unknown', streak: 0 }
+    return levels.map((l) => (t = nextTrend(t, l)).shown)
+  }
+
+  it('takes the first level at once, then a change after two samples agree', () => {
+    expect(run(['excellent', 'poor', 'excellent', 'poor', 'poor', 'good', 'good']))
+      .toEqual(['excellent', 'excellent', 'excellent', 'excellent', 'poor', 'poor', 'good'])
+  })
+
+  it('shows lost at once', () => {
+    expect(run(['good', 'lost', 'good', 'good'])).toEqual(['good', 'lost', 'lost', 'good'])
   })
 })
 
