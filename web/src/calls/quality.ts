@@ -1,41 +1,154 @@
-/** Sample getStats every few seconds and judge the connection (good / poor). */
-import { judgeQuality, type Quality, type StatsSample } from './negotiation'
+/**
+ * Sample getStats every two seconds: judge the connection (four levels, see judgeQuality in
+ * ./negotiation) and add the sample to the call's totals, which become the quality summary sent
+ * when the call ends (POST /appointments/{id}/quality).
+ */
+import type { CallQualityReport } from '@/api/client'
+import { judgeQuality, nextTrend, type Quality, type QualityTrend, type StatsSample } from './negotiation'
 
-export async function sample(pc: RTCPeerConnection): Promise<StatsSample & { framesDecoded: number }> {
+export interface Sample extends StatsSample {
+  framesDecoded: number
+  /** Bytes received on every inbound stream (audio and video). */
+  bytesReceived: number
+  freezeCount: number
+  /** Whether the selected candidate pair goes through TURN (null: no pair selected yet). */
+  relay: boolean | null
+}
+
+export async function sample(pc: RTCPeerConnection, now = Date.now()): Promise<Sample> {
   const stats = await pc.getStats()
-  const out = { rttSeconds: null as number | null, packetsReceived: 0, packetsLost: 0,
-    framesPerSecond: null as number | null, framesDecoded: 0 }
+  const out: Sample = { rttSeconds: null, jitterSeconds: null, packetsReceived: 0, packetsLost: 0,
+    framesPerSecond: null, framesDecoded: 0, videoBytesReceived: 0, bytesReceived: 0, freezeCount: 0,
+    relay: null, atMs: now }
+  let pairLocal: string | undefined
+  let pairRemote: string | undefined
+  const candidates = new Map<string, string | undefined>()
   stats.forEach((report) => {
     if (report.type === 'candidate-pair' && report.nominated && report.state === 'succeeded') {
       out.rttSeconds = report.currentRoundTripTime ?? out.rttSeconds
+      pairLocal = report.localCandidateId
+      pairRemote = report.remoteCandidateId
+    }
+    if (report.type === 'local-candidate' || report.type === 'remote-candidate') {
+      candidates.set(report.id, report.candidateType)
     }
     if (report.type === 'inbound-rtp') {
       out.packetsReceived += report.packetsReceived ?? 0
       out.packetsLost += Math.max(0, report.packetsLost ?? 0)
+      out.bytesReceived += report.bytesReceived ?? 0
+      if (typeof report.jitter === 'number') out.jitterSeconds = Math.max(out.jitterSeconds ?? 0, report.jitter)
       if (report.kind === 'video') {
         out.framesPerSecond = report.framesPerSecond ?? out.framesPerSecond
         out.framesDecoded += report.framesDecoded ?? 0
+        out.videoBytesReceived! += report.bytesReceived ?? 0
+        out.freezeCount += report.freezeCount ?? 0
       }
     }
   })
+  if (pairLocal !== undefined) {
+    out.relay = candidates.get(pairLocal) === 'relay' || candidates.get(pairRemote ?? '') === 'relay'
+  }
   return out
 }
 
-export function watchQuality(getPc: () => RTCPeerConnection | null, onQuality: (q: Quality) => void): () => void {
-  let prev: StatsSample | null = null
-  let poorStreak = 0
+/** What a call added up to, sample by sample (counters that restart with a new peer connection
+ * are taken from zero again). */
+export interface CallTotals {
+  connectedAtMs: number | null
+  rttSumMs: number
+  rttCount: number
+  packetsReceived: number
+  packetsLost: number
+  bytesReceived: number
+  /** Time covered by the byte counts, ms. */
+  measuredMs: number
+  freezes: number
+  reconnects: number
+  relay: boolean | null
+}
+
+export function newTotals(): CallTotals {
+  return { connectedAtMs: null, rttSumMs: 0, rttCount: 0, packetsReceived: 0, packetsLost: 0, bytesReceived: 0,
+    measuredMs: 0, freezes: 0, reconnects: 0, relay: null }
+}
+
+const grew = (a: number, b: number) => (b >= a ? b - a : b)
+
+/** Add one sample (and the interval since the previous one of the same connection) to the totals. */
+export function addSample(t: CallTotals, prev: Sample | null, next: Sample): void {
+  if (next.rttSeconds !== null) {
+    t.rttSumMs += next.rttSeconds * 1000
+    t.rttCount += 1
+  }
+  if (next.relay !== null) t.relay = next.relay
+  if (!prev) return
+  t.packetsReceived += grew(prev.packetsReceived, next.packetsReceived)
+  t.packetsLost += grew(prev.packetsLost, next.packetsLost)
+  t.bytesReceived += grew(prev.bytesReceived, next.bytesReceived)
+  t.freezes += grew(prev.freezeCount, next.freezeCount)
+  t.measuredMs += Math.max(0, (next.atMs ?? 0) - (prev.atMs ?? 0))
+}
+
+/** The summary sent at hang-up: the contract's CallQualityCreate, within its bounds. */
+export function buildSummary(t: CallTotals, endedAtMs: number): CallQualityReport {
+  const clamp = (v: number, hi: number) => Math.min(hi, Math.max(0, v))
+  const packets = t.packetsReceived + t.packetsLost
+  return {
+    duration_seconds: t.connectedAtMs === null ? 0 : clamp(Math.round((endedAtMs - t.connectedAtMs) / 1000), 86_400),
+    path: t.relay === null ? 'unknown' : t.relay ? 'relay' : 'direct',
+    rtt_ms: t.rttCount ? clamp(Math.round(t.rttSumMs / t.rttCount), 600_000) : null,
+    loss_percent: packets ? Math.round((10_000 * t.packetsLost) / packets) / 100 : null,
+    bitrate_kbps: t.measuredMs > 0 ? clamp(Math.round((t.bytesReceived * 8) / t.measuredMs), 10_000_000) : null,
+    freezes: clamp(t.freezes, 100_000),
+    reconnects: clamp(t.reconnects, 10_000),
+  }
+}
+
+export interface QualityWatch {
+  stop(): void
+  totals: CallTotals
+}
+
+/**
+ * Every two seconds while connected: judge, smooth (nextTrend) and tell `onQuality` the level to
+ * show, and add the sample to the totals. A connection that is disconnected or failed is `lost` at
+ * once; coming back from it counts as a reconnect.
+ */
+export function watchQuality(getPc: () => RTCPeerConnection | null, onQuality: (q: Quality) => void,
+  opts: { videoExpected?: () => boolean } = {}): QualityWatch {
+  let prev: Sample | null = null
+  let prevPc: RTCPeerConnection | null = null
+  let trend: QualityTrend = { shown: 'unknown', candidate: 'unknown', streak: 0 }
+  let wasLost = false
+  const totals = newTotals()
+  const show = (q: Quality) => {
+    trend = nextTrend(trend, q)
+    onQuality(trend.shown)
+  }
   const timer = setInterval(async () => {
     const pc = getPc()
-    if (!pc || pc.connectionState !== 'connected') {
+    if (!pc) return
+    if (pc.connectionState === 'disconnected' || pc.connectionState === 'failed') {
+      if (totals.connectedAtMs !== null) {
+        wasLost = true
+        show('lost')
+      }
       prev = null
       return
     }
+    if (pc.connectionState !== 'connected') return
     const next = await sample(pc)
-    const q = judgeQuality(prev, next)
+    if (pc !== prevPc) prev = null // a rebuilt connection: its counters start again
+    totals.connectedAtMs ??= next.atMs ?? Date.now()
+    if (wasLost) {
+      totals.reconnects += 1
+      wasLost = false
+    }
+    addSample(totals, prev, next)
+    const judged = judgeQuality(prev, next, { videoExpected: opts.videoExpected?.() ?? true })
+    if (judged !== 'unknown') show(judged)
     prev = next
-    poorStreak = q === 'poor' ? poorStreak + 1 : 0
-    // One bad sample is noise; two in a row is what the user notices.
-    onQuality(poorStreak >= 2 ? 'poor' : q === 'unknown' ? 'unknown' : 'good')
+    prevPc = pc
   }, 2000)
-  return () => clearInterval(timer)
+  return { stop: () => clearInterval(timer), totals }
 }

@@ -12,7 +12,7 @@ import type { RoomJoined } from '@/api/frames'
 import { watchIceRefresh } from '@/calls/iceRefresh'
 import { planOffer, type Quality } from '@/calls/negotiation'
 import { Peer, toRtcIceServers, type SignalData } from '@/calls/peer'
-import { watchQuality } from '@/calls/quality'
+import { buildSummary, watchQuality, type QualityWatch } from '@/calls/quality'
 import { keepAwake } from '@/calls/wakeLock'
 import { useDevices } from '@/composables/useDevices'
 import { JOIN_REF, listenToCallFrames, type EndReason } from './callFrames'
@@ -48,7 +48,10 @@ export const useCallStore = defineStore('call', () => {
   const remoteAudio = ref(true)
   const remoteVideo = ref(true)
   const peerState = ref<RTCPeerConnectionState>('new')
+  /** Our own connection's quality (four levels, calls/negotiation.ts), and the other person's as
+   * their browser measured it (their `quality` frames). */
   const quality = ref<Quality>('unknown')
+  const theirQuality = ref<Quality>('unknown')
   const error = ref<string | null>(null)
   /** The contract's code of the last failure to start (e.g. `doctor_busy`). */
   const errorCode = ref<string | null>(null)
@@ -58,7 +61,8 @@ export const useCallStore = defineStore('call', () => {
   let iceServers: RTCIceServer[] = []
   let iceTransportPolicy: RTCIceTransportPolicy = 'all'
   let stopAwake: (() => void) | null = null
-  let stopQuality: (() => void) | null = null
+  let qualityWatch: QualityWatch | null = null
+  let reportedLevel: Quality = 'unknown'
 
   const me = computed(() => session.user?.id)
   const other = computed(() => {
@@ -77,7 +81,7 @@ export const useCallStore = defineStore('call', () => {
     if (phase.value === 'waiting') return `Waiting for ${otherName.value} to join…`
     if (!otherPresent.value) return `${otherName.value} lost the connection. Waiting for them to come back…`
     if (peerState.value === 'connected') {
-      return quality.value === 'poor' ? 'Connected — poor network, video may stutter' : 'Connected'
+      return quality.value === 'poor' || quality.value === 'lost' ? 'Connected — poor network, video may stutter' : 'Connected'
     }
     if (peerState.value === 'disconnected' || peerState.value === 'failed') return 'Reconnecting video…'
     return 'Connecting…'
@@ -85,7 +89,7 @@ export const useCallStore = defineStore('call', () => {
   const connection = computed(() => {
     if (phase.value === 'ended') return 'ended'
     if (realtime.state !== 'ready') return 'reconnecting'
-    if (peerState.value === 'connected') return quality.value === 'poor' ? 'poor' : 'connected'
+    if (peerState.value === 'connected') return quality.value === 'poor' || quality.value === 'lost' ? 'poor' : 'connected'
     if (peerState.value === 'disconnected' || peerState.value === 'failed') return 'reconnecting'
     return 'connecting'
   })
@@ -109,6 +113,8 @@ export const useCallStore = defineStore('call', () => {
     remoteVideo.value = true
     peerState.value = 'new'
     quality.value = 'unknown'
+    theirQuality.value = 'unknown'
+    reportedLevel = 'unknown'
   }
 
   /**
@@ -168,7 +174,10 @@ export const useCallStore = defineStore('call', () => {
     phase.value = next
     realtime.client.send({ type: 'room.join', room_id: room, ref: JOIN_REF })
     stopAwake = keepAwake()
-    stopQuality = watchQuality(() => peer?.pc ?? null, (q) => (quality.value = q))
+    qualityWatch = watchQuality(() => peer?.pc ?? null, (q) => {
+      quality.value = q
+      sendQuality()
+    }, { videoExpected: () => remoteVideo.value })
   }
 
   function sendSignal(data: SignalData): void {
@@ -178,6 +187,24 @@ export const useCallStore = defineStore('call', () => {
   function sendMediaState(): void {
     if (!roomId.value) return
     realtime.client.sendNow({ type: 'media.state', room_id: roomId.value, audio: micOn.value, video: camOn.value })
+  }
+
+  /** Our level to the other side (`quality.report`), when it changed or they (re)joined. */
+  function sendQuality(force = false): void {
+    const level = quality.value
+    if (!roomId.value || !otherPresent.value || level === 'unknown' || (level === reportedLevel && !force)) return
+    reportedLevel = level
+    realtime.client.sendNow({ type: 'quality.report', room_id: roomId.value, level })
+  }
+
+  /** Our side's summary of the call, for the visit's log: sent once as the call ends for us. */
+  function sendSummary(): void {
+    const totals = qualityWatch?.totals
+    const visit = appointment.value?.id
+    if (!totals || !visit || totals.connectedAtMs === null) return
+    void api.POST('/api/v1/appointments/{appointment_id}/quality', {
+      params: { path: { appointment_id: visit } }, body: buildSummary(totals, Date.now()),
+    }).catch(() => undefined) // a summary that does not arrive costs nobody their call
   }
 
   function ensurePeer(): Peer {
@@ -219,6 +246,7 @@ export const useCallStore = defineStore('call', () => {
     otherPresent.value = true
     if (phase.value === 'ringing' || phase.value === 'waiting') phase.value = 'in-call'
     sendMediaState()
+    sendQuality(true)
     maybeOffer()
   }
 
@@ -234,8 +262,9 @@ export const useCallStore = defineStore('call', () => {
 
   function teardown(): void {
     stopAwake?.()
-    stopQuality?.()
-    stopAwake = stopQuality = null
+    qualityWatch?.stop()
+    sendSummary()
+    stopAwake = qualityWatch = null
     peer?.close()
     peer = null
     media.release()
@@ -286,6 +315,7 @@ export const useCallStore = defineStore('call', () => {
     otherJoined,
     otherLeft: () => (otherPresent.value = false),
     signal: (data) => ensurePeer().handle(data),
+    otherQuality: (level) => (theirQuality.value = level),
     remoteMedia: (audio, video) => {
       remoteAudio.value = audio
       remoteVideo.value = video
@@ -303,7 +333,7 @@ export const useCallStore = defineStore('call', () => {
 
   return {
     phase, appointment, roomId, polite, otherPresent, everConnected, localStream, remoteStream,
-    micOn, camOn, remoteAudio, remoteVideo, peerState, quality, mediaError, error, errorCode, endMessage,
+    micOn, camOn, remoteAudio, remoteVideo, peerState, quality, theirQuality, mediaError, error, errorCode, endMessage,
     devices, cameraId, micId, switching, otherName, status, connection, canSwitchCamera,
     prepareMedia: media.prepareMedia, refreshDevices: media.refreshDevices, load, start, answer, hangUp,
     leave, toggleMic, toggleCam, switchCamera: media.switchCamera, selectCamera: media.selectCamera,

@@ -40,6 +40,7 @@ function fakeCall(): FakeCall {
     otherLeft: () => call.log.push('other left'),
     signal: (data) => call.log.push(`signal ${JSON.stringify(data)}`),
     remoteMedia: (audio, video) => call.log.push(`remote audio=${audio} video=${video}`),
+    otherQuality: (level) => call.log.push(`their quality ${level}`),
     ended: (reason) => {
       call.ended_ = true
       call.log.push(`ended ${reason}`)
@@ -78,6 +79,15 @@ describe('the call frames', () => {
     socket.frame({ type: 'media.state', room_id: 'room-2', from: DOC, audio: false, video: false })
     socket.frame({ type: 'room.ended', room_id: 'room-2', reason: 'ended', status: 'completed' })
     expect(call.log).toEqual([])
+  })
+
+  it("takes the other person's quality, never our own or another room's", () => {
+    const { call, socket } = setUp()
+    socket.frame(joined())
+    socket.frame({ type: 'quality', room_id: ROOM, user_id: DOC, level: 'poor' })
+    socket.frame({ type: 'quality', room_id: ROOM, user_id: ME, level: 'excellent' })
+    socket.frame({ type: 'quality', room_id: 'room-2', user_id: DOC, level: 'lost' })
+    expect(call.log.filter((l) => l.startsWith('their'))).toEqual(['their quality poor'])
   })
 
   it('runs the peer frames after the camera opened, in their order; the others at once', () => {

@@ -5,7 +5,7 @@
  * Frames for another room, or about ourselves, are ignored. What each one does is the call
  * store's (./call.ts).
  */
-import type { RoomEnded, RoomJoined } from '@/api/frames'
+import type { RelayedQuality, RoomEnded, RoomJoined } from '@/api/frames'
 import { readSignal, type SignalData } from '@/calls/peer'
 import type { SignalingClient } from '@/realtime/signaling'
 
@@ -29,6 +29,8 @@ export interface CallFrameHandlers {
   otherLeft(): void
   signal(data: SignalData): void
   remoteMedia(audio: boolean, video: boolean): void
+  /** The other person's network quality, as their browser measured it. */
+  otherQuality(level: RelayedQuality['level']): void
   ended(reason: EndReason): void
   joinFailed(message: string): void
 }
@@ -56,6 +58,9 @@ export function listenToCallFrames(client: Pick<SignalingClient, 'on'>, call: Ca
   })
   client.on('media.state', (frame) => {
     if (call.inRoom(frame.room_id)) call.remoteMedia(frame.audio, frame.video)
+  })
+  client.on('quality', (frame) => {
+    if (aboutOther(frame.room_id, frame.user_id)) call.otherQuality(frame.level)
   })
   client.on('room.ended', (frame) => {
     if (call.inRoom(frame.room_id)) call.ended(frame.reason)
