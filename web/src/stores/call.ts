@@ -32,6 +32,10 @@ const END_MESSAGES: Record<EndReason, string> = {
   room_not_found: 'This call is not available any more.',
 }
 
+const QUALITY_WORDS: Record<Quality, string> = {
+  excellent: 'excellent', good: 'good', poor: 'poor, the video may stutter', lost: 'lost for now', unknown: 'checking…',
+}
+
 export const useCallStore = defineStore('call', () => {
   const realtime = useRealtimeStore()
   const session = useSessionStore()
@@ -86,6 +90,11 @@ export const useCallStore = defineStore('call', () => {
     if (peerState.value === 'disconnected' || peerState.value === 'failed') return 'Reconnecting video…'
     return 'Connecting…'
   })
+  /** Both people's network quality in words ("Your connection: good"), for the call screen. */
+  const qualityLines = computed(() => [
+    { who: 'you', text: `Your connection: ${QUALITY_WORDS[quality.value]}`, level: quality.value },
+    { who: 'them', text: `${otherName.value}'s connection: ${QUALITY_WORDS[theirQuality.value]}`, level: theirQuality.value },
+  ])
   const connection = computed(() => {
     if (phase.value === 'ended') return 'ended'
     if (realtime.state !== 'ready') return 'reconnecting'
@@ -334,7 +343,7 @@ export const useCallStore = defineStore('call', () => {
   return {
     phase, appointment, roomId, polite, otherPresent, everConnected, localStream, remoteStream,
     micOn, camOn, remoteAudio, remoteVideo, peerState, quality, theirQuality, mediaError, error, errorCode, endMessage,
-    devices, cameraId, micId, switching, otherName, status, connection, canSwitchCamera,
+    devices, cameraId, micId, switching, otherName, status, connection, qualityLines, canSwitchCamera,
     prepareMedia: media.prepareMedia, refreshDevices: media.refreshDevices, load, start, answer, hangUp,
     leave, toggleMic, toggleCam, switchCamera: media.switchCamera, selectCamera: media.selectCamera,
     selectMicrophone: media.selectMicrophone,

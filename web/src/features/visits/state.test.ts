@@ -68,5 +68,15 @@ describe('visit state', () => {
     expect(eventText({ id: 'e', at: iso(NOW), kind: 'checked_in', actor, data: {} }, 'd')).toBe('Patty Lindqvist checked in')
     expect(eventText({ id: 'e', at: iso(NOW), kind: 'checked_in', actor, data: {} }, 'p')).toBe('You checked in')
     expect(eventText({ id: 'e', at: iso(NOW), kind: 'call_ended', actor: null, data: { reason: 'declined' } })).toBe('The call ended (declined)')
+    const report = { duration_seconds: 754, path: 'relay', rtt_ms: 83, loss_percent: 1.5, bitrate_kbps: 1240, freezes: 2, reconnects: 1 }
+    expect(eventText({ id: 'e', at: iso(NOW), kind: 'quality', actor, data: report }, 'p')).toBe(
+      'Call quality report from You: 12 min 34 s, through a relay server, round trip 83 ms, 1.5% of data lost, '
+      + '1240 kbit/s received, 2 picture freezes, reconnected once')
+    expect(eventText({ id: 'e', at: iso(NOW), kind: 'quality', actor, data: { duration_seconds: 0, path: 'unknown',
+      rtt_ms: null, loss_percent: null, bitrate_kbps: null, freezes: 0, reconnects: 0 } }, 'd'))
+      .toBe('Call quality report from Patty Lindqvist: 0 s')
+    // A kind newer than this page still reads as words.
+    expect(eventText({ id: 'e', at: iso(NOW), kind: 'screen_shared' as never, actor, data: {} }, 'd'))
+      .toBe('Patty Lindqvist: screen shared')
   })
 })

@@ -138,7 +138,31 @@ export function eventText(e: AppointmentEvent, me?: string): string {
       const reason = typeof e.data.reason === 'string' ? END_REASONS[e.data.reason] ?? e.data.reason : null
       return reason ? `The call ended (${reason})` : 'The call ended'
     }
-    case 'quality': return 'Call quality was reported'
-    default: return String(e.kind)
+    case 'quality': return qualityText(e.data, who)
+    // A kind newer than this page: its name in words, with who did it.
+    default: return `${who}: ${String(e.kind).replace(/_/g, ' ')}`
   }
+}
+
+const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null)
+
+/** "Call quality report from You: 12 min 34 s, through a relay server, round trip 83 ms, …" */
+export function qualityText(data: Record<string, unknown>, who: string): string {
+  const parts: string[] = []
+  const duration = num(data.duration_seconds)
+  if (duration !== null) parts.push(formatDuration(duration))
+  if (data.path === 'relay') parts.push('through a relay server')
+  else if (data.path === 'direct') parts.push('direct connection')
+  const rtt = num(data.rtt_ms)
+  if (rtt !== null) parts.push(`round trip ${rtt} ms`)
+  const loss = num(data.loss_percent)
+  if (loss !== null) parts.push(`${loss}% of data lost`)
+  const kbps = num(data.bitrate_kbps)
+  if (kbps !== null) parts.push(`${kbps} kbit/s received`)
+  const freezes = num(data.freezes)
+  if (freezes) parts.push(freezes === 1 ? '1 picture freeze' : `${freezes} picture freezes`)
+  const reconnects = num(data.reconnects)
+  if (reconnects) parts.push(reconnects === 1 ? 'reconnected once' : `reconnected ${reconnects} times`)
+  const from = `Call quality report from ${who}`
+  return parts.length ? `${from}: ${parts.join(', ')}` : from
 }
