@@ -63,6 +63,12 @@ async def test_a_full_visit_survives_a_camera_switch_and_a_server_restart(browse
     await wait_connected(patient)
     d, p = await wait_frames(doctor), await wait_frames(patient)
     assert d["width"] > 0 and p["width"] > 0
+    # Each side measures its own connection and hears the other's (the quality.report relay).
+    measured = r": (excellent|good|poor, the video may stutter)$"
+    for page, other in ((doctor, PATIENT[1]), (patient, DOCTOR[1])):
+        for whose in ("Your", f"{other}'s"):
+            label = page.get_by_text(re.compile(f"^{whose} connection" + measured))
+            await expect(label).to_be_visible(timeout=20_000)
     await shot(doctor, artifacts, "07-doctor-in-call")
     await shot(patient, artifacts, "08-patient-in-call")
 
