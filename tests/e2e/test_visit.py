@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 from playwright.async_api import expect
+from sqlalchemy import select
 
+from televisit.appointments.models import AppointmentEvent, EventKind
 from televisit.runtime import runtime_of
 from tests.e2e.pages import (
     DOCTOR,
@@ -136,6 +139,17 @@ async def test_a_full_visit_survives_a_camera_switch_and_a_server_restart(browse
     done = patient.get_by_role("listitem", name=f"Visit with {DOCTOR[1]}")
     await expect(done.get_by_test_id("visit-state")).to_have_text("Visit done")
     await expect(done.get_by_role("link", name="Check in")).to_have_count(0)
+    # Each browser reported its call's quality at the end, stored in the visit's event log.
+    reports: list[AppointmentEvent] = []
+    for _ in range(100):
+        async with runtime_of(instance.app).session() as session:
+            reports = list((await session.execute(
+                select(AppointmentEvent).where(AppointmentEvent.kind == EventKind.quality))).scalars())
+        if len(reports) == 2:
+            break
+        await asyncio.sleep(0.1)
+    assert len({r.actor_id for r in reports}) == 2, [r.data for r in reports]  # one from each person
+    assert all(r.data["duration_seconds"] > 0 for r in reports), [r.data for r in reports]
     # Installable: the manifest and the service worker are in place; nothing broke the CSP.
     manifest = await patient.evaluate("fetch('/manifest.webmanifest').then((r) => r.json())")
     assert {i["sizes"] for i in manifest["icons"]} >= {"192x192", "512x512"}
