@@ -66,6 +66,19 @@ async def start_call(doctor: Page, patient_name: str) -> None:
     await expect(doctor.get_by_role("heading", name=f"Calling {patient_name}…")).to_be_visible()
 
 
+async def call_between(doctor: Page, patient: Page) -> None:
+    """Both sign in, the doctor books the patient and calls, she accepts: connected on both sides."""
+    await sign_in(doctor, DOCTOR[0])
+    await sign_in(patient, PATIENT[0])
+    await expect(doctor.get_by_role("heading", name="Your visits")).to_be_visible()
+    await book_visit(doctor, PATIENT[1])
+    await start_call(doctor, PATIENT[1])
+    ring = patient.get_by_role("alertdialog", name=f"{DOCTOR[1]} is calling")
+    await ring.get_by_role("button", name="Accept call").click()
+    await wait_connected(doctor)
+    await wait_connected(patient)
+
+
 async def status(page: Page) -> str:
     return await page.get_by_test_id("call-status").inner_text()
 

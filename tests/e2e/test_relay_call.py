@@ -10,20 +10,15 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from playwright.async_api import Page, expect
+from playwright.async_api import Page
 from pydantic import SecretStr
 
 from tests.e2e.conftest import Instance
 from tests.e2e.pages import (
-    DOCTOR,
-    PATIENT,
     assert_clean_console,
-    book_visit,
+    call_between,
     open_page,
     shot,
-    sign_in,
-    start_call,
-    wait_connected,
     wait_frames,
 )
 from tests.fixtures.coturn import LOOPBACK_PEERS, SHIPPED_CONFIG, TurnServer, _stop, start_shipped_turnserver
@@ -84,15 +79,7 @@ async def test_a_relay_only_call_through_the_shipped_coturn(browser, relay_insta
 
     doctor = await open_page(browser, relay_instance.url)
     patient = await open_page(browser, relay_instance.url)
-    await sign_in(doctor, DOCTOR[0])
-    await sign_in(patient, PATIENT[0])
-    await expect(doctor.get_by_role("heading", name="Your visits")).to_be_visible()
-    await book_visit(doctor, PATIENT[1])
-    await start_call(doctor, PATIENT[1])
-    ring = patient.get_by_role("alertdialog", name=f"{DOCTOR[1]} is calling")
-    await ring.get_by_role("button", name="Accept call").click()
-    await wait_connected(doctor)
-    await wait_connected(patient)
+    await call_between(doctor, patient)
 
     # Video both ways, and still flowing a moment later.
     seen = {name: await wait_frames(page) for name, page in (("doctor", doctor), ("patient", patient))}

@@ -11,7 +11,7 @@ from playwright.async_api import Page, expect
 
 from tests.e2e.a11y import AXE
 from tests.e2e.conftest import RECORD_PEERS
-from tests.e2e.pages import DOCTOR, PATIENT, book_visit, shot, sign_in, start_call, wait_connected
+from tests.e2e.pages import DOCTOR, call_between, shot
 
 FINGERPRINTS = """() => {
   const pc = window.__peers.filter((p) => p.connectionState === 'connected').pop();
@@ -60,15 +60,7 @@ async def read_code(page: Page) -> str:
 
 async def test_both_sides_show_the_same_code_from_their_real_fingerprints(browser, instance, artifacts):
     doctor, patient = await call_page(browser, instance.url), await call_page(browser, instance.url)
-    await sign_in(doctor, DOCTOR[0])
-    await sign_in(patient, PATIENT[0])
-    await expect(doctor.get_by_role("heading", name="Your visits")).to_be_visible()
-    await book_visit(doctor, PATIENT[1])
-    await start_call(doctor, PATIENT[1])
-    ring = patient.get_by_role("alertdialog", name=f"{DOCTOR[1]} is calling")
-    await ring.get_by_role("button", name="Accept call").click()
-    await wait_connected(doctor)
-    await wait_connected(patient)
+    await call_between(doctor, patient)
 
     doctor_code, patient_code = await read_code(doctor), await read_code(patient)
     assert doctor_code == patient_code
