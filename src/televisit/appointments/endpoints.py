@@ -100,7 +100,7 @@ async def list_appointments(
         cursor=cursor, limit=limit, now=now, only=auth.session.appointment_id, with_person=with_,
     )
     return AppointmentList(
-        items=await service.publics(session, settings, rows, viewer_id=auth.user.id), next_cursor=next_cursor
+        items=service.publics_of(settings, rows, viewer_id=auth.user.id), next_cursor=next_cursor
     )
 
 

@@ -7,7 +7,9 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, Protocol
 
+from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from televisit.appointments.models import (
@@ -17,7 +19,7 @@ from televisit.appointments.models import (
     CheckIn,
     EventKind,
 )
-from televisit.appointments.repository import ACTIVE, AppointmentRepository, Extras
+from televisit.appointments.repository import ACTIVE, AppointmentRepository
 from televisit.appointments.schemas import (
     AppointmentPublic,
     CallSummary,
@@ -294,8 +296,9 @@ async def list_for_user(
     now: datetime,
     only: uuid.UUID | None = None,
     with_person: uuid.UUID | None = None,
-) -> tuple[list[Appointment], str | None]:
-    """The caller's visits; ``only``: a session opened from a join link sees its one visit."""
+) -> tuple[list[Row[Any]], str | None]:
+    """The caller's visits (rows of `visit_views`); ``only``: a session opened from a join link
+    sees its one visit."""
     if starts_from and starts_to and starts_from >= starts_to:
         raise BadRequest("`from` must be before `to`.", code="invalid_range")
     after = time_key(cursor) if cursor else None
@@ -351,14 +354,25 @@ async def announce(session: AsyncSession, settings: Settings, appointment: Appoi
                    created: bool = False) -> None:
     """Tell both people's devices, after the commit, that the appointment changed (or, with
     ``created``, that it was booked); each gets the visit as they read it."""
-    extras = (await AppointmentRepository(session).extras([appointment]))[appointment.id]
+    view = (await AppointmentRepository(session).views([appointment.id]))[appointment.id]
     for person in (appointment.doctor_id, appointment.patient_id):
-        public = to_public(settings, appointment, extras, viewer_id=person)
+        public = to_public(settings, view, viewer_id=person)
         event = AppointmentCreated(appointment=public) if created else AppointmentUpdated(appointment=public)
         queue_event(session, user_channel(person), event)
 
 
-def messaging_until(settings: Settings, appointment: Appointment) -> datetime:
+class _Window(Protocol):
+    """What the messaging window is read from: a visit, or its row of `visit_views`."""
+
+    @property
+    def ends_at(self) -> datetime: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def cancelled_at(self) -> datetime | None: ...
+
+
+def messaging_until(settings: Settings, appointment: _Window) -> datetime:
     """Until when the conversation is open: the visit's end (or its cancellation) plus
     TELEVISIT_MESSAGING_WINDOW."""
     base = appointment.ends_at
@@ -372,46 +386,45 @@ def ensure_messaging_open(settings: Settings, appointment: Appointment, *, now: 
         raise Conflict("This conversation is closed; it can still be read.", code="conversation_closed")
 
 
-def to_public(settings: Settings, appointment: Appointment, extras: Extras, *,
-              viewer_id: uuid.UUID) -> AppointmentPublic:
-    """The visit as ``viewer_id`` (one of its two people) reads it."""
-    room, check_in = extras.room, extras.check_in
+def to_public(settings: Settings, view: Row[Any], *, viewer_id: uuid.UUID) -> AppointmentPublic:
+    """The visit as ``viewer_id`` (one of its two people) reads it, from its row of
+    `repository.visit_views`."""
     call = None
-    if room is not None:
+    if view.room_id is not None and view.call_started_at is not None:
         duration = None
-        if room.ended_at is not None and room.first_joined_at is not None:
-            duration = max(0, int((room.ended_at - room.first_joined_at).total_seconds()))
-        call = CallSummary(room_id=room.id, started_at=room.created_at, ended_at=room.ended_at,
+        if view.call_ended_at is not None and view.call_first_joined_at is not None:
+            duration = max(0, int((view.call_ended_at - view.call_first_joined_at).total_seconds()))
+        call = CallSummary(room_id=view.room_id, started_at=view.call_started_at, ended_at=view.call_ended_at,
                            duration_seconds=duration)
-    is_doctor = viewer_id == appointment.doctor_id
+    is_doctor = viewer_id == view.doctor_id
     return AppointmentPublic(
-        id=appointment.id, doctor=PersonRef.model_validate(appointment.doctor),
-        patient=PersonRef.model_validate(appointment.patient), starts_at=appointment.starts_at,
-        duration_minutes=appointment.duration_minutes, reason=appointment.reason,
-        status=appointment.status, created_at=appointment.created_at,
-        cancelled_at=appointment.cancelled_at, cancel_reason=appointment.cancel_reason,
-        room_id=appointment.room_id,
-        check_in=CheckInPublic(at=check_in.at, present=check_in.present, left_at=check_in.left_at,
-                               checks=Checks.model_validate(check_in.checks))
-        if check_in is not None else None,
-        unread_count=extras.unread_for_doctor if is_doctor else extras.unread_for_patient,
-        last_message_at=extras.last_message_at,
-        messaging_until=messaging_until(settings, appointment),
+        id=view.id, doctor=PersonRef(id=view.doctor_id, full_name=view.doctor_name),
+        patient=PersonRef(id=view.patient_id, full_name=view.patient_name), starts_at=view.starts_at,
+        duration_minutes=view.duration_minutes, reason=view.reason,
+        status=view.status, created_at=view.created_at,
+        cancelled_at=view.cancelled_at, cancel_reason=view.cancel_reason,
+        room_id=view.room_id,
+        check_in=CheckInPublic(
+            at=view.check_in_at, present=view.check_in_present, left_at=view.check_in_left_at,
+            checks=Checks.model_validate(view.check_in_checks),
+        ) if view.check_in_at is not None else None,
+        unread_count=view.unread_for_doctor if is_doctor else view.unread_for_patient,
+        last_message_at=view.last_message_at,
+        messaging_until=messaging_until(settings, view),
         call=call,
-        doctor_busy=extras.doctor_busy and not is_doctor,
+        doctor_busy=bool(view.doctor_busy) and not is_doctor,
     )
 
 
-async def publics(session: AsyncSession, settings: Settings, appointments: list[Appointment], *,
-                  viewer_id: uuid.UUID) -> list[AppointmentPublic]:
-    """A page of visits as ``viewer_id`` reads them: a fixed number of queries, whatever its size."""
-    extras = await AppointmentRepository(session).extras(appointments)
-    return [to_public(settings, a, extras[a.id], viewer_id=viewer_id) for a in appointments]
+def publics_of(settings: Settings, views: list[Row[Any]], *, viewer_id: uuid.UUID) -> list[AppointmentPublic]:
+    return [to_public(settings, view, viewer_id=viewer_id) for view in views]
 
 
 async def public(session: AsyncSession, settings: Settings, appointment: Appointment, *,
                  viewer_id: uuid.UUID) -> AppointmentPublic:
-    return (await publics(session, settings, [appointment], viewer_id=viewer_id))[0]
+    """The visit as ``viewer_id`` reads it now (one query: its row of `visit_views`)."""
+    views = await AppointmentRepository(session).views([appointment.id])
+    return to_public(settings, views[appointment.id], viewer_id=viewer_id)
 
 
 # -- the visit's log --------------------------------------------------------------------------
