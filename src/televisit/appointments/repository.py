@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from sqlalchemy import Row, Select, Subquery, and_, case, delete, exists, func, or_, select, union_all, update
@@ -26,13 +27,15 @@ from televisit.users.models import User
 ACTIVE = (AppointmentStatus.scheduled, AppointmentStatus.in_progress)
 
 
+@cache
 def visit_views() -> Select[*tuple[Any, ...]]:
     """Everything a visit's public form shows, as plain columns of one row per visit: the visit,
     its two people's names, its check-in and its live or last call (outer joins), the time of its
     last message and each person's unread count (read through the messages' (visit, seq) key,
     only when there can be any), and whether its doctor is in another visit's live call now
     (only for visits not over). One statement for a page or for one visit, no ORM objects: a
-    page of 50 was half its time building and tracking 250 of them (docs/benchmarks.md, REST)."""
+    page of 50 was half its time building and tracking 250 of them (docs/benchmarks.md, REST).
+    Built once (statements are immutable; building this one cost more than running it)."""
     visit, doctor, patient = Appointment, aliased(User), aliased(User)
 
     def unread(sender: InstrumentedAttribute[uuid.UUID], marker: InstrumentedAttribute[int]) -> Any:

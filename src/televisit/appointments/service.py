@@ -21,10 +21,8 @@ from televisit.appointments.models import (
 )
 from televisit.appointments.repository import ACTIVE, AppointmentRepository
 from televisit.appointments.schemas import (
+    AppointmentList,
     AppointmentPublic,
-    CallSummary,
-    CheckInPublic,
-    Checks,
 )
 from televisit.audit import service as audit
 from televisit.audit.models import Action, Outcome
@@ -386,38 +384,46 @@ def ensure_messaging_open(settings: Settings, appointment: Appointment, *, now: 
         raise Conflict("This conversation is closed; it can still be read.", code="conversation_closed")
 
 
-def to_public(settings: Settings, view: Row[Any], *, viewer_id: uuid.UUID) -> AppointmentPublic:
-    """The visit as ``viewer_id`` (one of its two people) reads it, from its row of
-    `repository.visit_views`."""
+def public_fields(settings: Settings, view: Row[Any], *, viewer_id: uuid.UUID) -> dict[str, Any]:
+    """The fields of `AppointmentPublic` for ``viewer_id`` (one of the visit's two people), from its
+    row of `repository.visit_views`; validated once for a whole page (`publics_of`), not model by
+    model."""
     call = None
     if view.room_id is not None and view.call_started_at is not None:
         duration = None
         if view.call_ended_at is not None and view.call_first_joined_at is not None:
             duration = max(0, int((view.call_ended_at - view.call_first_joined_at).total_seconds()))
-        call = CallSummary(room_id=view.room_id, started_at=view.call_started_at, ended_at=view.call_ended_at,
-                           duration_seconds=duration)
+        call = {"room_id": view.room_id, "started_at": view.call_started_at,
+                "ended_at": view.call_ended_at, "duration_seconds": duration}
     is_doctor = viewer_id == view.doctor_id
-    return AppointmentPublic(
-        id=view.id, doctor=PersonRef(id=view.doctor_id, full_name=view.doctor_name),
-        patient=PersonRef(id=view.patient_id, full_name=view.patient_name), starts_at=view.starts_at,
-        duration_minutes=view.duration_minutes, reason=view.reason,
-        status=view.status, created_at=view.created_at,
-        cancelled_at=view.cancelled_at, cancel_reason=view.cancel_reason,
-        room_id=view.room_id,
-        check_in=CheckInPublic(
-            at=view.check_in_at, present=view.check_in_present, left_at=view.check_in_left_at,
-            checks=Checks.model_validate(view.check_in_checks),
-        ) if view.check_in_at is not None else None,
-        unread_count=view.unread_for_doctor if is_doctor else view.unread_for_patient,
-        last_message_at=view.last_message_at,
-        messaging_until=messaging_until(settings, view),
-        call=call,
-        doctor_busy=bool(view.doctor_busy) and not is_doctor,
-    )
+    check_in = None
+    if view.check_in_at is not None:
+        check_in = {"at": view.check_in_at, "present": view.check_in_present,
+                    "left_at": view.check_in_left_at, "checks": view.check_in_checks}
+    return {
+        "id": view.id, "doctor": {"id": view.doctor_id, "full_name": view.doctor_name},
+        "patient": {"id": view.patient_id, "full_name": view.patient_name}, "starts_at": view.starts_at,
+        "duration_minutes": view.duration_minutes, "reason": view.reason, "status": view.status,
+        "created_at": view.created_at, "cancelled_at": view.cancelled_at,
+        "cancel_reason": view.cancel_reason, "room_id": view.room_id, "check_in": check_in,
+        "unread_count": view.unread_for_doctor if is_doctor else view.unread_for_patient,
+        "last_message_at": view.last_message_at, "messaging_until": messaging_until(settings, view),
+        "call": call, "doctor_busy": bool(view.doctor_busy) and not is_doctor,
+    }
 
 
-def publics_of(settings: Settings, views: list[Row[Any]], *, viewer_id: uuid.UUID) -> list[AppointmentPublic]:
-    return [to_public(settings, view, viewer_id=viewer_id) for view in views]
+def to_public(settings: Settings, view: Row[Any], *, viewer_id: uuid.UUID) -> AppointmentPublic:
+    """The visit as ``viewer_id`` (one of its two people) reads it."""
+    return AppointmentPublic.model_validate(public_fields(settings, view, viewer_id=viewer_id))
+
+
+def page_of(settings: Settings, views: list[Row[Any]], next_cursor: str | None, *,
+            viewer_id: uuid.UUID) -> AppointmentList:
+    """A page of visits as ``viewer_id`` reads them, validated in one call."""
+    return AppointmentList.model_validate({
+        "items": [public_fields(settings, view, viewer_id=viewer_id) for view in views],
+        "next_cursor": next_cursor,
+    })
 
 
 async def public(session: AsyncSession, settings: Settings, appointment: Appointment, *,
