@@ -17,6 +17,7 @@ from televisit.auth.endpoints import router as auth_router
 from televisit.chat.endpoints import router as chat_router
 from televisit.core.clock import Clock
 from televisit.core.config import Settings
+from televisit.core.dbretry import RetryWhileDatabaseRestarts
 from televisit.core.errors import install_error_handlers
 from televisit.core.headers import ApiHeadersMiddleware
 from televisit.core.limits import BodySizeLimitMiddleware
@@ -81,6 +82,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None, configure_logs
     app.include_router(dev_mailbox_router)  # 404 outside development
     mount_spa(app)  # last: the SPA's catch-all never shadows an API route
     # Outermost last: logging sees everything, including 413s.
+    # Innermost: a request that meets a restarting database runs again (logged and audited once).
+    app.add_middleware(RetryWhileDatabaseRestarts, window=settings.db_retry_window)
     app.add_middleware(AuditContextMiddleware)  # where each request comes from, for its audit records
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestLoggingMiddleware, settings=settings, observe=runtime.metrics.observe_request)

@@ -189,3 +189,65 @@ async def test_postgres_restart_readiness_false_while_down_no_stale_connections_
             for _ in range(3):
                 await busy(http, visit)
             assert (await readiness(live.http_url))[0] == 200
+
+
+async def test_a_postgresql_restart_under_load_fails_no_request():
+    """People keep listing, reading and writing while PostgreSQL restarts (every connection
+    terminated, new ones refused for a while): each request waits and is answered, none fails."""
+    with private_postgres() as pg:
+        await asyncio.to_thread(upgrade, pg.url)
+        app = create_app(make_settings(pg.url, log_level="WARNING"), configure_logs=False)
+        async with serve(app) as live, httpx.AsyncClient(base_url=live.http_url, timeout=30) as http:
+            visit = await make_visit(Factory(app, http, runtime_of(app).clock))
+            answers: list[tuple[str, int, float]] = []
+            stop = asyncio.Event()
+
+            async def person(n: int) -> None:
+                who = (visit.doctor, visit.patient)[n % 2]
+                while not stop.is_set():
+                    for name, request in (
+                        ("list", lambda: http.get("/api/v1/appointments", headers=who.headers)),
+                        ("read", lambda: http.get(f"/api/v1/appointments/{visit.id}", headers=who.headers)),
+                        ("write", lambda: http.post(
+                            f"/api/v1/appointments/{visit.id}/messages", headers=who.headers,
+                            json={"client_msg_id": uuid.uuid4().hex, "body": "during the restart"})),
+                    ):
+                        started = time.monotonic()
+                        r = await request()
+                        answers.append((name, r.status_code, time.monotonic() - started))
+
+            people = [asyncio.create_task(person(n)) for n in range(4)]
+            await asyncio.sleep(0.5)
+            await asyncio.to_thread(pg.stop)   # fast: every open connection is terminated
+            await asyncio.sleep(1.0)           # down: new connections refused
+            await asyncio.to_thread(pg.start)
+            await asyncio.sleep(1.0)
+            stop.set()
+            await asyncio.gather(*people)
+
+            failed = [a for a in answers if a[1] not in (200, 201)]
+            assert not failed, failed[:5]
+            waited = [a for a in answers if a[2] >= 1.0]
+            assert waited, "no request met the outage: the test proved nothing"
+            sent = sum(1 for a in answers if a[0] == "write")
+            r = await http.get(f"/api/v1/appointments/{visit.id}/messages", params={"limit": 200},
+                               headers=visit.doctor.headers)
+            assert r.status_code == 200 and len(r.json()["items"]) == sent, (sent, r.text[:200])
+
+
+async def test_a_database_down_longer_than_the_retry_window_gets_503_not_500():
+    with private_postgres() as pg:
+        await asyncio.to_thread(upgrade, pg.url)
+        app = create_app(make_settings(pg.url, log_level="WARNING", db_retry_window=1.0),
+                         configure_logs=False)
+        async with serve(app) as live, httpx.AsyncClient(base_url=live.http_url, timeout=30) as http:
+            visit = await make_visit(Factory(app, http, runtime_of(app).clock))
+            await asyncio.to_thread(pg.stop)
+            started = time.monotonic()
+            r = await http.get(f"/api/v1/appointments/{visit.id}", headers=visit.patient.headers)
+            assert r.status_code == 503, r.text
+            assert r.json()["error"]["code"] == "database_unavailable" and r.headers["Retry-After"]
+            assert time.monotonic() - started >= 0.9  # it waited out the window first
+            await asyncio.to_thread(pg.start)
+            r = await http.get(f"/api/v1/appointments/{visit.id}", headers=visit.patient.headers)
+            assert r.status_code == 200, r.text

@@ -126,6 +126,9 @@ class Settings(BaseSettings):
     password_min_length: int = Field(default=10, ge=8, le=256)
 
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    # Seconds a request that meets an unreachable database (a PostgreSQL restart) is run again
+    # before it is answered 503 `database_unavailable` (core/dbretry.py); 0: never retried.
+    db_retry_window: float = Field(default=10.0, ge=0, le=60)
 
     # A visit's length in minutes, within the day the request schema allows (1-1440).
     appointment_min_minutes: int = Field(default=5, ge=1, le=24 * 60)
