@@ -9,6 +9,7 @@ reconnect p95 <= 2 s. Exit status 1 when a target is missed.
 
     .venv/bin/python bench/rolling_restart.py                          # ~3 minutes
     .venv/bin/python bench/rolling_restart.py --pairs 50 --restarts 5 --duration 600 --rps 40
+    .venv/bin/python bench/rolling_restart.py --pairs 200 --rps 200 --database-restart
 
 Needs PostgreSQL (TELEVISIT_TEST_PG_URL, default postgres@127.0.0.1:5432; a fresh database is
 created and dropped), Redis (TELEVISIT_TEST_REDIS_URL, default 127.0.0.1:6379) and nginx
@@ -20,15 +21,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import sys
 import tempfile
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: tests.fixtures
 
 from tests.fixtures.cluster import REDIS_URL
 from tests.fixtures.databases import create_pg_database, drop_pg_database
+from tests.fixtures.private_services import private_postgres
 from tests.fixtures.rolling import RollingConfig, run_rolling_restart, targets_missed
 
 
@@ -49,20 +53,31 @@ def main() -> int:
     parser.add_argument("--no-balancer", action="store_true",
                         help="never take an instance out of nginx: rely on refused connections and retries")
     parser.add_argument("--keep", action="store_true", help="keep the logs and the database")
+    parser.add_argument("--database-restart", action="store_true",
+                        help="run on a private PostgreSQL and restart it (stop -m fast, 1 s down, start) "
+                             "between the first and second instance restarts")
     args = parser.parse_args()
 
-    database_url = create_pg_database("televisit_bench")
+    with contextlib.ExitStack() as stack:
+        if args.database_restart:
+            pg = stack.enter_context(private_postgres())
+            return run(args, pg.url, pg.restart)
+        database_url = create_pg_database("televisit_bench")
+        if not args.keep:
+            stack.callback(drop_pg_database, database_url)
+        return run(args, database_url, None)
+
+
+def run(args: argparse.Namespace, database_url: str,
+        restart_database: Callable[[], Awaitable[float]] | None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="televisit-rolling-"))
     cfg = RollingConfig(database_url=database_url, redis_url=REDIS_URL, workdir=workdir,
                         instances=args.instances, pairs=args.pairs, restarts=args.restarts,
                         duration=args.duration, rps=args.rps, chat_interval=args.chat_interval,
                         drain_grace=args.drain_grace, probe_interval=args.probe_interval,
-                        balancer_probes=not args.no_balancer, min_ready=args.min_ready)
-    try:
-        summary = asyncio.run(run_rolling_restart(cfg))
-    finally:
-        if not args.keep:
-            drop_pg_database(database_url)
+                        balancer_probes=not args.no_balancer, min_ready=args.min_ready,
+                        restart_database=restart_database)
+    summary = asyncio.run(run_rolling_restart(cfg))
     missed = targets_missed(summary)
     summary["targets_missed"] = missed
     print(json.dumps(summary, indent=2))

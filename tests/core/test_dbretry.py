@@ -21,7 +21,7 @@ def test_the_database_restarting_is_retried():
     assert database_unreachable(InterfaceError("select 1", {}, Exception("connection is closed"),
                                                connection_invalidated=True))
     assert database_unreachable(asyncpg.CannotConnectNowError("the database system is starting up"))
-    assert database_unreachable(asyncpg.AdminShutdownError("terminating connection due to administrator command"))
+    assert database_unreachable(asyncpg.AdminShutdownError("terminating connection (administrator command)"))
 
 
 def test_other_errors_are_not():

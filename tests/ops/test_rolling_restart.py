@@ -13,6 +13,7 @@ import pytest
 
 from tests.fixtures.cluster import reachable_redis
 from tests.fixtures.nginx import nginx_binary
+from tests.fixtures.private_services import private_postgres
 from tests.fixtures.rolling import RollingConfig, run_rolling_restart, targets_missed
 from tests.fixtures.services import service_missing
 
@@ -33,3 +34,21 @@ async def test_a_rolling_restart_under_load_loses_nothing(pg_database, tmp_path,
     chat = summary["chat"]
     assert chat["acked"] == chat["sent"] >= 150 and chat["delivered"] == chat["acked"], report
     assert chat["reconnects"] >= 3, report  # every socket on a restarted instance moved
+
+
+async def test_a_rolling_restart_with_a_database_restart_inside_loses_nothing(tmp_path):
+    """The same, and PostgreSQL (a private one) restarts between the two instance restarts:
+    requests that meet it wait for it (core/dbretry.py), chat over WebSockets resends."""
+    if nginx_binary() is None:
+        service_missing("nginx", FileNotFoundError("nginx is not installed (apt-get install nginx-light)"))
+    with private_postgres() as pg:
+        cfg = RollingConfig(database_url=pg.url, redis_url=await reachable_redis(), workdir=tmp_path,
+                            pairs=3, restarts=1, duration=24, rps=10, drain_grace=2, probe_interval=0.5,
+                            cheap_passwords=True, restart_database=pg.restart)
+        summary = await run_rolling_restart(cfg)
+    report = json.dumps(summary, indent=1)
+    assert targets_missed(summary) == [], report
+    assert summary["database_restart"]["down_s"] >= 1.0, report
+    assert summary["restarts"]["exit_codes"] == [0, 0] and summary["requests"]["sent"] >= 150, report
+    chat = summary["chat"]
+    assert chat["acked"] == chat["sent"] >= 150 and chat["delivered"] == chat["acked"], report
