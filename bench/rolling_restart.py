@@ -9,7 +9,7 @@ reconnect p95 <= 2 s. Exit status 1 when a target is missed.
 
     .venv/bin/python bench/rolling_restart.py                          # ~3 minutes
     .venv/bin/python bench/rolling_restart.py --pairs 50 --restarts 5 --duration 600 --rps 40
-    .venv/bin/python bench/rolling_restart.py --pairs 200 --rps 200 --database-restart
+    .venv/bin/python bench/rolling_restart.py --pairs 200 --rps 200 --database-restart --media
 
 Needs PostgreSQL (TELEVISIT_TEST_PG_URL, default postgres@127.0.0.1:5432; a fresh database is
 created and dropped), Redis (TELEVISIT_TEST_REDIS_URL, default 127.0.0.1:6379) and nginx
@@ -56,6 +56,9 @@ def main() -> int:
     parser.add_argument("--database-restart", action="store_true",
                         help="run on a private PostgreSQL and restart it (stop -m fast, 1 s down, start) "
                              "between the first and second instance restarts")
+    parser.add_argument("--media", action="store_true",
+                        help="a video call in two headless Chromium browsers through nginx during the "
+                             "restarts: largest gap between presented frames per side (target <= 200 ms)")
     args = parser.parse_args()
 
     with contextlib.ExitStack() as stack:
@@ -76,7 +79,7 @@ def run(args: argparse.Namespace, database_url: str,
                         duration=args.duration, rps=args.rps, chat_interval=args.chat_interval,
                         drain_grace=args.drain_grace, probe_interval=args.probe_interval,
                         balancer_probes=not args.no_balancer, min_ready=args.min_ready,
-                        restart_database=restart_database)
+                        restart_database=restart_database, media=args.media)
     summary = asyncio.run(run_rolling_restart(cfg))
     missed = targets_missed(summary)
     summary["targets_missed"] = missed

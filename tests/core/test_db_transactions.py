@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import select, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 
 from televisit.core.db import create_engine, create_sessionmaker, needs_transaction, session_scope
@@ -116,3 +116,27 @@ async def test_a_lone_new_row_is_written_and_two_stay_atomic(engine: AsyncEngine
     async with session_scope(create_sessionmaker(engine)) as session:
         assert await session.get(User, lone.id) is not None
         assert (await session.execute(select(User.id).where(User.email == first.email))).all() == []
+
+
+async def test_a_locked_person_can_still_be_referred_to(engine: AsyncEngine) -> None:
+    """lock_rows queues lockers of the same rows, but a new row that only refers to a locked one
+    (its foreign key takes KEY SHARE) does not wait: FOR UPDATE made a booking and a cancellation
+    of the same two people deadlock under load."""
+    from televisit.core.db import lock_rows
+    from televisit.mail.models import MailKind, OutboxMessage
+
+    factory = create_sessionmaker(engine)
+    async with session_scope(factory) as session:
+        user = _user()
+        session.add(user)
+    async with session_scope(factory) as holder:
+        await lock_rows(holder, User.updated_at, [user.id])
+        now = datetime.now(UTC)
+        async with session_scope(factory) as other:  # with FOR UPDATE: waits for the holder
+            await other.execute(text("SET LOCAL lock_timeout = '2s'"))
+            other.add(OutboxMessage(kind=MailKind.invitation, recipient_id=user.id, payload={},
+                                    due_at=now, not_before=now, created_at=now))
+        with pytest.raises(DBAPIError, match="lock timeout"):  # another locker queues behind it
+            async with session_scope(factory) as second_locker:
+                await second_locker.execute(text("SET LOCAL lock_timeout = '300ms'"))
+                await lock_rows(second_locker, User.updated_at, [user.id])

@@ -21,6 +21,8 @@ def test_the_database_restarting_is_retried():
     assert database_unreachable(InterfaceError("select 1", {}, Exception("connection is closed"),
                                                connection_invalidated=True))
     assert database_unreachable(asyncpg.CannotConnectNowError("the database system is starting up"))
+    # A deadlock's victim was rolled back whole by the database, to be run again.
+    assert database_unreachable(asyncpg.DeadlockDetectedError("deadlock detected"))
     assert database_unreachable(asyncpg.AdminShutdownError("terminating connection (administrator command)"))
 
 

@@ -139,7 +139,7 @@ async def _flush_lone_insert(session: AsyncSession) -> None:
 async def lock_rows(session: AsyncSession, touch: InstrumentedAttribute[Any], ids: list[uuid.UUID]) -> None:
     """Lock rows of ``touch``'s table until the transaction ends, on both backends.
 
-    PostgreSQL: `SELECT ... FOR UPDATE`, in id order so two lockers cannot deadlock. SQLite has
+    PostgreSQL: `SELECT ... FOR NO KEY UPDATE`, in id order so two lockers cannot deadlock. SQLite has
     no row locks, and its driver opens a write transaction only at the first write: a no-op
     write (``touch = touch``) takes its single write lock before the reads that depend on it.
     """
@@ -148,7 +148,12 @@ async def lock_rows(session: AsyncSession, touch: InstrumentedAttribute[Any], id
         stmt = update(model).where(model.id.in_(ids)).values({touch: touch})
         await session.execute(stmt.execution_options(synchronize_session=False))
         return
-    await session.execute(select(model.id).where(model.id.in_(ids)).order_by(model.id).with_for_update())
+    # FOR NO KEY UPDATE, not FOR UPDATE: lockers still queue behind each other, but a row
+    # inserted elsewhere that merely refers to a locked one (a mail for this user, an audit
+    # record) takes KEY SHARE for its foreign key and must not wait: with FOR UPDATE a booking
+    # and a cancellation of the same two people deadlocked under load (bench/rolling_restart.py).
+    stmt = select(model.id).where(model.id.in_(ids)).order_by(model.id).with_for_update(key_share=True)
+    await session.execute(stmt)
 
 
 def rowcount(result: Result[Any]) -> int:

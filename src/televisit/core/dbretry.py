@@ -35,10 +35,15 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 # asyncpg's errors for "this connection is gone" and "not now": the server shutting down
 # (57P01 admin_shutdown, 57P02 crash_shutdown, 57P03 cannot_connect_now) and the client side.
-_UNREACHABLE_SQLSTATES = {"57P01", "57P02", "57P03", "08000", "08003", "08006", "08001", "08004"}
-_UNREACHABLE_NAMES = {"ConnectionDoesNotExistError", "ConnectionFailureError", "InterfaceError",
-                      "CannotConnectNowError", "AdminShutdownError", "CrashShutdownError",
-                      "ConnectionRejectionError", "ClientCannotConnectError"}
+_UNREACHABLE_SQLSTATES = {"57P01", "57P02", "57P03", "08000", "08003", "08006", "08001", "08004",
+                          # ...and the database chose this transaction as a deadlock's victim (or a
+                          # serialization failure): rolled back whole, it is meant to be run again.
+                          "40P01", "40001"}
+_UNREACHABLE_NAMES = {
+    "DeadlockDetectedError", "SerializationError", "ConnectionDoesNotExistError", "ConnectionFailureError",
+    "InterfaceError", "CannotConnectNowError", "AdminShutdownError", "CrashShutdownError",
+    "ConnectionRejectionError", "ClientCannotConnectError",
+}
 
 
 def database_unreachable(exc: BaseException) -> bool:

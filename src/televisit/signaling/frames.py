@@ -464,6 +464,8 @@ ERROR_CODES: dict[str, str] = {
     "conversation_closed": "The visit's conversation is closed (TELEVISIT_MESSAGING_WINDOW after "
                            "the visit): it can be read, not written to.",
     "internal_error": "A fault on the server; the frame may be retried.",
+    "database_unavailable": "The database could not be reached for TELEVISIT_DB_RETRY_WINDOW seconds "
+                            "(a restart); nothing was done: send the frame again shortly.",
     "too_many_connections": "Too many open sockets for this user or address (close 4429 follows).",
 }
 CLOSE_CODES: dict[int, str] = {
