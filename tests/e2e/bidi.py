@@ -7,7 +7,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import shutil
+import signal
 import subprocess
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -114,7 +116,8 @@ async def firefox_page(base_url: str, *, init_script: str = "") -> AsyncIterator
                "viewport": {"width": 1280, "height": 800}}
     proc = await asyncio.create_subprocess_exec(
         node, str(DRIVER_DIR / "driver.mjs"), json.dumps(options), cwd=DRIVER_DIR,
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, limit=2**24)
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, limit=2**24,
+        start_new_session=True)  # its own process group: node and the Firefox it started
     try:
         assert proc.stdout
         first = await asyncio.wait_for(proc.stdout.readline(), 60)
@@ -129,5 +132,5 @@ async def firefox_page(base_url: str, *, init_script: str = "") -> AsyncIterator
             try:
                 await asyncio.wait_for(proc.wait(), 20)
             except TimeoutError:
-                proc.kill()
+                os.killpg(proc.pid, signal.SIGKILL)  # this driver's group only
                 await proc.wait()

@@ -6,6 +6,7 @@ message each way, hang-up, and no uncaught error or CSP violation in either brow
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 from pathlib import Path
 from typing import Any
@@ -222,5 +223,6 @@ async def test_a_whole_call_between_chromium_and_firefox_esr(firefox_is, browser
             else:
                 await whole_call(doctor=firefox, patient=other)
         except Exception:
-            await firefox.shot("failed")  # what Firefox showed when the test failed
+            with contextlib.suppress(Exception):  # what Firefox showed when the test failed, if it can
+                await firefox.shot("failed")
             raise
