@@ -15,7 +15,7 @@ import pytest
 from playwright.async_api import Page, expect
 
 from tests.e2e.bidi import FirefoxPage, aria, firefox_page, text
-from tests.e2e.conftest import RECORD_PEERS
+from tests.e2e.conftest import PASSWORD, RECORD_PEERS
 from tests.e2e.pages import (
     DOCTOR,
     PATIENT,
@@ -95,7 +95,7 @@ class Firefox:
         await self.page.goto("/")
         await self.page.wait(aria("Sign in", "heading"))
         await self.page.fill(aria("Email", "textbox"), email)
-        await self.page.fill(aria("Password"), "violet-harbour-lantern-42")
+        await self.page.fill(aria("Password"), PASSWORD)
         await self.page.click(aria("Sign in", "button"))
         await self.page.wait(aria("Your visits", "heading"))
 
