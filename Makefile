@@ -44,6 +44,13 @@ $(WEB_DIST): $(WEB_DEPS) $(WEB_SOURCES)
 
 web: $(WEB_DIST)
 
+# The Firefox ESR tests' driver (tests/e2e/firefox/: puppeteer-core over WebDriver BiDi), its own small
+# package so the web app's dependencies stay the app's; installed from its lock file, no browser download.
+FIREFOX_DRIVER_DEPS := tests/e2e/firefox/node_modules/.package-lock.json
+$(FIREFOX_DRIVER_DEPS): tests/e2e/firefox/package-lock.json
+	npm --prefix tests/e2e/firefox ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
 # typecheck here too: the build (which also runs vue-tsc) is skipped when dist is up to date.
 web-test: $(WEB_DEPS)
 	npm --prefix web run check:api
@@ -58,7 +65,7 @@ lint: setup
 	$(VENV)/ruff check src tests bench conformance
 	$(VENV)/mypy src/televisit
 
-test: lint web web-test
+test: lint web web-test $(FIREFOX_DRIVER_DEPS)
 	$(VENV)/pytest
 
 # The contract's test kit against a running server (docs/conformance.md), e.g.

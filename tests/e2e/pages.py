@@ -14,6 +14,25 @@ DOCTOR = ("doctor@clinic.test", "Dr. Mira Castell")
 PATIENT = ("patty@clinic.test", "Patty Lindqvist")
 
 
+# Decoded remote frames (getStats) and the remote <video>'s size, as a person would see them; reads
+# window.__peers (RECORD_PEERS). Shared with the Firefox tests (tests/e2e/bidi.py).
+VIDEO_STATS = """async () => {
+  const live = window.__peers.filter((pc) => pc.connectionState !== 'closed');
+  const pc = live[live.length - 1];
+  const video = document.querySelector('video[aria-label^="Video of"]');
+  const out = { state: pc ? pc.connectionState : 'none', frames: 0, width: video ? video.videoWidth : 0,
+                sentCamera: null, peers: window.__peers.length };
+  if (!pc) return out;
+  const stats = await pc.getStats();
+  stats.forEach((r) => {
+    if (r.type === 'inbound-rtp' && r.kind === 'video') out.frames += r.framesDecoded || 0;
+  });
+  const sender = pc.getSenders().find((s) => s.track && s.track.kind === 'video');
+  out.sentCamera = sender ? sender.track.getSettings().deviceId : null;
+  return out;
+}"""
+
+
 async def open_page(browser: Any, base_url: str, *, phone: bool = False) -> Page:
     options: dict[str, Any] = {"base_url": base_url, "permissions": ["camera", "microphone"]}
     if phone:
@@ -89,21 +108,7 @@ async def wait_connected(page: Page, timeout: float = 25_000) -> None:
 
 async def video_stats(page: Page) -> dict[str, Any]:
     """Decoded remote frames (getStats) and the remote <video>'s size, as a person would see them."""
-    return await page.evaluate("""async () => {
-      const live = window.__peers.filter((pc) => pc.connectionState !== 'closed');
-      const pc = live[live.length - 1];
-      const video = document.querySelector('video[aria-label^="Video of"]');
-      const out = { state: pc ? pc.connectionState : 'none', frames: 0, width: video ? video.videoWidth : 0,
-                    sentCamera: null, peers: window.__peers.length };
-      if (!pc) return out;
-      const stats = await pc.getStats();
-      stats.forEach((r) => {
-        if (r.type === 'inbound-rtp' && r.kind === 'video') out.frames += r.framesDecoded || 0;
-      });
-      const sender = pc.getSenders().find((s) => s.track && s.track.kind === 'video');
-      out.sentCamera = sender ? sender.track.getSettings().deviceId : null;
-      return out;
-    }""")
+    return await page.evaluate(VIDEO_STATS)
 
 
 async def wait_frames(page: Page, more_than: int = 0, timeout: float = 20) -> dict[str, Any]:
