@@ -152,8 +152,8 @@ async def lock_rows(session: AsyncSession, touch: InstrumentedAttribute[Any], id
     # inserted elsewhere that merely refers to a locked one (a mail for this user, an audit
     # record) takes KEY SHARE for its foreign key and must not wait: with FOR UPDATE a booking
     # and a cancellation of the same two people deadlocked under load (bench/rolling_restart.py).
-    stmt = select(model.id).where(model.id.in_(ids)).order_by(model.id).with_for_update(key_share=True)
-    await session.execute(stmt)
+    locking = select(model.id).where(model.id.in_(ids)).order_by(model.id).with_for_update(key_share=True)
+    await session.execute(locking)
 
 
 def rowcount(result: Result[Any]) -> int:
