@@ -3,7 +3,7 @@ browser's own bar), go audio only by hand and on a link that really degrades, re
 choose a speaker and play a test sound.
 
 Chromium's `--use-fake-ui-for-media-stream` with `--use-fake-device-for-media-stream` (the flags
-every e2e browser starts with) answers getDisplayMedia with a fake 1280×720 "screen" and no
+every e2e browser starts with) answers getDisplayMedia with a fake 1280x720 "screen" and no
 picker, so no extra flag is needed. A phone browser has no getDisplayMedia: the phone pages here
 delete it before the app loads, as on Android Chrome or iOS Safari.
 """
@@ -64,8 +64,8 @@ async def until(page: Page, check: Any, what: str, timeout: float = 20) -> dict[
 async def video_flows(page: Page, what: str) -> dict[str, Any]:
     """New remote frames decoded, and our own video bytes growing, over a second."""
     before = await media(page)
-    return await until(page, lambda s: s["frames"] > before["frames"] + 5 and s["videoSent"] > before["videoSent"],
-                       what)
+    return await until(page, lambda s: (s["frames"] > before["frames"] + 5
+                                        and s["videoSent"] > before["videoSent"]), what)
 
 
 async def video_stopped(page: Page, what: str) -> dict[str, Any]:
@@ -76,7 +76,8 @@ async def video_stopped(page: Page, what: str) -> dict[str, Any]:
         a = await media(page)
         await asyncio.sleep(2)
         b = await media(page)
-        if b["videoSent"] == a["videoSent"] and b["frames"] == a["frames"] and b["audioSent"] > a["audioSent"]:
+        still = b["videoSent"] == a["videoSent"] and b["frames"] == a["frames"]
+        if still and b["audioSent"] > a["audioSent"]:
             return b
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"{what}: video still flows or audio stopped: {a} → {b}")
@@ -106,10 +107,12 @@ async def test_the_doctor_shares_a_screen_and_stops_from_the_browser_bar(browser
     await expect(doctor.get_by_test_id("my-share-banner")).to_have_text(
         f"You are sharing your screen. {PATIENT[1]} sees it instead of your camera.")
     await expect(doctor.get_by_role("button", name="Stop sharing")).to_be_visible()
-    await expect(patient.get_by_role("status").filter(has_text=f"{DOCTOR[1]} is sharing their screen")).to_be_visible()
+    announced = patient.get_by_role("status").filter(has_text=f"{DOCTOR[1]} is sharing their screen")
+    await expect(announced).to_be_visible()
     await expect(patient.get_by_label(f"Screen shared by {DOCTOR[1]}")).to_be_visible()
-    # The patient's remote video now decodes the 1280×720 fake screen, marked as a screen capture.
-    shared = await until(patient, lambda s: s["content"] == "screenshare" and (s["width"], s["height"]) == (1280, 720),
+    # The patient's remote video now decodes the 1280x720 fake screen, marked as a screen capture.
+    shared = await until(patient, lambda s: (s["content"] == "screenshare"
+                                             and (s["width"], s["height"]) == (1280, 720)),
                          "the patient's video never showed the shared screen")
     await until(patient, lambda s: s["frames"] > shared["frames"] + 5, "the shared screen does not move on")
     assert (await media(doctor))["sending"].startswith("screen")
@@ -150,7 +153,8 @@ async def test_audio_only_by_hand_stops_video_both_ways_and_comes_back(browser, 
 
     await patient.get_by_role("button", name="Audio only").click()
     await expect(patient.get_by_role("button", name="Audio only")).to_have_attribute("aria-pressed", "true")
-    await expect(patient.get_by_test_id("audio-only-notice")).to_have_text("You turned video off. Audio continues.")
+    notice = patient.get_by_test_id("audio-only-notice")
+    await expect(notice).to_have_text("You turned video off. Audio continues.")
     await expect(doctor.get_by_test_id("audio-only-notice")).to_have_text(
         f"{PATIENT[1]} turned video off. Audio continues.")
     # Neither side sends video any more (her choice stops his video too); audio goes on.
@@ -189,7 +193,7 @@ CAP = """(kbps) => {
 }"""
 
 
-async def test_a_weak_link_pauses_video_with_a_notice_on_both_sides_and_video_comes_back(browser, instance, artifacts):
+async def test_a_weak_link_pauses_video_on_both_sides_with_a_notice(browser, instance, artifacts):
     """The link degrades for real: the doctor's browser may send at most 30 kbit/s of video (an
     encoder cap, `RTCRtpSender.setParameters`), so the patient receives below 60 kbit/s at a few
     frames a second. Her browser judges her link poor from getStats, pauses video after six
@@ -229,7 +233,8 @@ async def test_timer_speaker_choice_and_test_sound(browser, instance, artifacts)
 
     # The pre-call check: a test sound on the chosen speaker, which the call then uses.
     speaker = doctor.get_by_label("Speaker")
-    await expect(speaker.locator("option")).to_contain_text(["Fake Default Audio Output", "Fake Audio Output 1"])
+    await expect(speaker.locator("option")).to_contain_text(
+        ["Fake Default Audio Output", "Fake Audio Output 1"])
     await speaker.select_option(label="Fake Audio Output 1")
     chosen = await speaker.input_value()
     assert chosen not in ("", "default")
