@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest'
+import { nextTick } from 'vue'
 import {
-  applyVideoSending, audioOnlyNotice, initialFallback, MAX_HOLD_MS, nextFallback, RESTORE_AFTER_MS, WEAK_FOR_MS,
+  applyVideoSending, audioOnlyNotice, initialFallback, MAX_HOLD_MS, nextFallback, RESTORE_AFTER_MS, useAudioOnly,
+  WEAK_FOR_MS,
   type FallbackState, type LinkReading,
 } from './audioOnly'
 import type { Quality } from './negotiation'
@@ -111,5 +113,30 @@ describe('pausing the video sender', () => {
   it('leaves audio alone, and a sender not negotiated yet (no encodings)', async () => {
     expect(await applyVideoSending(fakePc('audio', [{ active: true }]).pc, false)).toBe(false)
     expect(await applyVideoSending(fakePc('video', []).pc, false)).toBe(false)
+  })
+})
+
+describe('the call\'s audio-only state', () => {
+  it('pauses for either side, tells the other side only about our own changes, and the button ends a network pause', async () => {
+    let told = 0
+    const ao = useAudioOnly({ pc: () => null, changed: () => (told += 1) })
+    ao.fromOther(true, 'network')
+    await nextTick()
+    expect(ao.active.value).toBe(true)
+    expect(told).toBe(0) // their wish is theirs: nothing to send back
+    ao.fromOther(false, 'network')
+    for (let t = 0; t <= 6000; t += 2000) ao.reading('poor', null, t)
+    await nextTick()
+    expect(ao.mine.value).toEqual({ on: true, reason: 'network' })
+    expect(told).toBe(1)
+    ao.toggle(8000) // "Audio only" pressed again: video back on
+    await nextTick()
+    expect(ao.mine.value).toEqual({ on: false, reason: null })
+    expect(told).toBe(2)
+    ao.toggle()
+    await nextTick()
+    expect(ao.mine.value).toEqual({ on: true, reason: 'manual' })
+    ao.reset()
+    expect(ao.active.value).toBe(false)
   })
 })

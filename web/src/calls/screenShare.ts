@@ -78,5 +78,11 @@ export function useScreenShare(hooks: ScreenShareHooks) {
     hooks.changed(false)
   }
 
-  return { sharing, shareError, screenStream, start, stop }
+  /** A rebuilt peer connection starts with the camera: put the screen back on it. */
+  async function resend(): Promise<void> {
+    const track = screenStream.value?.getVideoTracks()[0]
+    if (track && track.readyState === 'live') await hooks.send(track).catch(() => undefined)
+  }
+
+  return { sharing, shareError, screenStream, start, stop, resend }
 }

@@ -252,6 +252,7 @@ export const useCallStore = defineStore('call', () => {
           if (s === 'connected') {
             everConnected.value = true
             connectedAt.value ??= Date.now()
+            if (screen.sharing.value) void screen.resend()
           }
         },
       }, iceTransportPolicy)
