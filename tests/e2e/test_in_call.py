@@ -197,15 +197,21 @@ async def test_a_weak_link_pauses_video_on_both_sides_with_a_notice(browser, ins
     """The link degrades for real: the doctor's browser may send at most 30 kbit/s of video (an
     encoder cap, `RTCRtpSender.setParameters`), so the patient receives below 60 kbit/s at a few
     frames a second. Her browser judges her link poor from getStats, pauses video after six
-    seconds, both screens say why, and video returns ten seconds after the cap is lifted."""
+    seconds, and both screens say why. While video is paused nothing shows the cap (audio and the
+    bandwidth estimate are fine), so after ten good seconds video is tried again: still capped, it
+    pauses again, now for twice as long. Once the cap is lifted, video comes back and stays."""
     doctor = await a11y_page(browser, instance.url)
     patient = await a11y_page(browser, instance.url)
     await call_between(doctor, patient)
     await video_flows(patient, "no video to the patient")
+    notice = patient.get_by_test_id("audio-only-notice")
+    clock = asyncio.get_running_loop().time
 
     await doctor.evaluate(CAP, 30)
+    capped_at = clock()
     weak = "Your connection is weak, so video is paused. Audio continues."
-    await expect(patient.get_by_test_id("audio-only-notice")).to_have_text(weak, timeout=40_000)
+    await expect(notice).to_have_text(weak, timeout=40_000)
+    paused_after = clock() - capped_at
     await expect(doctor.get_by_test_id("audio-only-notice")).to_have_text(
         f"{PATIENT[1]}'s connection is weak, so video is paused. Audio continues.")
     await expect(patient.get_by_role("button", name="Audio only")).to_have_attribute("aria-pressed", "true")
@@ -214,11 +220,26 @@ async def test_a_weak_link_pauses_video_on_both_sides_with_a_notice(browser, ins
     await shot(patient, artifacts, "in-call-weak-link-patient")
     await shot(doctor, artifacts, "in-call-weak-link-doctor")
 
+    # Still capped: video is tried again, found weak again, and paused again.
+    await expect(notice).to_be_hidden(timeout=40_000)
+    retried_at = clock()
+    await expect(notice).to_have_text(weak, timeout=40_000)
+    relapse_after = clock() - retried_at
+
     await doctor.evaluate(CAP, None)  # the link is good again
-    await expect(patient.get_by_test_id("audio-only-notice")).to_be_hidden(timeout=40_000)
+    lifted_at = clock()
+    await expect(notice).to_be_hidden(timeout=60_000)
+    back_after = clock() - lifted_at
     await expect(doctor.get_by_test_id("audio-only-notice")).to_be_hidden()
     await video_flows(patient, "video did not come back to the patient")
     await video_flows(doctor, "video did not come back to the doctor")
+    # Measured, not asserted (docs/web.md): cap → pause, retry → pause, lifted cap → video back.
+    print(f"weak link: paused {paused_after:.1f} s after the cap, paused again {relapse_after:.1f} s after "
+          f"the retry, video back {back_after:.1f} s after the cap was lifted")
+    # And it stays: more than the six weak seconds that would pause it again.
+    await patient.wait_for_timeout(8_000)
+    await expect(notice).to_be_hidden()
+    await video_flows(patient, "video stopped again after the cap was lifted")
 
 
 async def test_timer_speaker_choice_and_test_sound(browser, instance, artifacts):
