@@ -206,7 +206,9 @@ export const useCallStore = defineStore('call', () => {
       quality.value = q
       sendQuality()
     }, {
-      videoExpected: () => (remoteVideo.value || remoteScreen.value) && !audioOnly.active.value,
+      // A shared screen sends little when nothing on it moves: its bitrate and frame rate say
+      // nothing about the link, so they are not judged (nor while video is paused).
+      videoExpected: () => remoteVideo.value && !remoteScreen.value && !audioOnly.active.value,
       onSample: (judged, next) => audioOnly.reading(judged, next.availableOutgoingKbps, next.atMs ?? Date.now()),
     })
   }
