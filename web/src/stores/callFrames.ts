@@ -66,7 +66,8 @@ export function listenToCallFrames(client: Pick<SignalingClient, 'on'>, call: Ca
   client.on('media.state', (frame) => {
     if (call.inRoom(frame.room_id)) {
       call.remoteMedia(frame.audio, frame.video, {
-        screen: frame.screen, audioOnly: frame.audio_only, reason: frame.audio_only_reason ?? null,
+        // A server that predates these fields leaves them out: off.
+        screen: frame.screen ?? false, audioOnly: frame.audio_only ?? false, reason: frame.audio_only_reason ?? null,
       })
     }
   })
