@@ -119,6 +119,14 @@ async def video(ctx: Context) -> None:
     muted = await p_socket.expect("media.state", room_id=room["id"])
     require((muted["from"], muted["audio"], muted["video"]) == (doctor.id, False, True),
             f"the relayed media.state is {muted}")
+    # The optional fields (screen share, audio only) are relayed too, and default to off.
+    require((muted.get("screen"), muted.get("audio_only")) == (False, False),
+            f"a media.state without screen/audio_only is relayed as {muted}, not with both false")
+    await d_socket.send({"type": "media.state", "room_id": room["id"], "audio": True, "video": True,
+                         "screen": True, "audio_only": True, "audio_only_reason": "network"})
+    sharing = await p_socket.expect("media.state", room_id=room["id"])
+    require((sharing.get("screen"), sharing.get("audio_only"), sharing.get("audio_only_reason"))
+            == (True, True, "network"), f"the relayed media.state is {sharing}")
     expect_status(await ctx.api.post(f"/api/v1/rooms/{room['id']}/end", token=doctor.token), 200)
     for socket in (d_socket, p_socket):
         await socket.expect("room.ended", room_id=room["id"])

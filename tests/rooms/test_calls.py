@@ -152,13 +152,24 @@ async def test_join_answer_signal_and_hang_up(factory, client, live):
                    "data": {"description": {"type": "offer"}}}
     await p.send({"type": "media.state", "room_id": room["id"], "audio": False, "video": True})
     state = await d.expect("media.state")
+    # A client that predates screen share and audio-only still sends a valid frame: they read false.
     assert state == {"type": "media.state", "room_id": room["id"], "from": str(v.patient.id),
-                     "audio": False, "video": True}
+                     "audio": False, "video": True, "screen": False, "audio_only": False,
+                     "audio_only_reason": None}
     await roundtrip(d)
     await roundtrip(p)
     # Relayed to the other participant only, never echoed.
     assert of_type(await settle(d, live.app, v.doctor.id), "signal") == []
     assert of_type(await settle(p, live.app, v.patient.id), "media.state") == []
+    await d.send({"type": "media.state", "room_id": room["id"], "audio": True, "video": True,
+                  "screen": True, "audio_only": True, "audio_only_reason": "network"})
+    state = await p.expect("media.state")
+    assert (state["screen"], state["audio_only"], state["audio_only_reason"]) == (True, True, "network")
+    # A reason without audio-only means nothing: the relay does not pass it on.
+    await d.send({"type": "media.state", "room_id": room["id"], "audio": True, "video": True,
+                  "audio_only": False, "audio_only_reason": "manual"})
+    state = await p.expect("media.state")
+    assert (state["audio_only"], state["audio_only_reason"]) == (False, None)
 
     r = await client.post(f"/api/v1/rooms/{room['id']}/end", headers=v.patient.headers)
     assert r.status_code == 200, r.text

@@ -65,6 +65,10 @@ def assert_security_headers(response: httpx.Response) -> None:
     assert directives["frame-ancestors"] == ["'none'"]
     assert response.headers["x-content-type-options"] == "nosniff"
     assert response.headers["referrer-policy"] == "no-referrer"
+    # Camera, microphone and screen share (getDisplayMedia) for this origin only; nothing else.
+    policy = dict(p.split("=", 1) for p in response.headers["permissions-policy"].split(", "))
+    assert policy == {"camera": "(self)", "microphone": "(self)", "display-capture": "(self)",
+                      "geolocation": "()"}
 
 
 async def test_root_and_client_routes_get_index_html_revalidated(web):

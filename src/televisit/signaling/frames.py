@@ -83,6 +83,17 @@ class Signal(_ClientFrame):
     data: dict[str, Any] = Field(description="Opaque SDP or ICE candidate, relayed as is.")
 
 
+AudioOnlyReason = Literal["manual", "network"]
+SCREEN_DESCRIPTION = "The sender's outgoing video is a shared screen or window, not their camera."
+AUDIO_ONLY_DESCRIPTION = (
+    "The sender asks for audio only: both sides stop sending video until it is false again."
+)
+AUDIO_ONLY_REASON_DESCRIPTION = (
+    "Why audio only: `manual` (the person chose it) or `network` (their link stayed weak); "
+    "null when `audio_only` is false."
+)
+
+
 class MediaState(_ClientFrame):
     """Microphone and camera on or off, relayed to the other participant."""
 
@@ -91,6 +102,10 @@ class MediaState(_ClientFrame):
     # Strict: "yes" or 1 is a client bug to report, not a value to guess.
     audio: StrictBool
     video: StrictBool
+    # Optional, false by default, so clients that predate them still send valid frames.
+    screen: StrictBool = Field(default=False, description=SCREEN_DESCRIPTION)
+    audio_only: StrictBool = Field(default=False, description=AUDIO_ONLY_DESCRIPTION)
+    audio_only_reason: AudioOnlyReason | None = Field(default=None, description=AUDIO_ONLY_REASON_DESCRIPTION)
 
 
 QualityLevel = Literal["excellent", "good", "poor", "lost"]
@@ -235,6 +250,9 @@ class RelayedMediaState(_ServerFrame):
     sender: str = Field(alias="from", description="The sender's user id.")
     audio: bool
     video: bool
+    screen: bool = Field(default=False, description=SCREEN_DESCRIPTION)
+    audio_only: bool = Field(default=False, description=AUDIO_ONLY_DESCRIPTION)
+    audio_only_reason: AudioOnlyReason | None = Field(default=None, description=AUDIO_ONLY_REASON_DESCRIPTION)
 
 
 class RelayedQuality(_ServerFrame):

@@ -234,7 +234,9 @@ class Handlers:
     async def on_media_state(self, conn: Connection, frame: f.MediaState) -> None:
         self._require_room(conn, frame.room_id, frame.ref)
         await self.runtime.broker.publish(_room_channel(frame.room_id), f.RelayedMediaState(
-            room_id=frame.room_id, sender=conn.user_key, audio=frame.audio, video=frame.video))
+            room_id=frame.room_id, sender=conn.user_key, audio=frame.audio, video=frame.video,
+            screen=frame.screen, audio_only=frame.audio_only,
+            audio_only_reason=frame.audio_only_reason if frame.audio_only else None))
 
     async def on_quality_report(self, conn: Connection, frame: f.QualityReport) -> None:
         self._require_room(conn, frame.room_id, frame.ref)

@@ -45,7 +45,7 @@ OTHER_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
     "X-Frame-Options": "DENY",
-    "Permissions-Policy": "camera=(self), microphone=(self), display-capture=(), geolocation=()",
+    "Permissions-Policy": "camera=(self), microphone=(self), display-capture=(self), geolocation=()",
     "Cross-Origin-Opener-Policy": "same-origin",
 }
 

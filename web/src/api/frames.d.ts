@@ -118,6 +118,18 @@ export interface MediaState {
   room_id: string;
   audio: boolean;
   video: boolean;
+  /**
+   * The sender's outgoing video is a shared screen or window, not their camera.
+   */
+  screen?: boolean;
+  /**
+   * The sender asks for audio only: both sides stop sending video until it is false again.
+   */
+  audio_only?: boolean;
+  /**
+   * Why audio only: `manual` (the person chose it) or `network` (their link stayed weak); null when `audio_only` is false.
+   */
+  audio_only_reason?: ("manual" | "network") | null;
 }
 export interface CallDecline {
   /**
@@ -306,6 +318,18 @@ export interface RelayedMediaState {
   from: string;
   audio: boolean;
   video: boolean;
+  /**
+   * The sender's outgoing video is a shared screen or window, not their camera.
+   */
+  screen: boolean;
+  /**
+   * The sender asks for audio only: both sides stop sending video until it is false again.
+   */
+  audio_only: boolean;
+  /**
+   * Why audio only: `manual` (the person chose it) or `network` (their link stayed weak); null when `audio_only` is false.
+   */
+  audio_only_reason: ("manual" | "network") | null;
 }
 /**
  * The other participant's network quality (their `quality.report`).

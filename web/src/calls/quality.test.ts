@@ -9,7 +9,7 @@ function fakePc(reports: Record<string, unknown>[]): RTCPeerConnection {
 const s = (over: Partial<Sample> = {}): Sample => ({
   rttSeconds: 0.05, jitterSeconds: 0.004, packetsReceived: 1000, packetsLost: 0, framesPerSecond: 25,
   framesDecoded: 500, videoBytesReceived: 800_000, bytesReceived: 1_000_000, freezeCount: 0, relay: false,
-  atMs: 0, ...over,
+  availableOutgoingKbps: null, atMs: 0, ...over,
 })
 
 describe('sample', () => {

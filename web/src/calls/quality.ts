@@ -13,13 +13,15 @@ export interface Sample extends StatsSample {
   freezeCount: number
   /** Whether the selected candidate pair goes through TURN (null: no pair selected yet). */
   relay: boolean | null
+  /** The sender's bandwidth estimate on the selected pair, kbit/s (null: not reported). */
+  availableOutgoingKbps: number | null
 }
 
 export async function sample(pc: RTCPeerConnection, now = Date.now()): Promise<Sample> {
   const stats = await pc.getStats()
   const out: Sample = { rttSeconds: null, jitterSeconds: null, packetsReceived: 0, packetsLost: 0,
     framesPerSecond: null, framesDecoded: 0, videoBytesReceived: 0, bytesReceived: 0, freezeCount: 0,
-    relay: null, atMs: now }
+    relay: null, availableOutgoingKbps: null, atMs: now }
   let pairLocal: string | undefined
   let pairRemote: string | undefined
   const candidates = new Map<string, string | undefined>()
@@ -28,6 +30,7 @@ export async function sample(pc: RTCPeerConnection, now = Date.now()): Promise<S
       out.rttSeconds = report.currentRoundTripTime ?? out.rttSeconds
       pairLocal = report.localCandidateId
       pairRemote = report.remoteCandidateId
+      if (typeof report.availableOutgoingBitrate === 'number') out.availableOutgoingKbps = report.availableOutgoingBitrate / 1000
     }
     if (report.type === 'local-candidate' || report.type === 'remote-candidate') {
       candidates.set(report.id, report.candidateType)
@@ -115,7 +118,11 @@ export interface QualityWatch {
  * once; coming back from it counts as a reconnect.
  */
 export function watchQuality(getPc: () => RTCPeerConnection | null, onQuality: (q: Quality) => void,
-  opts: { videoExpected?: () => boolean } = {}): QualityWatch {
+  opts: {
+    videoExpected?: () => boolean
+    /** Every judged sample, unsmoothed, with its connection (calls/audioOnly.ts decides from it). */
+    onSample?: (judged: Quality, next: Sample, pc: RTCPeerConnection) => void
+  } = {}): QualityWatch {
   let prev: Sample | null = null
   let prevPc: RTCPeerConnection | null = null
   let trend: QualityTrend = { shown: 'unknown', candidate: 'unknown', streak: 0 }
@@ -147,6 +154,7 @@ export function watchQuality(getPc: () => RTCPeerConnection | null, onQuality: (
     addSample(totals, prev, next)
     const judged = judgeQuality(prev, next, { videoExpected: opts.videoExpected?.() ?? true })
     if (judged !== 'unknown') show(judged)
+    opts.onSample?.(judged, next, pc)
     prev = next
     prevPc = pc
   }, 2000)

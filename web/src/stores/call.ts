@@ -12,10 +12,12 @@ import type { RoomJoined } from '@/api/frames'
 import { watchIceRefresh } from '@/calls/iceRefresh'
 import { planOffer, type Quality } from '@/calls/negotiation'
 import { Peer, toRtcIceServers, type SignalData } from '@/calls/peer'
+import { audioOnlyNotice as describeAudioOnly, useAudioOnly } from '@/calls/audioOnly'
 import { buildSummary, watchQuality, type QualityWatch } from '@/calls/quality'
+import { canShareScreen, useScreenShare } from '@/calls/screenShare'
 import { keepAwake } from '@/calls/wakeLock'
 import { useDevices } from '@/composables/useDevices'
-import { JOIN_REF, listenToCallFrames, type EndReason } from './callFrames'
+import { JOIN_REF, listenToCallFrames, type EndReason, type RemoteExtra } from './callFrames'
 import { useRealtimeStore } from './realtime'
 import { useSessionStore } from './session'
 
@@ -51,6 +53,10 @@ export const useCallStore = defineStore('call', () => {
   const remoteStream = shallowRef<MediaStream | null>(null)
   const remoteAudio = ref(true)
   const remoteVideo = ref(true)
+  /** The other side sends a shared screen instead of their camera. */
+  const remoteScreen = ref(false)
+  /** When the call first connected (ms), for the call timer. */
+  const connectedAt = ref<number | null>(null)
   const peerState = ref<RTCPeerConnectionState>('new')
   /** Our own connection's quality (four levels, calls/negotiation.ts), and the other person's as
    * their browser measured it (their `quality` frames). */
@@ -67,6 +73,14 @@ export const useCallStore = defineStore('call', () => {
   let stopAwake: (() => void) | null = null
   let qualityWatch: QualityWatch | null = null
   let reportedLevel: Quality = 'unknown'
+
+  const screen = useScreenShare({
+    send: async (track) => peer?.replaceTrack('video', track),
+    camera: () => localStream.value?.getVideoTracks()[0] ?? null,
+    changed: () => sendMediaState(),
+  })
+  const canShare = canShareScreen()
+  const audioOnly = useAudioOnly({ pc: () => peer?.pc ?? null, changed: () => sendMediaState() })
 
   const me = computed(() => session.user?.id)
   const other = computed(() => {
@@ -95,6 +109,8 @@ export const useCallStore = defineStore('call', () => {
     { who: 'you', text: `Your connection: ${QUALITY_WORDS[quality.value]}`, level: quality.value },
     { who: 'them', text: `${otherName.value}'s connection: ${QUALITY_WORDS[theirQuality.value]}`, level: theirQuality.value },
   ])
+  /** Why video is paused, in the person's words (null: it is not). */
+  const audioOnlyNotice = computed(() => describeAudioOnly(audioOnly.mine.value, audioOnly.theirs.value, otherName.value))
   const connection = computed(() => {
     if (phase.value === 'ended') return 'ended'
     if (realtime.state !== 'ready') return 'reconnecting'
@@ -120,6 +136,9 @@ export const useCallStore = defineStore('call', () => {
     errorCode.value = null
     remoteAudio.value = true
     remoteVideo.value = true
+    remoteScreen.value = false
+    connectedAt.value = null
+    audioOnly.reset()
     peerState.value = 'new'
     quality.value = 'unknown'
     theirQuality.value = 'unknown'
@@ -186,7 +205,12 @@ export const useCallStore = defineStore('call', () => {
     qualityWatch = watchQuality(() => peer?.pc ?? null, (q) => {
       quality.value = q
       sendQuality()
-    }, { videoExpected: () => remoteVideo.value })
+    }, {
+      // A shared screen sends little when nothing on it moves: its bitrate and frame rate say
+      // nothing about the link, so they are not judged (nor while video is paused).
+      videoExpected: () => remoteVideo.value && !remoteScreen.value && !audioOnly.active.value,
+      onSample: (judged, next) => audioOnly.reading(judged, next.availableOutgoingKbps, next.atMs ?? Date.now()),
+    })
   }
 
   function sendSignal(data: SignalData): void {
@@ -195,7 +219,11 @@ export const useCallStore = defineStore('call', () => {
 
   function sendMediaState(): void {
     if (!roomId.value) return
-    realtime.client.sendNow({ type: 'media.state', room_id: roomId.value, audio: micOn.value, video: camOn.value })
+    const ao = audioOnly.mine.value
+    realtime.client.sendNow({
+      type: 'media.state', room_id: roomId.value, audio: micOn.value, video: camOn.value,
+      screen: screen.sharing.value, audio_only: ao.on, audio_only_reason: ao.reason,
+    })
   }
 
   /** Our level to the other side (`quality.report`), when it changed or they (re)joined. */
@@ -223,7 +251,11 @@ export const useCallStore = defineStore('call', () => {
         remoteStream: (s) => (remoteStream.value = s),
         state: (s) => {
           peerState.value = s
-          if (s === 'connected') everConnected.value = true
+          if (s === 'connected') {
+            everConnected.value = true
+            connectedAt.value ??= Date.now()
+            if (screen.sharing.value) void screen.resend()
+          }
         },
       }, iceTransportPolicy)
     }
@@ -270,6 +302,7 @@ export const useCallStore = defineStore('call', () => {
   }
 
   function teardown(): void {
+    void screen.stop(false)
     stopAwake?.()
     qualityWatch?.stop()
     sendSummary()
@@ -325,9 +358,11 @@ export const useCallStore = defineStore('call', () => {
     otherLeft: () => (otherPresent.value = false),
     signal: (data) => ensurePeer().handle(data),
     otherQuality: (level) => (theirQuality.value = level),
-    remoteMedia: (audio, video) => {
+    remoteMedia: (audio, video, extra: RemoteExtra) => {
       remoteAudio.value = audio
       remoteVideo.value = video
+      remoteScreen.value = extra.screen
+      audioOnly.fromOther(extra.audioOnly, extra.reason)
     },
     ended: (reason) => ended(reason),
     joinFailed: (message) => (error.value = message),
@@ -347,6 +382,10 @@ export const useCallStore = defineStore('call', () => {
     prepareMedia: media.prepareMedia, refreshDevices: media.refreshDevices, load, start, answer, hangUp,
     leave, toggleMic, toggleCam, switchCamera: media.switchCamera, selectCamera: media.selectCamera,
     selectMicrophone: media.selectMicrophone,
+    remoteScreen, connectedAt, canShare, sharing: screen.sharing, shareError: screen.shareError,
+    startShare: screen.start, stopShare: () => screen.stop(),
+    audioOnly: audioOnly.active, audioOnlyMine: computed(() => audioOnly.mine.value.on), audioOnlyNotice,
+    toggleAudioOnly: () => audioOnly.toggle(),
     /** For tests and debugging in the browser: the live peer connection. */
     peerConnection: () => peer?.pc ?? null,
   }

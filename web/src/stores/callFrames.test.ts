@@ -39,7 +39,8 @@ function fakeCall(): FakeCall {
     otherJoined: () => call.log.push('other joined'),
     otherLeft: () => call.log.push('other left'),
     signal: (data) => call.log.push(`signal ${JSON.stringify(data)}`),
-    remoteMedia: (audio, video) => call.log.push(`remote audio=${audio} video=${video}`),
+    remoteMedia: (audio, video, extra) => call.log.push(`remote audio=${audio} video=${video}`
+      + (extra.screen || extra.audioOnly ? ` screen=${extra.screen} audioOnly=${extra.audioOnly} reason=${extra.reason}` : '')),
     otherQuality: (level) => call.log.push(`their quality ${level}`),
     ended: (reason) => {
       call.ended_ = true
@@ -88,6 +89,18 @@ describe('the call frames', () => {
     socket.frame({ type: 'quality', room_id: ROOM, user_id: ME, level: 'excellent' })
     socket.frame({ type: 'quality', room_id: 'room-2', user_id: DOC, level: 'lost' })
     expect(call.log.filter((l) => l.startsWith('their'))).toEqual(['their quality poor'])
+  })
+
+  it('passes on a screen share and audio only, and reads a frame without them as both off', () => {
+    const { call, socket } = setUp()
+    socket.frame(joined())
+    socket.frame({ type: 'media.state', room_id: ROOM, from: DOC, audio: true, video: true, screen: true,
+      audio_only: true, audio_only_reason: 'network' })
+    socket.frame({ type: 'media.state', room_id: ROOM, from: DOC, audio: true, video: false })
+    expect(call.log.filter((l) => l.startsWith('remote'))).toEqual([
+      'remote audio=true video=true screen=true audioOnly=true reason=network',
+      'remote audio=true video=false',
+    ])
   })
 
   it('runs the peer frames after the camera opened, in their order; the others at once', () => {

@@ -16,6 +16,12 @@ export type EndReason = RoomEnded['reason'] | 'duplicate-identity' | 'room_ended
 export const JOIN_REF = 'room.join'
 
 /** What the call store does with its frames. */
+export interface RemoteExtra {
+  screen: boolean
+  audioOnly: boolean
+  reason: 'manual' | 'network' | null
+}
+
 export interface CallFrameHandlers {
   /** Whether frames about this room concern the call: it is the call's room and the call goes on. */
   inRoom(roomId: string): boolean
@@ -28,7 +34,8 @@ export interface CallFrameHandlers {
   otherJoined(): void
   otherLeft(): void
   signal(data: SignalData): void
-  remoteMedia(audio: boolean, video: boolean): void
+  /** The other side's media: microphone, camera, and (newer clients) screen share and audio only. */
+  remoteMedia(audio: boolean, video: boolean, extra: RemoteExtra): void
   /** The other person's network quality, as their browser measured it. */
   otherQuality(level: RelayedQuality['level']): void
   ended(reason: EndReason): void
@@ -57,7 +64,12 @@ export function listenToCallFrames(client: Pick<SignalingClient, 'on'>, call: Ca
     if (data && call.inRoom(frame.room_id)) afterMedia(frame.room_id, () => call.signal(data))
   })
   client.on('media.state', (frame) => {
-    if (call.inRoom(frame.room_id)) call.remoteMedia(frame.audio, frame.video)
+    if (call.inRoom(frame.room_id)) {
+      call.remoteMedia(frame.audio, frame.video, {
+        // A server that predates these fields leaves them out: off.
+        screen: frame.screen ?? false, audioOnly: frame.audio_only ?? false, reason: frame.audio_only_reason ?? null,
+      })
+    }
   })
   client.on('quality', (frame) => {
     if (aboutOther(frame.room_id, frame.user_id)) call.otherQuality(frame.level)

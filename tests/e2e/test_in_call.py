@@ -1,0 +1,283 @@
+"""What people do inside a call, in two real browsers: share a screen (and stop it from the
+browser's own bar), go audio only by hand and on a link that really degrades, read the call timer,
+choose a speaker and play a test sound.
+
+Chromium's `--use-fake-ui-for-media-stream` with `--use-fake-device-for-media-stream` (the flags
+every e2e browser starts with) answers getDisplayMedia with a fake 1280x720 "screen" and no
+picker, so no extra flag is needed. A phone browser has no getDisplayMedia: the phone pages here
+delete it before the app loads, as on Android Chrome or iOS Safari.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from typing import Any
+
+from playwright.async_api import Page, expect
+
+from tests.e2e.a11y import a11y_page, check_a11y
+from tests.e2e.pages import DOCTOR, PATIENT, book_visit, call_between, shot, sign_in, wait_connected
+
+NO_SCREEN_CAPTURE = "delete MediaDevices.prototype.getDisplayMedia;"
+
+# The remote <video> (its name changes while a screen is shared), what it decodes, and what this
+# browser sends: bytes of outgoing video and audio, and what its video sender carries.
+MEDIA = """async () => {
+  const pc = window.__peers.filter((p) => p.connectionState !== 'closed').pop();
+  const video = document.querySelector('.remote video');
+  const out = { width: video ? video.videoWidth : 0, height: video ? video.videoHeight : 0, frames: 0,
+                videoSent: 0, audioSent: 0, sending: null, sinkId: video ? video.sinkId : null };
+  if (!pc) return out;
+  (await pc.getStats()).forEach((r) => {
+    if (r.type === 'inbound-rtp' && r.kind === 'video') {
+      out.frames += r.framesDecoded || 0;
+      out.fps = r.framesPerSecond;
+      // The RTP header extension Chromium sets for screen captures (video-content-type).
+      out.content = r.contentType || 'camera';
+    }
+    if (r.type === 'outbound-rtp' && r.kind === 'video') out.videoSent += r.bytesSent || 0;
+    if (r.type === 'outbound-rtp' && r.kind === 'audio') out.audioSent += r.bytesSent || 0;
+  });
+  const sender = pc.getSenders().find((s) => s.track && s.track.kind === 'video');
+  out.sending = sender ? sender.track.label : null;
+  return out;
+}"""
+
+
+async def media(page: Page) -> dict[str, Any]:
+    return await page.evaluate(MEDIA)
+
+
+async def until(page: Page, check: Any, what: str, timeout: float = 20) -> dict[str, Any]:
+    """Poll MEDIA until `check(stats)` holds; the last reading in the failure otherwise."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        stats = await media(page)
+        if check(stats):
+            return stats
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"{what}: {stats}")
+        await asyncio.sleep(0.3)
+
+
+async def video_flows(page: Page, what: str) -> dict[str, Any]:
+    """New remote frames decoded, and our own video bytes growing, over a second."""
+    before = await media(page)
+    return await until(page, lambda s: (s["frames"] > before["frames"] + 5
+                                        and s["videoSent"] > before["videoSent"]), what)
+
+
+async def video_stopped(page: Page, what: str) -> dict[str, Any]:
+    """No video bytes leave this browser and no remote frames arrive for two seconds, while audio
+    keeps going: the bandwidth is really saved (waits for the change to settle first)."""
+    deadline = asyncio.get_running_loop().time() + 20
+    while True:
+        a = await media(page)
+        await asyncio.sleep(2)
+        b = await media(page)
+        still = b["videoSent"] == a["videoSent"] and b["frames"] == a["frames"]
+        if still and b["audioSent"] > a["audioSent"]:
+            return b
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"{what}: video still flows or audio stopped: {a} → {b}")
+
+
+async def end_capture_from_browser_bar(page: Page) -> None:
+    """What the browser's "Stop sharing" bar does: the capture stops and its track fires `ended`
+    (a track stopped by the page itself fires nothing, so the app cannot tell the two apart)."""
+    await page.evaluate("""() => {
+      const pc = window.__peers.filter((p) => p.connectionState !== 'closed').pop();
+      const t = pc.getSenders().map((s) => s.track).find((t) => t && t.label.startsWith('screen'));
+      t.stop();
+      t.dispatchEvent(new Event('ended'));
+    }""")
+
+
+async def test_the_doctor_shares_a_screen_and_stops_from_the_browser_bar(browser, instance, artifacts):
+    doctor = await a11y_page(browser, instance.url)
+    patient = await a11y_page(browser, instance.url)
+    await call_between(doctor, patient)
+    camera = await video_flows(patient, "the patient never saw the doctor's camera")
+    assert camera["content"] == "camera"
+    # A desktop patient can share too.
+    await expect(patient.get_by_role("button", name="Share screen")).to_be_visible()
+
+    await doctor.get_by_role("button", name="Share screen").click()
+    await expect(doctor.get_by_test_id("my-share-banner")).to_have_text(
+        f"You are sharing your screen. {PATIENT[1]} sees it instead of your camera.")
+    await expect(doctor.get_by_role("button", name="Stop sharing")).to_be_visible()
+    announced = patient.get_by_role("status").filter(has_text=f"{DOCTOR[1]} is sharing their screen")
+    await expect(announced).to_be_visible()
+    await expect(patient.get_by_label(f"Screen shared by {DOCTOR[1]}")).to_be_visible()
+    # The patient's remote video now decodes the 1280x720 fake screen, marked as a screen capture.
+    shared = await until(patient, lambda s: (s["content"] == "screenshare"
+                                             and (s["width"], s["height"]) == (1280, 720)),
+                         "the patient's video never showed the shared screen")
+    await until(patient, lambda s: s["frames"] > shared["frames"] + 5, "the shared screen does not move on")
+    assert (await media(doctor))["sending"].startswith("screen")
+    await shot(doctor, artifacts, "in-call-share-doctor")
+    await shot(patient, artifacts, "in-call-share-patient")
+    await check_a11y(patient, "call, the doctor sharing (patient)")
+    await check_a11y(doctor, "call, sharing (doctor)")
+
+    await end_capture_from_browser_bar(doctor)
+    await expect(doctor.get_by_role("button", name="Share screen")).to_be_visible()
+    await expect(doctor.get_by_test_id("my-share-banner")).to_be_hidden()
+    await expect(patient.get_by_test_id("share-banner")).to_be_hidden()
+    await expect(patient.get_by_label(f"Video of {DOCTOR[1]}")).to_be_visible()
+    back = await until(patient, lambda s: s["content"] == "camera", "the doctor's camera did not come back")
+    await until(patient, lambda s: s["frames"] > back["frames"] + 5, "the camera came back frozen")
+    assert not (await media(doctor))["sending"].startswith("screen")
+    await shot(patient, artifacts, "in-call-share-ended-patient")
+
+
+async def phone_patient(browser: Any, base_url: str) -> Page:
+    page = await a11y_page(browser, base_url, "phone")
+    await page.context.add_init_script(NO_SCREEN_CAPTURE)
+    return page
+
+
+async def test_audio_only_by_hand_stops_video_both_ways_and_comes_back(browser, instance, artifacts):
+    doctor = await a11y_page(browser, instance.url)
+    patient = await phone_patient(browser, instance.url)
+    await call_between(doctor, patient)
+    await video_flows(doctor, "no video to the doctor")
+    await video_flows(patient, "no video to the patient")
+    # A phone cannot share a screen: no control. The device picker is within reach.
+    await expect(patient.get_by_role("button", name="Audio only")).to_be_visible()
+    await expect(patient.get_by_role("button", name="Share screen")).to_have_count(0)
+    await patient.get_by_role("button", name="Devices").click()
+    await expect(patient.get_by_role("group", name="Devices").get_by_label("Microphone")).to_be_visible()
+    await patient.get_by_role("button", name="Devices").click()
+
+    await patient.get_by_role("button", name="Audio only").click()
+    await expect(patient.get_by_role("button", name="Audio only")).to_have_attribute("aria-pressed", "true")
+    notice = patient.get_by_test_id("audio-only-notice")
+    await expect(notice).to_have_text("You turned video off. Audio continues.")
+    await expect(doctor.get_by_test_id("audio-only-notice")).to_have_text(
+        f"{PATIENT[1]} turned video off. Audio continues.")
+    # Neither side sends video any more (her choice stops his video too); audio goes on.
+    await video_stopped(patient, "the patient still sends or receives video")
+    await video_stopped(doctor, "the doctor still sends or receives video")
+    await shot(patient, artifacts, "in-call-audio-only-patient-phone")
+    await shot(doctor, artifacts, "in-call-audio-only-doctor")
+    await check_a11y(patient, "call, audio only (phone)")
+    await check_a11y(doctor, "call, the other side audio only (doctor)")
+
+    await patient.get_by_role("button", name="Audio only").click()
+    await expect(patient.get_by_test_id("audio-only-notice")).to_be_hidden()
+    await expect(doctor.get_by_test_id("audio-only-notice")).to_be_hidden()
+    await video_flows(doctor, "video did not come back to the doctor")
+    await video_flows(patient, "video did not come back to the patient")
+
+    # The doctor can ask for it too; he sees his own words, she sees his.
+    await doctor.get_by_role("button", name="Audio only").click()
+    await expect(patient.get_by_test_id("audio-only-notice")).to_have_text(
+        f"{DOCTOR[1]} turned video off. Audio continues.")
+    await video_stopped(patient, "the patient still sends video after the doctor chose audio only")
+    await doctor.get_by_role("button", name="Audio only").click()
+    await video_flows(patient, "video did not come back after the doctor turned it on")
+
+
+CAP = """(kbps) => {
+  const pc = window.__peers.filter((p) => p.connectionState !== 'closed').pop();
+  const sender = pc.getSenders().find((s) => s.track && s.track.kind === 'video');
+  const params = sender.getParameters();
+  params.encodings = params.encodings.map((e) => {
+    const next = { ...e };
+    if (kbps === null) delete next.maxBitrate; else next.maxBitrate = kbps * 1000;
+    return next;
+  });
+  return sender.setParameters(params);
+}"""
+
+
+async def test_a_weak_link_pauses_video_on_both_sides_with_a_notice(browser, instance, artifacts):
+    """The link degrades for real: the doctor's browser may send at most 30 kbit/s of video (an
+    encoder cap, `RTCRtpSender.setParameters`), so the patient receives below 60 kbit/s at a few
+    frames a second. Her browser judges her link poor from getStats, pauses video after six
+    seconds, and both screens say why. While video is paused nothing shows the cap (audio and the
+    bandwidth estimate are fine), so after ten good seconds video is tried again: still capped, it
+    pauses again, now for twice as long. Once the cap is lifted, video comes back and stays."""
+    doctor = await a11y_page(browser, instance.url)
+    patient = await a11y_page(browser, instance.url)
+    await call_between(doctor, patient)
+    await video_flows(patient, "no video to the patient")
+    notice = patient.get_by_test_id("audio-only-notice")
+    clock = asyncio.get_running_loop().time
+
+    await doctor.evaluate(CAP, 30)
+    capped_at = clock()
+    weak = "Your connection is weak, so video is paused. Audio continues."
+    await expect(notice).to_have_text(weak, timeout=40_000)
+    paused_after = clock() - capped_at
+    await expect(doctor.get_by_test_id("audio-only-notice")).to_have_text(
+        f"{PATIENT[1]}'s connection is weak, so video is paused. Audio continues.")
+    await expect(patient.get_by_role("button", name="Audio only")).to_have_attribute("aria-pressed", "true")
+    await video_stopped(doctor, "the doctor still sends video on a weak link")
+    await video_stopped(patient, "the patient still sends video on her weak link")
+    await shot(patient, artifacts, "in-call-weak-link-patient")
+    await shot(doctor, artifacts, "in-call-weak-link-doctor")
+
+    # Still capped: video is tried again, found weak again, and paused again.
+    await expect(notice).to_be_hidden(timeout=40_000)
+    retried_at = clock()
+    await expect(notice).to_have_text(weak, timeout=40_000)
+    relapse_after = clock() - retried_at
+
+    await doctor.evaluate(CAP, None)  # the link is good again
+    lifted_at = clock()
+    await expect(notice).to_be_hidden(timeout=60_000)
+    back_after = clock() - lifted_at
+    await expect(doctor.get_by_test_id("audio-only-notice")).to_be_hidden()
+    await video_flows(patient, "video did not come back to the patient")
+    await video_flows(doctor, "video did not come back to the doctor")
+    # Measured, not asserted (docs/web.md): cap → pause, retry → pause, lifted cap → video back.
+    print(f"weak link: paused {paused_after:.1f} s after the cap, paused again {relapse_after:.1f} s after "
+          f"the retry, video back {back_after:.1f} s after the cap was lifted")
+    # And it stays: more than the six weak seconds that would pause it again.
+    await patient.wait_for_timeout(8_000)
+    await expect(notice).to_be_hidden()
+    await video_flows(patient, "video stopped again after the cap was lifted")
+
+
+async def test_timer_speaker_choice_and_test_sound(browser, instance, artifacts):
+    doctor = await a11y_page(browser, instance.url)
+    patient = await a11y_page(browser, instance.url)
+    await sign_in(doctor, DOCTOR[0])
+    await sign_in(patient, PATIENT[0])
+    await expect(doctor.get_by_role("heading", name="Your visits")).to_be_visible()
+    await book_visit(doctor, PATIENT[1])
+    await doctor.get_by_role("link", name="Start visit").first.click()
+    await expect(doctor.get_by_role("heading", name="Get ready for your visit")).to_be_visible()
+
+    # The pre-call check: a test sound on the chosen speaker, which the call then uses.
+    speaker = doctor.get_by_label("Speaker")
+    await expect(speaker.locator("option")).to_contain_text(
+        ["Fake Default Audio Output", "Fake Audio Output 1"])
+    await speaker.select_option(label="Fake Audio Output 1")
+    chosen = await speaker.input_value()
+    assert chosen not in ("", "default")
+    await doctor.get_by_role("button", name="Play test sound").click()
+    await expect(doctor.get_by_test_id("test-sound-status")).to_have_text(re.compile("^Did you hear a tone?"))
+    await shot(doctor, artifacts, "in-call-precheck-test-sound")
+    await check_a11y(doctor, "pre-call check with speaker and test sound")
+
+    await doctor.get_by_role("button", name="Start the call").click()
+    await patient.get_by_role("alertdialog", name=f"{DOCTOR[1]} is calling").get_by_role(
+        "button", name="Accept call").click()
+    await wait_connected(doctor)
+    await wait_connected(patient)
+    await until(doctor, lambda s: s["sinkId"] == chosen, "the call does not play on the chosen speaker")
+
+    timer = doctor.get_by_test_id("call-timer")
+    await expect(timer).to_have_text(re.compile(r"^Call time \d\d:\d\d$"))
+    first = await timer.locator("time").inner_text()
+    await expect(timer.locator("time")).not_to_have_text(first, timeout=5_000)  # it ticks
+    assert re.fullmatch(r"00:0\d", first), first
+    # Not read out every second: no live region around it.
+    live = await timer.evaluate("(el) => !!el.closest('[role=status],[aria-live],[role=timer]')")
+    assert live is False
+    await expect(patient.get_by_test_id("call-timer")).to_be_visible()
+    await shot(doctor, artifacts, "in-call-timer")
