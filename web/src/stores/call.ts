@@ -9,7 +9,7 @@ import { defineStore } from 'pinia'
 import { computed, ref, shallowRef } from 'vue'
 import { api, ApiError, call, errorMessage, type Appointment, type IceServer } from '@/api/client'
 import type { RoomJoined } from '@/api/frames'
-import { watchIceRefresh } from '@/calls/iceRefresh'
+import { refreshIceNow, watchIceRefresh } from '@/calls/iceRefresh'
 import { planOffer, type Quality } from '@/calls/negotiation'
 import { Peer, toRtcIceServers, type SignalData } from '@/calls/peer'
 import { buildSummary, watchQuality, type QualityWatch } from '@/calls/quality'
@@ -87,7 +87,8 @@ export const useCallStore = defineStore('call', () => {
     if (peerState.value === 'connected') {
       return quality.value === 'poor' || quality.value === 'lost' ? 'Connected — poor network, video may stutter' : 'Connected'
     }
-    if (peerState.value === 'disconnected' || peerState.value === 'failed') return 'Reconnecting video…'
+    // Once connected, any state but connected is a recovery (an ICE restart, a rebuilt connection).
+    if (peerState.value === 'disconnected' || peerState.value === 'failed' || everConnected.value) return 'Reconnecting video…'
     return 'Connecting…'
   })
   /** Both people's network quality in words ("Your connection: good"), for the call screen. */
@@ -99,7 +100,7 @@ export const useCallStore = defineStore('call', () => {
     if (phase.value === 'ended') return 'ended'
     if (realtime.state !== 'ready') return 'reconnecting'
     if (peerState.value === 'connected') return quality.value === 'poor' || quality.value === 'lost' ? 'poor' : 'connected'
-    if (peerState.value === 'disconnected' || peerState.value === 'failed') return 'reconnecting'
+    if (peerState.value === 'disconnected' || peerState.value === 'failed' || everConnected.value) return 'reconnecting'
     return 'connecting'
   })
 
@@ -225,6 +226,8 @@ export const useCallStore = defineStore('call', () => {
           peerState.value = s
           if (s === 'connected') everConnected.value = true
         },
+        // An ICE restart (calls/recovery.ts) gathers with fresh TURN credentials.
+        beforeRestart: () => (roomId.value ? refreshIceNow(realtime.client, roomId.value) : Promise.resolve(false)),
       }, iceTransportPolicy)
     }
     return peer
