@@ -13,9 +13,11 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
+import json
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -161,4 +163,75 @@ async def test_video_comes_back_by_itself_after_the_turn_server_restarts(browser
     assert max(recovered.values()) < RECOVERY_BOUND_S
     await shot(doctor, artifacts, "resilience-turn-back-doctor")
     await shot(patient, artifacts, "resilience-turn-back-patient")
+    assert_clean_console(doctor, patient)
+
+
+@dataclass
+class SocketLine:
+    """The doctor's WebSocket to the server, through the test, which can cut it and refuse new
+    ones for a while: what a train's tunnel or a flaky hotel Wi-Fi does to the signaling socket."""
+
+    cut: bool = False
+    open: list[tuple[Any, Any]] = field(default_factory=list)
+    sent: list[list[dict[str, Any]]] = field(default_factory=list)  # what the page sent, per socket
+
+    def route(self, ws: Any) -> None:
+        if self.cut:  # no way through: the socket closes as soon as it opens
+            asyncio.get_running_loop().create_task(ws.close(code=4000, reason="unreachable"))
+            return
+        server = ws.connect_to_server()
+        frames: list[dict[str, Any]] = []
+        self.sent.append(frames)
+
+        def forward(message: str | bytes) -> None:
+            if isinstance(message, str):
+                frames.append(json.loads(message))
+            server.send(message)
+
+        ws.on_message(forward)
+        self.open.append((ws, server))
+
+    async def drop(self) -> None:
+        self.cut = True
+        for page_side, server_side in self.open:
+            await page_side.close(code=4000, reason="network lost")
+            await server_side.close(code=1001)
+        self.open.clear()
+
+
+async def test_media_keeps_flowing_while_the_signaling_socket_is_down(browser, instance, artifacts):
+    line = SocketLine()
+    doctor = await open_page(browser, instance.url)
+    await doctor.route_web_socket("**/api/v1/ws", line.route)
+    patient = await open_page(browser, instance.url)
+    await call_between(doctor, patient)
+    for page in (doctor, patient):
+        await wait_frames(page)
+    room = next(f["room_id"] for f in line.sent[-1] if f["type"] == "room.join")
+
+    # The doctor's socket drops and cannot come back for a while: she is told, the call goes on.
+    await line.drop()
+    await expect(doctor.get_by_test_id("call-status")).to_have_text("Reconnecting to Televisit…")
+    await shot(doctor, artifacts, "resilience-socket-down-doctor")
+    samples = {name: [await frames(page)] for name, page in (("doctor", doctor), ("patient", patient))}
+    for _ in range(3):  # six seconds without signaling: decoded frames grow on both sides throughout
+        await doctor.wait_for_timeout(2_000)
+        for name, page in (("doctor", doctor), ("patient", patient)):
+            samples[name].append(await frames(page))
+    assert await status(doctor) == "Reconnecting to Televisit…"  # still down after all that
+    for name, counts in samples.items():
+        assert all(later > earlier for earlier, later in itertools.pairwise(counts)), (name, counts)
+    sockets_before = len(line.sent)
+
+    # The way is open again: the client reconnects by itself and takes its place in the room again.
+    line.cut = False
+    await wait_connected(doctor, timeout=15_000)
+    rejoined = [f for socket in line.sent[sockets_before:] for f in socket if f["type"] == "room.join"]
+    assert [f["room_id"] for f in rejoined] == [room]
+    await doctor.get_by_role("button", name="Mute microphone").click()  # relayed through the room
+    await expect(patient.get_by_text("Dr. Mira Castell muted their microphone")).to_be_visible()
+    await wait_connected(patient)
+    assert (await video_stats(doctor))["peers"] == 1  # the same peer connection all along
+    await wait_frames(patient, more_than=samples["patient"][-1])
+    await shot(doctor, artifacts, "resilience-socket-back-doctor")
     assert_clean_console(doctor, patient)
