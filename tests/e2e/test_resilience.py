@@ -102,7 +102,9 @@ async def frames(page: Page) -> int:
 
 
 async def frames_stalled(page: Page) -> bool:
-    """No remote frame decoded for a second: the media path is really cut."""
+    """No remote frame decoded for a second (after half a second for those already on their way):
+    the picture has really stopped."""
+    await page.wait_for_timeout(500)
     before = await frames(page)
     await page.wait_for_timeout(1_000)
     return await frames(page) == before
@@ -234,4 +236,139 @@ async def test_media_keeps_flowing_while_the_signaling_socket_is_down(browser, i
     assert (await video_stats(doctor))["peers"] == 1  # the same peer connection all along
     await wait_frames(patient, more_than=samples["patient"][-1])
     await shot(doctor, artifacts, "resilience-socket-back-doctor")
+    assert_clean_console(doctor, patient)
+
+
+# The camera track the call sends, as devtools would show it: its id and whether it is live, and
+# the id of the one the self-view shows.
+SENT_CAMERA = """() => {
+  const pc = window.__peers.filter((p) => p.connectionState !== 'closed').pop();
+  const sender = pc.getSenders().find((s) => s.track && s.track.kind === 'video');
+  const preview = document.querySelector('video[aria-label="Your video"]');
+  const shown = preview && preview.srcObject ? preview.srcObject.getVideoTracks()[0] : null;
+  return { id: sender.track.id, state: sender.track.readyState, preview: shown ? shown.id : null };
+}"""
+# What Chromium does when another app takes the camera or the device goes away: the track stops
+# and fires `ended` (a plain stop() by the page fires nothing).
+END_CAMERA = """() => {
+  const pc = window.__peers.filter((p) => p.connectionState !== 'closed').pop();
+  const track = pc.getSenders().find((s) => s.track && s.track.kind === 'video').track;
+  track.stop();
+  track.dispatchEvent(new Event('ended'));
+  return track.id;
+}"""
+# A browser that will not open the camera without a tap (iOS after a phone call), and back.
+REFUSE_CAMERA = """() => {
+  window.__gum = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
+  navigator.mediaDevices.getUserMedia = () =>
+    Promise.reject(new DOMException('The request is not allowed by the user agent', 'NotAllowedError'));
+}"""
+ALLOW_CAMERA = "() => { navigator.mediaDevices.getUserMedia = window.__gum; }"
+# The page going to the background and back, as a phone's lock screen does: the visibility the
+# page reads, the event, and (as browsers do on hiding) the screen wake lock released. Wake lock
+# requests are counted.
+VISIBILITY = """() => {
+  window.__visibility = 'visible';
+  window.__wakeLocks = [];
+  for (const prop of ['visibilityState', 'hidden']) {
+    Object.defineProperty(document, prop, { configurable: true,
+      get: () => prop === 'hidden' ? window.__visibility === 'hidden' : window.__visibility });
+  }
+  const request = navigator.wakeLock.request.bind(navigator.wakeLock);
+  navigator.wakeLock.request = async (type) => {
+    window.__wakeLocks.push(null);
+    const sentinel = await request(type);
+    window.__wakeLocks[window.__wakeLocks.length - 1] = sentinel;
+    return sentinel;
+  };
+  window.__setVisibility = async (state) => {
+    window.__visibility = state;
+    if (state === 'hidden') {
+      for (const s of window.__wakeLocks) if (s && !s.released) await s.release();
+    }
+    document.dispatchEvent(new Event('visibilitychange'));
+  };
+}"""
+
+
+async def sent_camera(page: Page) -> dict[str, Any]:
+    return await page.evaluate(SENT_CAMERA)
+
+
+async def wait_new_camera(page: Page, old_id: str) -> dict[str, Any]:
+    """The call sends (and the self-view shows) a live camera track other than `old_id`."""
+    async def check() -> dict[str, Any]:
+        sent = await sent_camera(page)
+        assert sent["id"] != old_id and sent["state"] == "live" and sent["preview"] == sent["id"], sent
+        return sent
+    for _ in range(40):
+        try:
+            return await check()
+        except AssertionError:
+            await page.wait_for_timeout(250)
+    return await check()
+
+
+async def test_a_camera_that_ends_comes_back_by_itself_or_with_one_tap(browser, instance, artifacts):
+    doctor = await open_page(browser, instance.url)
+    patient = await open_page(browser, instance.url)
+    await call_between(doctor, patient)
+    for page in (doctor, patient):
+        await wait_frames(page)
+    await doctor.evaluate(COUNT_OFFERS)
+
+    # Another app takes the doctor's camera: a new one is opened and sent, the patient sees her again.
+    ended = await doctor.evaluate(END_CAMERA)
+    await wait_new_camera(doctor, ended)
+    seen = await frames(patient)
+    await wait_frames(patient, more_than=seen + 30)
+    await expect(doctor.get_by_role("button", name="Turn camera back on")).to_be_hidden()
+
+    # This time the browser wants a tap first: the video stops and she gets one clear button.
+    await doctor.evaluate(REFUSE_CAMERA)
+    ended = await doctor.evaluate(END_CAMERA)
+    resume = doctor.get_by_role("button", name="Turn camera back on")
+    await expect(resume).to_be_visible()
+    await expect(doctor.get_by_text("Your camera stopped, so you cannot be seen.")).to_be_visible()
+    assert await frames_stalled(patient)
+    await shot(doctor, artifacts, "resilience-camera-tap-doctor")
+    await doctor.evaluate(ALLOW_CAMERA)
+    await resume.click()
+    await wait_new_camera(doctor, ended)
+    await expect(resume).to_be_hidden()
+    await wait_frames(patient, more_than=await frames(patient) + 30)
+
+    # Both swaps were replaceTrack on the same connection: no offer, no new peer connection.
+    assert await doctor.evaluate("window.__offers") == 0
+    assert (await video_stats(doctor))["peers"] == 1
+    await wait_connected(doctor)
+    await wait_connected(patient)
+    assert_clean_console(doctor, patient)
+
+
+async def test_returning_from_the_background_reacquires_the_camera_and_the_wake_lock(browser, instance,
+                                                                                    artifacts):
+    doctor = await open_page(browser, instance.url)
+    patient = await open_page(browser, instance.url)
+    await call_between(doctor, patient)
+    for page in (doctor, patient):
+        await wait_frames(page)
+    await patient.evaluate(VISIBILITY)
+
+    # The patient's phone locks; meanwhile her camera ends (a phone call took it). Nothing is
+    # opened while the page is hidden: the doctor's picture of her stops.
+    await patient.evaluate("window.__setVisibility('hidden')")
+    ended = await patient.evaluate(END_CAMERA)
+    assert await frames_stalled(doctor)
+    assert (await sent_camera(patient))["state"] == "ended"
+    locks = await patient.evaluate("window.__wakeLocks.length")
+
+    # She comes back to the page: the camera is opened again and sent, and the wake lock taken again.
+    await patient.evaluate("window.__setVisibility('visible')")
+    await wait_new_camera(patient, ended)
+    await wait_frames(doctor, more_than=await frames(doctor) + 30)
+    await patient.wait_for_function(f"window.__wakeLocks.length > {locks}")
+    await expect(patient.get_by_role("button", name="Turn camera back on")).to_be_hidden()
+    await wait_connected(doctor)
+    await shot(patient, artifacts, "resilience-back-from-background-patient")
     assert_clean_console(doctor, patient)

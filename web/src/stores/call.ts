@@ -41,6 +41,7 @@ export const useCallStore = defineStore('call', () => {
   const session = useSessionStore()
   const media = useDevices(() => peer)
   const { localStream, mediaError, micOn, camOn, devices, cameraId, micId, switching, canSwitchCamera } = media
+  const { resumeNeeded, resumeLabel, resumeError } = media // a track that ended and needs a tap (useTrackRecovery)
 
   const phase = ref<Phase>('idle')
   const appointment = ref<Appointment | null>(null)
@@ -349,7 +350,8 @@ export const useCallStore = defineStore('call', () => {
     devices, cameraId, micId, switching, otherName, status, connection, qualityLines, canSwitchCamera,
     prepareMedia: media.prepareMedia, refreshDevices: media.refreshDevices, load, start, answer, hangUp,
     leave, toggleMic, toggleCam, switchCamera: media.switchCamera, selectCamera: media.selectCamera,
-    selectMicrophone: media.selectMicrophone,
+    selectMicrophone: media.selectMicrophone, resumeNeeded, resumeLabel, resumeError,
+    resumeMedia: media.resumeMedia,
     /** For tests and debugging in the browser: the live peer connection. */
     peerConnection: () => peer?.pc ?? null,
   }
