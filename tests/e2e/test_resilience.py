@@ -25,6 +25,7 @@ import pytest
 from playwright.async_api import Page, expect
 from pydantic import SecretStr
 
+from tests.e2e.a11y import a11y_page, check_a11y
 from tests.e2e.conftest import Instance
 from tests.e2e.pages import (
     assert_clean_console,
@@ -310,7 +311,9 @@ async def wait_new_camera(page: Page, old_id: str) -> dict[str, Any]:
 
 
 async def test_a_camera_that_ends_comes_back_by_itself_or_with_one_tap(browser, instance, artifacts):
-    doctor = await open_page(browser, instance.url)
+    doctor = await a11y_page(browser, instance.url, "phone")  # axe-ready (CSP bypassed), phone-sized
+    problems: list[str] = []
+    doctor.on("pageerror", lambda e: problems.append(f"uncaught: {e}"))
     patient = await open_page(browser, instance.url)
     await call_between(doctor, patient)
     for page in (doctor, patient):
@@ -332,6 +335,7 @@ async def test_a_camera_that_ends_comes_back_by_itself_or_with_one_tap(browser, 
     await expect(doctor.get_by_text("Your camera stopped, so you cannot be seen.")).to_be_visible()
     assert await frames_stalled(patient)
     await shot(doctor, artifacts, "resilience-camera-tap-doctor")
+    await check_a11y(doctor, "call with the camera-resume button (phone)")
     await doctor.evaluate(ALLOW_CAMERA)
     await resume.click()
     await wait_new_camera(doctor, ended)
@@ -343,7 +347,8 @@ async def test_a_camera_that_ends_comes_back_by_itself_or_with_one_tap(browser, 
     assert (await video_stats(doctor))["peers"] == 1
     await wait_connected(doctor)
     await wait_connected(patient)
-    assert_clean_console(doctor, patient)
+    assert_clean_console(patient)
+    assert problems == []
 
 
 async def test_returning_from_the_background_reacquires_the_camera_and_the_wake_lock(browser, instance,
