@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -24,14 +25,21 @@ from typing import Any
 import pytest
 from playwright.async_api import Page, expect
 from pydantic import SecretStr
+from sqlalchemy import select
 
+from televisit.appointments.models import CheckIn
+from televisit.runtime import runtime_of
 from tests.e2e.a11y import a11y_page, check_a11y
 from tests.e2e.conftest import Instance
 from tests.e2e.pages import (
+    DOCTOR,
+    PATIENT,
     assert_clean_console,
+    book_visit,
     call_between,
     open_page,
     shot,
+    sign_in,
     status,
     video_stats,
     wait_connected,
@@ -377,3 +385,54 @@ async def test_returning_from_the_background_reacquires_the_camera_and_the_wake_
     await wait_connected(doctor)
     await shot(patient, artifacts, "resilience-back-from-background-patient")
     assert_clean_console(doctor, patient)
+
+
+async def test_the_pre_call_network_test_reaches_turn_and_goes_with_the_check_in(browser, relay_only, turn,
+                                                                                 artifacts):
+    doctor = await open_page(browser, relay_only.url)
+    patient = await a11y_page(browser, relay_only.url, "phone")  # axe-ready (CSP bypassed)
+    problems: list[str] = []
+    patient.on("pageerror", lambda e: problems.append(f"uncaught: {e}"))
+    await sign_in(doctor, DOCTOR[0])
+    await sign_in(patient, PATIENT[0])
+    await expect(doctor.get_by_role("heading", name="Your visits")).to_be_visible()
+    await book_visit(doctor, PATIENT[1])
+    visit = patient.get_by_role("listitem", name=re.compile(f"^Visit with {DOCTOR[1]}"))
+    await visit.get_by_role("link", name="Check in").click()
+
+    # The relay answers: a relay candidate came from the clinic's coturn; a speed was measured.
+    results = patient.get_by_role("list", name="Pre-call check")
+    await expect(results).to_contain_text("Video connection: works", timeout=20_000)
+    await expect(results).to_contain_text(re.compile(r"Network: good \(\d+ ms\)"))
+    await expect(results).to_contain_text(re.compile(r"Speed: about [\d.]+ (Mbit|kbit)/s"))
+    await check_a11y(patient, "pre-call check with the network test (phone)")
+    await shot(patient, artifacts, "resilience-precall-network-patient")
+    await patient.get_by_role("button", name="Check in").click()
+    await expect(patient.get_by_role("heading", name="You are in the waiting room")).to_be_visible()
+
+    # The doctor sees the same results in her waiting list, and the server holds all four figures.
+    waiting = doctor.get_by_role("listitem", name=f"{PATIENT[1]} is waiting")
+    await expect(waiting).to_contain_text("Video connection: works")
+    await expect(waiting).to_contain_text("Speed: about")
+    network = await stored_network_check(relay_only)
+    assert network["turn"] == "ok" and network["bitrate_kbps"] > 0, network
+    assert network["rtt_ms"] is not None and network["signaling_rtt_ms"] is not None, network
+
+    # Without the relay the test says so (the page runs it again when opened).
+    await turn.stop()
+    await patient.reload()
+    await expect(results).to_contain_text("Video connection: may not connect", timeout=20_000)
+    await shot(patient, artifacts, "resilience-precall-no-turn-patient")
+    # The waiting room sends the new results with its presence.
+    await expect(waiting).to_contain_text("Video connection: may not connect")
+    assert (await stored_network_check(relay_only))["turn"] == "failed"
+    assert_clean_console(doctor)
+    assert problems == []
+
+
+async def stored_network_check(instance: Instance) -> dict[str, Any]:
+    assert instance.app is not None
+    async with runtime_of(instance.app).sessionmaker() as session:
+        row = (await session.scalars(select(CheckIn).order_by(CheckIn.at.desc()))).first()
+    assert row is not None
+    return dict(row.checks["network"])
