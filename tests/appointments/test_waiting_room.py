@@ -21,7 +21,8 @@ from tests.appointments.helpers import URL, assert_error
 from tests.fixtures.factories import Factory, Person
 
 CHECKS: dict[str, Any] = {"camera": "ok", "microphone": "failed",
-                          "network": {"rtt_ms": 42, "bitrate_kbps": 1800, "turn": "ok"}}
+                          "network": {"rtt_ms": 42, "bitrate_kbps": 1800, "turn": "ok",
+                                      "signaling_rtt_ms": 18}}
 
 
 async def check_in(client: httpx.AsyncClient, visit: dict[str, Any], who: Person,
@@ -159,6 +160,15 @@ async def test_the_join_window(app, client, factory):
     assert (await client.post(f"{URL}/{cancelled['id']}/cancel", headers=patient.headers)).status_code == 200
     assert_error(await check_in(client, cancelled, patient), 409, "appointment_not_active")
     assert await count(app, CheckIn) == 1
+
+
+async def test_a_check_in_from_a_page_older_than_the_signaling_round_trip_still_counts(client, factory):
+    _doctor, patient, visit = await visit_of(factory)
+    network = {"rtt_ms": 42, "bitrate_kbps": None, "turn": "skipped"}
+    checks = {"camera": "ok", "microphone": "ok", "network": network}
+    response = await check_in(client, visit, patient, checks)
+    assert response.status_code == 200, response.text
+    assert response.json()["check_in"]["checks"]["network"] == {**network, "signaling_rtt_ms": None}
 
 
 @pytest.mark.parametrize("checks", [

@@ -16,7 +16,8 @@ from tests.fixtures.factories import Factory
 from tests.signaling.helpers import connect, make_visit, of_type, settle
 
 CHECKS: dict[str, Any] = {"camera": "ok", "microphone": "skipped",
-                          "network": {"rtt_ms": 80, "bitrate_kbps": None, "turn": "failed"}}
+                          "network": {"rtt_ms": 80, "bitrate_kbps": None, "turn": "failed",
+                                      "signaling_rtt_ms": 35}}
 
 
 async def until(predicate: Any, timeout: float = 5.0) -> None:

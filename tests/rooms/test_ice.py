@@ -178,3 +178,30 @@ async def test_no_credentials_after_the_session_ended(factory, client, live, clo
     assert await closed_with(patient) == 4401
     assert {"type": "session.ended", "reason": "expired"} in patient.seen
     assert not any(f["type"] == "ice.servers" for f in patient.seen)
+
+
+@pytest.mark.parametrize("settings_overrides", [TURN])
+async def test_the_pre_call_check_gets_two_minute_turn_credentials_and_a_payload(factory, client):
+    v = await make_visit(factory)
+    r = await client.post(f"/api/v1/appointments/{v.id}/network-test", headers=v.patient.headers)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["ice_transport_policy"] == "all"
+    turn = body["ice_servers"][1]
+    assert turn["urls"] == TURN["turn_urls"]
+    assert turn["username"] == f"{NOW + 120}:{v.patient.id}"  # short-lived: no room behind it
+    assert turn["credential"] == turn_credentials(SECRET, v.patient.id, NOW + 120)[1]
+
+    payload = await client.get(f"/api/v1/appointments/{v.id}/network-test/payload", headers=v.patient.headers)
+    assert payload.status_code == 200
+    assert len(payload.content) == 256 * 1024
+    assert payload.headers["content-type"] == "application/octet-stream"
+    assert payload.headers["cache-control"] == "no-store"
+
+    # Only the visit's two people; nobody signed out.
+    stranger = await factory.patient()
+    for method, path in (("post", "network-test"), ("get", "network-test/payload")):
+        r = await getattr(client, method)(f"/api/v1/appointments/{v.id}/{path}", headers=stranger.headers)
+        assert_error(r, 404, "appointment_not_found")
+        r = await getattr(client, method)(f"/api/v1/appointments/{v.id}/{path}")
+        assert r.status_code == 401

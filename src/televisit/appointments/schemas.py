@@ -131,6 +131,9 @@ class NetworkCheck(BaseModel):
         description="Round trip, milliseconds.")
     bitrate_kbps: Annotated[int, Field(ge=0, le=10_000_000), BeforeValidator(json_integer)] | None
     turn: CheckResult
+    # Added later: optional, so a check-in from an older page still validates.
+    signaling_rtt_ms: Annotated[int, Field(ge=0, le=600_000), BeforeValidator(json_integer)] | None = Field(
+        default=None, description="Round trip of a ping over the signaling WebSocket, milliseconds.")
 
 
 class Checks(BaseModel):

@@ -39,15 +39,29 @@ def credential_ttl(settings: Settings, *, room_created_at: datetime, now: dateti
     return min(settings.turn_credential_ttl, max(settings.turn_credential_min_ttl, remaining))
 
 
+# The pre-call check's TURN test gathers one relay candidate within seconds: its credentials
+# need not live longer than this.
+NETWORK_TEST_TTL = 120
+
+
 def room_ice_servers(settings: Settings, *, user_id: uuid.UUID, room_created_at: datetime,
                      now: datetime) -> IceGrant:
     """STUN for anyone in the room, TURN with credentials for this participant only."""
+    return ice_grant(settings, user_id=user_id, now=now,
+                     ttl=credential_ttl(settings, room_created_at=room_created_at, now=now))
+
+
+def network_test_ice_servers(settings: Settings, *, user_id: uuid.UUID, now: datetime) -> IceGrant:
+    """The same servers for the pre-call check (no room yet), with credentials of a short life."""
+    return ice_grant(settings, user_id=user_id, now=now, ttl=NETWORK_TEST_TTL)
+
+
+def ice_grant(settings: Settings, *, user_id: uuid.UUID, now: datetime, ttl: int) -> IceGrant:
     servers: list[dict[str, Any]] = []
     if settings.stun_urls:
         servers.append({"urls": list(settings.stun_urls)})
     expires_at = None
     if settings.turn_urls and settings.turn_secret:
-        ttl = credential_ttl(settings, room_created_at=room_created_at, now=now)
         expiry = int(now.timestamp()) + ttl
         # Unwrapped only here: the SecretStr keeps it out of every repr and traceback.
         username, credential = turn_credentials(settings.turn_secret.get_secret_value(), user_id,

@@ -44,6 +44,13 @@ ICE_TRANSPORT_POLICY_DESCRIPTION = (
     "neither side learns the other's IP address.")
 
 
+class NetworkTestPublic(BaseModel):
+    """What the pre-call check needs to test TURN before any room exists."""
+
+    ice_servers: list[IceServer] = Field(description="RTCIceServer list; TURN credentials live 2 minutes.")
+    ice_transport_policy: IceTransportPolicy = Field(description=ICE_TRANSPORT_POLICY_DESCRIPTION)
+
+
 class CallPublic(BaseModel):
     room: RoomPublic
     ice_servers: list[IceServer] = Field(description="RTCIceServer list, TURN credentials time-limited.")

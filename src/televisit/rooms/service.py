@@ -16,6 +16,7 @@ from televisit.core.config import Settings
 from televisit.core.errors import Conflict, NotFound
 from televisit.realtime.channels import room_channel, user_channel
 from televisit.realtime.events import queue_event
+from televisit.rooms.ice import IceGrant, network_test_ice_servers
 from televisit.rooms.models import Room, RoomParticipant, RoomStatus
 from televisit.rooms.repository import RoomRepository
 from televisit.rooms.schemas import ParticipantPublic
@@ -302,3 +303,11 @@ async def live_count(session: AsyncSession) -> int:
 async def heartbeat(session: AsyncSession, *, instance_id: str, now: datetime) -> None:
     """This instance is alive: its participants stay in their rooms."""
     await RoomRepository(session).heartbeat(instance_id, now=now)
+
+
+async def network_test_grant(session: AsyncSession, *, settings: Settings, user: User,
+                             appointment_id: uuid.UUID, now: datetime) -> IceGrant:
+    """ICE servers for the pre-call check of a visit ``user`` takes part in (else 404)."""
+    await appointments.get_for_user(session, user=user, appointment_id=appointment_id, now=now,
+                                    with_people=False)
+    return network_test_ice_servers(settings, user_id=user.id, now=now)

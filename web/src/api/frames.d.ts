@@ -490,6 +490,10 @@ export interface NetworkCheck {
   rtt_ms: number | null;
   bitrate_kbps: number | null;
   turn: "ok" | "failed" | "skipped";
+  /**
+   * Round trip of a ping over the signaling WebSocket, milliseconds.
+   */
+  signaling_rtt_ms?: number | null;
 }
 /**
  * The visit's live or last call.

@@ -698,6 +698,47 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/appointments/{appointment_id}/network-test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Network Test
+         * @description The ICE servers of a visit's calls, for the pre-call check to gather a TURN relay candidate
+         *     before any room exists (credentials for two minutes).
+         */
+        post: operations["appointments-network-test"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/appointments/{appointment_id}/network-test/payload": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Network Test Payload
+         * @description A download the pre-call check times for a rough bandwidth estimate.
+         */
+        get: operations["appointments-network-test-payload"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/rooms/{room_id}": {
         parameters: {
             query?: never;
@@ -1559,6 +1600,28 @@ export interface components {
              * @enum {string}
              */
             turn: "ok" | "failed" | "skipped";
+            /**
+             * Signaling Rtt Ms
+             * @description Round trip of a ping over the signaling WebSocket, milliseconds.
+             */
+            signaling_rtt_ms?: number | null;
+        };
+        /**
+         * NetworkTestPublic
+         * @description What the pre-call check needs to test TURN before any room exists.
+         */
+        NetworkTestPublic: {
+            /**
+             * Ice Servers
+             * @description RTCIceServer list; TURN credentials live 2 minutes.
+             */
+            ice_servers: components["schemas"]["IceServer"][];
+            /**
+             * Ice Transport Policy
+             * @description RTCPeerConnection iceTransportPolicy to apply: `relay` sends all media through TURN, so neither side learns the other's IP address.
+             * @enum {string}
+             */
+            ice_transport_policy: "all" | "relay";
         };
         /**
          * NewPatientIn
@@ -4153,6 +4216,104 @@ export interface operations {
             };
             /** @description Conflicts with the current state */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    "appointments-network-test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                appointment_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NetworkTestPublic"];
+                };
+            };
+            /** @description Not signed in, or the token is dead */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found, or not yours */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid input */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    "appointments-network-test-payload": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                appointment_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description 256 KiB of random bytes (incompressible), never cached */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": unknown;
+                };
+            };
+            /** @description Not signed in, or the token is dead */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found, or not yours */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import type { ClientFrame, ServerFrameOf, ServerFrameType } from '@/realtime/signaling'
-import { refreshDelay, turnExpiry, watchIceRefresh, type IceClient } from './iceRefresh'
+import { refreshDelay, refreshIceNow, turnExpiry, watchIceRefresh, type IceClient } from './iceRefresh'
 import { toRtcIceServers } from './peer'
 
 type Loose = { type: string } & Record<string, unknown>
@@ -96,5 +96,28 @@ describe('watchIceRefresh', () => {
     vi.advanceTimersByTime(5_000)
     expect(client.sent).toHaveLength(1)
     stop()
+  })
+})
+
+describe('refreshIceNow', () => {
+  beforeEach(() => vi.useFakeTimers())
+  afterEach(() => vi.useRealTimers())
+
+  it('asks and resolves when the fresh servers of that room arrive', async () => {
+    const client = new FakeClient()
+    const done = refreshIceNow(client, 'r-1')
+    expect(client.sent).toEqual([{ type: 'ice.refresh', room_id: 'r-1', ref: 'ice.refresh' }])
+    client.emit({ type: 'ice.servers', room_id: 'r-2', ice_servers: [] })
+    client.emit({ type: 'ice.servers', room_id: 'r-1', ice_servers: [turn(T0 / 1000 + 3600)] })
+    await expect(done).resolves.toBe(true)
+  })
+
+  it('gives up after the timeout, or at once when offline', async () => {
+    const client = new FakeClient()
+    const late = refreshIceNow(client, 'r-1', 2_000)
+    vi.advanceTimersByTime(2_000)
+    await expect(late).resolves.toBe(false)
+    client.ready = false
+    await expect(refreshIceNow(client, 'r-1')).resolves.toBe(false)
   })
 })

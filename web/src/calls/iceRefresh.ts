@@ -83,3 +83,25 @@ export function watchIceRefresh(
     clear()
   }
 }
+
+/**
+ * Ask for fresh credentials now (before an ICE restart) and resolve once they arrived — the
+ * `ice.servers` listener of `watchIceRefresh` has put them on the connection by then — or after
+ * `timeoutMs`, or at once when the socket is down (false): a restart must not wait on signaling.
+ */
+export function refreshIceNow(client: IceClient, roomId: string, timeoutMs = 2_000): Promise<boolean> {
+  return new Promise((resolve) => {
+    let timer: ReturnType<typeof setTimeout> | null = null
+    let off: (() => void) | null = null
+    const done = (ok: boolean) => {
+      off?.()
+      if (timer) clearTimeout(timer)
+      resolve(ok)
+    }
+    off = client.on('ice.servers', (f) => {
+      if (f.room_id === roomId) done(true)
+    })
+    if (!client.sendNow({ type: 'ice.refresh', room_id: roomId, ref: 'ice.refresh' })) return done(false)
+    timer = setTimeout(() => done(false), timeoutMs)
+  })
+}

@@ -63,9 +63,12 @@ export async function openCamera(choice: DeviceChoice): Promise<MediaStreamTrack
   }
 }
 
-export async function openMicrophone(micId: string): Promise<MediaStreamTrack> {
+/** The microphone `micId`, or the default one without an id. */
+export async function openMicrophone(micId?: string): Promise<MediaStreamTrack> {
+  const audio: MediaTrackConstraints = { echoCancellation: true, noiseSuppression: true }
+  if (micId) audio.deviceId = { exact: micId }
   try {
-    const stream = await navigator.mediaDevices.getUserMedia({ audio: { deviceId: { exact: micId } } })
+    const stream = await navigator.mediaDevices.getUserMedia({ audio })
     return stream.getAudioTracks()[0]
   } catch (err) {
     throw describeMediaError(err)

@@ -5,6 +5,7 @@
  */
 import type { IceServer } from '@/api/frames'
 import { isOfferCollision, shouldIgnoreOffer } from './negotiation'
+import { health, IceRecovery } from './recovery'
 
 export type SignalData =
   | { description: RTCSessionDescriptionInit }
@@ -61,6 +62,8 @@ export interface PeerEvents {
   send(data: SignalData): void
   remoteStream(stream: MediaStream): void
   state(state: RTCPeerConnectionState, ice: RTCIceConnectionState): void
+  /** Before an ICE restart: fresh TURN credentials onto the connection (bounded wait). */
+  beforeRestart?(): Promise<unknown>
 }
 
 export class Peer {
@@ -74,6 +77,8 @@ export class Peer {
   private rebuilds = 0
   private remote = new MediaStream()
   private checkingTimer: ReturnType<typeof setTimeout> | null = null
+  /** ICE restarts while the connection is down (calls/recovery.ts). */
+  readonly recovery = new IceRecovery(() => void this.restartIce())
 
   constructor(
     public polite: boolean,
@@ -123,7 +128,24 @@ export class Peer {
     if (pc !== this.pc) return
     this.events.state(pc.connectionState, pc.iceConnectionState)
     if (pc.connectionState === 'connected') this.rebuilds = 0
-    if (pc.connectionState === 'failed' && !this.polite) void this.offer(true)
+    this.recovery.update(health(pc.connectionState, pc.iceConnectionState))
+  }
+
+  /**
+   * The connection is down: fresh TURN credentials first (the old ones may have expired, or the
+   * TURN server restarted), then the impolite side offers with an ICE restart. The polite side
+   * only refreshes: the other side's restart offer gathers its new candidates.
+   */
+  private async restartIce(): Promise<void> {
+    const pc = this.pc
+    try {
+      await this.events.beforeRestart?.()
+    } catch {
+      /* restart with the credentials we have */
+    }
+    if (pc !== this.pc || pc.connectionState === 'closed' || this.polite) return
+    if (pc.connectionState === 'connected') return // it healed meanwhile
+    await this.offer(true)
   }
 
   /** Impolite side only: make an offer (restarting ICE when asked). */
@@ -256,6 +278,7 @@ export class Peer {
 
   private closePc(): void {
     if (this.checkingTimer) clearTimeout(this.checkingTimer)
+    this.recovery.reset()
     const pc = this.pc
     pc.ontrack = pc.onicecandidate = pc.onconnectionstatechange = null
     pc.oniceconnectionstatechange = pc.onsignalingstatechange = null

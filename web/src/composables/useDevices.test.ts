@@ -13,6 +13,7 @@ const CAMERAS = [
 ]
 let opened: { constraints: MediaStreamConstraints; stream: FakeStream }[] = []
 let busyOnce = false
+let unplugged = new Set<string>()
 
 function getUserMedia(constraints: MediaStreamConstraints): Promise<FakeStream> {
   if (busyOnce) {
@@ -22,6 +23,7 @@ function getUserMedia(constraints: MediaStreamConstraints): Promise<FakeStream> 
   const video = constraints.video
   const wanted = typeof video === 'object' && typeof video.deviceId === 'object' && !Array.isArray(video.deviceId)
     ? String(video.deviceId.exact) : 'cam-a'
+  if (unplugged.has(wanted)) return Promise.reject(Object.assign(new Error('gone'), { name: 'OverconstrainedError' }))
   const tracks = [
     ...(constraints.audio ? [new FakeTrack('audio', 'mic-a')] : []),
     ...(video ? [new FakeTrack('video', wanted)] : []),
@@ -45,6 +47,7 @@ function recordingSink(): TrackSink & { replaced: string[] } {
 beforeEach(() => {
   opened = []
   busyOnce = false
+  unplugged = new Set()
   vi.stubGlobal('MediaStream', FakeStream)
   Object.defineProperty(navigator, 'mediaDevices', {
     configurable: true,
@@ -131,5 +134,23 @@ describe('useDevices', () => {
     expect(await opening).toBe(false)
     expect(opened[0].stream.active).toBe(false)
     expect(media.localStream.value).toBeNull()
+  })
+
+  it('opens an ended camera again and sends it; an unplugged one gives way to any camera', async () => {
+    const sink = recordingSink()
+    const media = useDevices(() => sink)
+    await media.prepareMedia()
+    await media.selectCamera('cam-b')
+    const cam = () => media.localStream.value!.getVideoTracks()[0] as unknown as FakeTrack
+    cam().end() // another app took it: the same camera again
+    await flush()
+    expect(sink.replaced).toEqual(['video:cam-b', 'video:cam-b'])
+    expect(cam().readyState).toBe('live')
+    unplugged.add('cam-b')
+    cam().end() // unplugged: any camera will do
+    await flush()
+    await flush()
+    expect(sink.replaced).toEqual(['video:cam-b', 'video:cam-b', 'video:cam-a'])
+    expect(media.resumeLabel.value).toBeNull()
   })
 })

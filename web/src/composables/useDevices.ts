@@ -10,6 +10,7 @@ import {
   facingOf, listDevices, MediaError, nextCamera, openCamera, openLocalMedia, openMicrophone, stopStream,
   type DeviceChoice, type Devices,
 } from '@/calls/media'
+import { useTrackRecovery, type Kind } from './useTrackRecovery'
 
 const CHOICE_KEY = 'televisit.devices'
 
@@ -48,6 +49,13 @@ export function useDevices(sink: () => TrackSink | null) {
   const micId = ref<string | undefined>()
   const switching = ref(false)
   const canSwitchCamera = computed(() => devices.value.cameras.length > 1)
+
+  /** Tracks that end by themselves are opened again (./useTrackRecovery). */
+  const recovery = useTrackRecovery({
+    stream: () => localStream.value,
+    reopen: reopenDevice,
+    swap: swapTrack,
+  })
 
   /** The camera and microphone being opened, if they are, and the room frames waiting for them. */
   let opening: Promise<boolean> | null = null
@@ -96,6 +104,7 @@ export function useDevices(sink: () => TrackSink | null) {
       return false
     }
     localStream.value = stream
+    recovery.watch(stream)
     applyEnabled()
     mediaSettled()
     void refreshDevices().catch(() => {})
@@ -149,6 +158,7 @@ export function useDevices(sink: () => TrackSink | null) {
     visit += 1
     opening = null
     waiting = []
+    recovery.clear()
     stopStream(localStream.value)
     localStream.value = null
   }
@@ -173,7 +183,22 @@ export function useDevices(sink: () => TrackSink | null) {
     // A new MediaStream object so the preview element picks the new track up.
     localStream.value = new MediaStream(stream.getTracks())
     sink()?.setLocal(localStream.value)
+    recovery.watch(localStream.value)
     return true
+  }
+
+  /**
+   * A device again after its track ended: the one in use (or chosen), else any camera or
+   * microphone (the one in use may be the one that was unplugged).
+   */
+  async function reopenDevice(kind: Kind): Promise<MediaStreamTrack> {
+    const retryAny = (err: unknown) => {
+      if (err instanceof MediaError && err.kind === 'missing') return kind === 'video' ? openCamera({}) : openMicrophone()
+      throw err
+    }
+    if (kind === 'audio') return openMicrophone(micId.value ?? choice.value.micId).catch(retryAny)
+    const target = { cameraId: cameraId.value ?? choice.value.cameraId, facingMode: choice.value.facingMode }
+    return openCamera(target).catch(retryAny)
   }
 
   async function useVideoTrack(track: MediaStreamTrack): Promise<void> {
@@ -242,5 +267,8 @@ export function useDevices(sink: () => TrackSink | null) {
     localStream, mediaError, micOn, camOn, devices, cameraId, micId, switching, canSwitchCamera,
     refreshDevices, prepareMedia, whenMedia, toggleMic, toggleCam, release, switchCamera, selectCamera,
     selectMicrophone,
+    /** What stopped and could not be opened again by itself, the button's words, and its tap. */
+    resumeNeeded: recovery.resumeNeeded, resumeLabel: recovery.resumeLabel, resumeError: recovery.resumeError,
+    resumeMedia: recovery.resume,
   }
 }

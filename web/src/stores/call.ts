@@ -9,7 +9,7 @@ import { defineStore } from 'pinia'
 import { computed, ref, shallowRef } from 'vue'
 import { api, ApiError, call, errorMessage, type Appointment, type IceServer } from '@/api/client'
 import type { RoomJoined } from '@/api/frames'
-import { watchIceRefresh } from '@/calls/iceRefresh'
+import { refreshIceNow, watchIceRefresh } from '@/calls/iceRefresh'
 import { planOffer, type Quality } from '@/calls/negotiation'
 import { Peer, toRtcIceServers, type SignalData } from '@/calls/peer'
 import { audioOnlyNotice as describeAudioOnly, useAudioOnly } from '@/calls/audioOnly'
@@ -43,6 +43,7 @@ export const useCallStore = defineStore('call', () => {
   const session = useSessionStore()
   const media = useDevices(() => peer)
   const { localStream, mediaError, micOn, camOn, devices, cameraId, micId, switching, canSwitchCamera } = media
+  const { resumeNeeded, resumeLabel, resumeError } = media // a track that ended and needs a tap (useTrackRecovery)
 
   const phase = ref<Phase>('idle')
   const appointment = ref<Appointment | null>(null)
@@ -101,7 +102,8 @@ export const useCallStore = defineStore('call', () => {
     if (peerState.value === 'connected') {
       return quality.value === 'poor' || quality.value === 'lost' ? 'Connected — poor network, video may stutter' : 'Connected'
     }
-    if (peerState.value === 'disconnected' || peerState.value === 'failed') return 'Reconnecting video…'
+    // Once connected, any state but connected is a recovery (an ICE restart, a rebuilt connection).
+    if (peerState.value === 'disconnected' || peerState.value === 'failed' || everConnected.value) return 'Reconnecting video…'
     return 'Connecting…'
   })
   /** Both people's network quality in words ("Your connection: good"), for the call screen. */
@@ -115,7 +117,7 @@ export const useCallStore = defineStore('call', () => {
     if (phase.value === 'ended') return 'ended'
     if (realtime.state !== 'ready') return 'reconnecting'
     if (peerState.value === 'connected') return quality.value === 'poor' || quality.value === 'lost' ? 'poor' : 'connected'
-    if (peerState.value === 'disconnected' || peerState.value === 'failed') return 'reconnecting'
+    if (peerState.value === 'disconnected' || peerState.value === 'failed' || everConnected.value) return 'reconnecting'
     return 'connecting'
   })
 
@@ -257,6 +259,8 @@ export const useCallStore = defineStore('call', () => {
             if (screen.sharing.value) void screen.resend()
           }
         },
+        // An ICE restart (calls/recovery.ts) gathers with fresh TURN credentials.
+        beforeRestart: () => (roomId.value ? refreshIceNow(realtime.client, roomId.value) : Promise.resolve(false)),
       }, iceTransportPolicy)
     }
     return peer
@@ -381,7 +385,8 @@ export const useCallStore = defineStore('call', () => {
     devices, cameraId, micId, switching, otherName, status, connection, qualityLines, canSwitchCamera,
     prepareMedia: media.prepareMedia, refreshDevices: media.refreshDevices, load, start, answer, hangUp,
     leave, toggleMic, toggleCam, switchCamera: media.switchCamera, selectCamera: media.selectCamera,
-    selectMicrophone: media.selectMicrophone,
+    selectMicrophone: media.selectMicrophone, resumeNeeded, resumeLabel, resumeError,
+    resumeMedia: media.resumeMedia,
     remoteScreen, connectedAt, canShare, sharing: screen.sharing, shareError: screen.shareError,
     startShare: screen.start, stopShare: () => screen.stop(),
     audioOnly: audioOnly.active, audioOnlyMine: computed(() => audioOnly.mine.value.on), audioOnlyNotice,

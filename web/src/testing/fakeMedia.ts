@@ -1,11 +1,21 @@
 /** Camera and microphone tracks and streams for unit tests (happy-dom has no media). */
 
-export class FakeTrack {
+export class FakeTrack extends EventTarget {
   enabled = true
   stopped = false
-  constructor(readonly kind: 'audio' | 'video', readonly deviceId = `${kind}-1`) {}
+  constructor(readonly kind: 'audio' | 'video', readonly deviceId = `${kind}-1`) {
+    super()
+  }
+  get readyState(): MediaStreamTrackState {
+    return this.stopped ? 'ended' : 'live'
+  }
   stop(): void {
     this.stopped = true
+  }
+  /** What the browser does when another app takes the device: stopped, and `ended` fired. */
+  end(): void {
+    this.stopped = true
+    this.dispatchEvent(new Event('ended'))
   }
   getSettings(): MediaTrackSettings {
     return { deviceId: this.deviceId }
