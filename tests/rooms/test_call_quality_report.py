@@ -18,7 +18,8 @@ from tests.signaling.helpers import assert_error, make_visit, start_call
 
 URL = "/api/v1/appointments"
 REPORT: dict[str, Any] = {"duration_seconds": 754, "path": "relay", "rtt_ms": 83, "loss_percent": 1.5,
-                          "bitrate_kbps": 1240, "freezes": 2, "reconnects": 1}
+                          "bitrate_kbps": 1240, "freezes": 2, "reconnects": 1,
+                          "audio_only_seconds": 95}
 
 
 async def report(client: httpx.AsyncClient, visit_id: str, who: Person | None,
@@ -102,3 +103,14 @@ async def test_bad_input_is_422_and_stores_nothing(app, client, factory, change)
     async with runtime_of(app).sessionmaker() as session:
         assert await session.scalar(select(func.count()).select_from(AuditEvent).where(
             AuditEvent.action == Action.call_quality_report)) == 0
+
+
+async def test_a_report_from_a_client_without_audio_only_time_counts_none(app, client, factory):
+    v = await make_visit(factory)
+    await start_call(client, v, v.doctor)
+    older = {k: val for k, val in REPORT.items() if k != "audio_only_seconds"}
+    r = await report(client, v.id, v.patient, older)
+    assert r.status_code == 201, r.text
+    assert r.json()["data"]["audio_only_seconds"] == 0
+    r = await report(client, v.id, v.doctor, {**REPORT, "audio_only_seconds": 86_401})
+    assert r.status_code == 422 and r.json()["error"]["details"][0]["loc"][-1] == "audio_only_seconds", r.text

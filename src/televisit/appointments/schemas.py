@@ -187,6 +187,9 @@ class CallQualityCreate(BaseModel):
     freezes: Annotated[int, _count(100_000, "Received video freezes."), BeforeValidator(json_integer)]
     reconnects: Annotated[int, _count(10_000, "Times the media connection was lost and came back."),
                           BeforeValidator(json_integer)]
+    audio_only_seconds: Annotated[int, _count(86_400, "Time with video paused (audio only, by hand or "
+                                                      "for a weak link); 0 from clients that do not say."),
+                                  BeforeValidator(json_integer)] = 0
 
 
 class CallSummary(BaseModel):

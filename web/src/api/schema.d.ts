@@ -1254,6 +1254,12 @@ export interface components {
              * @description Times the media connection was lost and came back.
              */
             reconnects: number;
+            /**
+             * Audio Only Seconds
+             * @description Time with video paused (audio only, by hand or for a weak link); 0 from clients that do not say.
+             * @default 0
+             */
+            audio_only_seconds: number;
         };
         /**
          * CallSummary

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { addSample, buildSummary, newTotals, sample, type Sample } from './quality'
+import { addSample, buildSummary, markAudioOnly, newTotals, sample, type Sample } from './quality'
 
 function fakePc(reports: Record<string, unknown>[]): RTCPeerConnection {
   const map = new Map(reports.map((r, i) => [String(r.id ?? i), r]))
@@ -51,15 +51,18 @@ describe('buildSummary', () => {
     addSample(t, samples[0]!, samples[1]!)
     addSample(t, samples[1]!, samples[2]!)
     t.reconnects = 1
+    markAudioOnly(t, true, 10_000)
+    markAudioOnly(t, false, 22_000) // 12 s with video paused, then again from 55 s to the end
+    markAudioOnly(t, true, 55_000)
     expect(buildSummary(t, 61_400)).toEqual({
       duration_seconds: 60, path: 'relay', rtt_ms: 70, loss_percent: 3.33, bitrate_kbps: 1000,
-      freezes: 1, reconnects: 1,
+      freezes: 1, reconnects: 1, audio_only_seconds: 18,
     })
   })
 
   it('reports a call that never connected with nothing measured', () => {
     expect(buildSummary(newTotals(), 10_000)).toEqual({
-      duration_seconds: 0, path: 'unknown', rtt_ms: null, loss_percent: null, bitrate_kbps: null, freezes: 0, reconnects: 0,
+      duration_seconds: 0, path: 'unknown', rtt_ms: null, loss_percent: null, bitrate_kbps: null, freezes: 0, reconnects: 0, audio_only_seconds: 0,
     })
   })
 

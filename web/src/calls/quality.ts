@@ -68,11 +68,23 @@ export interface CallTotals {
   freezes: number
   reconnects: number
   relay: boolean | null
+  /** Time with video paused (audio only, by hand or for a weak link), ms; and since when, if now. */
+  audioOnlyMs: number
+  audioOnlySinceMs: number | null
 }
 
 export function newTotals(): CallTotals {
   return { connectedAtMs: null, rttSumMs: 0, rttCount: 0, packetsReceived: 0, packetsLost: 0, bytesReceived: 0,
-    measuredMs: 0, freezes: 0, reconnects: 0, relay: null }
+    measuredMs: 0, freezes: 0, reconnects: 0, relay: null, audioOnlyMs: 0, audioOnlySinceMs: null }
+}
+
+/** Video paused (`on`) or back at `atMs`: the audio-only time of the call's summary. */
+export function markAudioOnly(t: CallTotals, on: boolean, atMs: number): void {
+  if (on && t.audioOnlySinceMs === null) t.audioOnlySinceMs = atMs
+  if (!on && t.audioOnlySinceMs !== null) {
+    t.audioOnlyMs += Math.max(0, atMs - t.audioOnlySinceMs)
+    t.audioOnlySinceMs = null
+  }
 }
 
 const grew = (a: number, b: number) => (b >= a ? b - a : b)
@@ -104,6 +116,8 @@ export function buildSummary(t: CallTotals, endedAtMs: number): CallQualityRepor
     bitrate_kbps: t.measuredMs > 0 ? clamp(Math.round((t.bytesReceived * 8) / t.measuredMs), 10_000_000) : null,
     freezes: clamp(t.freezes, 100_000),
     reconnects: clamp(t.reconnects, 10_000),
+    audio_only_seconds: clamp(Math.round(
+      (t.audioOnlyMs + (t.audioOnlySinceMs === null ? 0 : Math.max(0, endedAtMs - t.audioOnlySinceMs))) / 1000), 86_400),
   }
 }
 

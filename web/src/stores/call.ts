@@ -6,14 +6,14 @@
  * call) and is reset after it.
  */
 import { defineStore } from 'pinia'
-import { computed, ref, shallowRef } from 'vue'
+import { computed, ref, shallowRef, watch } from 'vue'
 import { api, ApiError, call, errorMessage, type Appointment, type IceServer } from '@/api/client'
 import type { RoomJoined } from '@/api/frames'
 import { refreshIceNow, watchIceRefresh } from '@/calls/iceRefresh'
 import { planOffer, type Quality } from '@/calls/negotiation'
 import { Peer, toRtcIceServers, type SignalData } from '@/calls/peer'
 import { audioOnlyNotice as describeAudioOnly, useAudioOnly } from '@/calls/audioOnly'
-import { buildSummary, watchQuality, type QualityWatch } from '@/calls/quality'
+import { buildSummary, markAudioOnly, watchQuality, type QualityWatch } from '@/calls/quality'
 import { canShareScreen, useScreenShare } from '@/calls/screenShare'
 import { keepAwake } from '@/calls/wakeLock'
 import { useDevices } from '@/composables/useDevices'
@@ -112,6 +112,10 @@ export const useCallStore = defineStore('call', () => {
     { who: 'them', text: `${otherName.value}'s connection: ${QUALITY_WORDS[theirQuality.value]}`, level: theirQuality.value },
   ])
   /** Why video is paused, in the person's words (null: it is not). */
+  // The call's summary counts the time spent audio only, whoever paused the video and why.
+  watch(() => audioOnly.active.value, (on) => {
+    if (qualityWatch) markAudioOnly(qualityWatch.totals, on, Date.now())
+  })
   const audioOnlyNotice = computed(() => describeAudioOnly(audioOnly.mine.value, audioOnly.theirs.value, otherName.value))
   const connection = computed(() => {
     if (phase.value === 'ended') return 'ended'
