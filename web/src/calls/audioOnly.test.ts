@@ -80,10 +80,10 @@ describe('what the screen says', () => {
     expect(audioOnlyNotice(off, off, 'Dr. Ada')).toBeNull()
     expect(audioOnlyNotice({ on: true, reason: 'manual' }, off, 'Dr. Ada')).toBe('You turned video off. Audio continues.')
     expect(audioOnlyNotice({ on: true, reason: 'network' }, off, 'Dr. Ada'))
-      .toBe('Your connection is weak, so video is paused. Audio continues.')
+      .toBe('Video is paused because your connection was weak. Audio continues.')
     expect(audioOnlyNotice(off, { on: true, reason: 'manual' }, 'Dr. Ada')).toBe('Dr. Ada turned video off. Audio continues.')
     expect(audioOnlyNotice(off, { on: true, reason: 'network' }, 'Dr. Ada'))
-      .toBe("Dr. Ada's connection is weak, so video is paused. Audio continues.")
+      .toBe("Video is paused because Dr. Ada's connection was weak. Audio continues.")
     // Ours first: it is the one this person can change.
     expect(audioOnlyNotice({ on: true, reason: 'manual' }, { on: true, reason: 'network' }, 'Dr. Ada'))
       .toBe('You turned video off. Audio continues.')

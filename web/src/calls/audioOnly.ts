@@ -84,9 +84,9 @@ export interface AudioOnlySide {
  * one the person can change. */
 export function audioOnlyNotice(mine: AudioOnlySide, theirs: AudioOnlySide, otherName: string): string | null {
   if (mine.on && mine.reason === 'manual') return 'You turned video off. Audio continues.'
-  if (mine.on) return 'Your connection is weak, so video is paused. Audio continues.'
+  if (mine.on) return 'Video is paused because your connection was weak. Audio continues.'
   if (theirs.on && theirs.reason === 'manual') return `${otherName} turned video off. Audio continues.`
-  if (theirs.on) return `${otherName}'s connection is weak, so video is paused. Audio continues.`
+  if (theirs.on) return `Video is paused because ${otherName}'s connection was weak. Audio continues.`
   return null
 }
 
