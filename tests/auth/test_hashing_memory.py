@@ -114,8 +114,11 @@ async def test_a_burst_of_registrations_stays_within_the_memory_budget(server):
         for _, response in results:
             if response.status_code in {429, 503}:
                 assert int(response.headers["retry-after"]) >= 1, response.text
-        # At most three per address and sixteen in all got past throttling, to hashing.
-        assert statuses.count(429) == BURST - TOTAL, statuses
+        # At most three per address and sixteen in all got past throttling, to hashing. At most:
+        # each reservation is written, then counted with the others (auth/throttle.py), so two
+        # arriving together at the limit can both see it passed and both be refused (a CI run
+        # let 15 through); none can ever slip past it.
+        assert statuses.count(429) >= BURST - TOTAL, statuses
         accepted = [body for body, r in results if r.status_code in {201, 202}]
         assert accepted, statuses
 
