@@ -67,6 +67,34 @@ def _driver_unreachable(exc: BaseException | None) -> bool:
     return sqlstate in _UNREACHABLE_SQLSTATES or type(exc).__name__ in _UNREACHABLE_NAMES
 
 
+class DatabaseUnavailable(Exception):
+    """The database stayed unreachable for the whole retry window."""
+
+
+async def retry_while_unreachable(run: Callable[[], Awaitable[None]], *, window: float,
+                                  may_retry: Callable[[], bool] = lambda: True) -> None:
+    """Run ``run``; while it fails because the database cannot be reached (and ``may_retry()``),
+    run it again, backing off from 50 ms to 1 s, for up to ``window`` seconds. Past the window:
+    DatabaseUnavailable. Any other error, or one it may not retry, is raised as it is. The one
+    loop of both HTTP requests (below) and WebSocket frames (signaling/endpoints.py)."""
+    deadline = time.monotonic() + window
+    delay, attempt = 0.05, 1
+    while True:
+        try:
+            await run()
+            if attempt > 1:
+                log.info("request_retried_after_database_outage", attempts=attempt)
+            return
+        except Exception as exc:
+            if not may_retry() or not database_unreachable(exc):
+                raise
+            if time.monotonic() >= deadline:
+                log.warning("database_unavailable", attempts=attempt, error=type(exc).__name__)
+                raise DatabaseUnavailable from exc
+        await asyncio.sleep(max(0.0, min(delay, deadline - time.monotonic())))
+        delay, attempt = min(delay * 2, 1.0), attempt + 1
+
+
 class RetryWhileDatabaseRestarts:
     def __init__(self, app: ASGIApp, *, window: float) -> None:
         self.app = app
@@ -96,25 +124,13 @@ class RetryWhileDatabaseRestarts:
             started = True
             await send(message)
 
-        deadline = time.monotonic() + self.window
-        delay, attempt = 0.05, 1
-        while True:
-            try:
-                await self.app(scope, replaying(), tracking_send)
-                if attempt > 1:
-                    log.info("request_retried_after_database_outage", attempts=attempt)
-                return
-            except Exception as exc:
-                if started or not database_unreachable(exc):
-                    raise
-                if time.monotonic() >= deadline:
-                    log.warning("database_unavailable", attempts=attempt, error=type(exc).__name__)
-                    response = error_response(
-                        503, "database_unavailable",
-                        "The service is briefly unavailable. Please try again in a moment.",
-                        headers={"Retry-After": "5"},
-                    )
-                    await response(scope, replaying(), send)
-                    return
-            await asyncio.sleep(max(0.0, min(delay, deadline - time.monotonic())))
-            delay, attempt = min(delay * 2, 1.0), attempt + 1
+        try:
+            await retry_while_unreachable(lambda: self.app(scope, replaying(), tracking_send),
+                                          window=self.window, may_retry=lambda: not started)
+        except DatabaseUnavailable:
+            response = error_response(
+                503, "database_unavailable",
+                "The service is briefly unavailable. Please try again in a moment.",
+                headers={"Retry-After": "5"},
+            )
+            await response(scope, replaying(), send)

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -12,7 +11,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from televisit.audit.context import bind_scope
 from televisit.core.config import Settings
-from televisit.core.dbretry import database_unreachable
+from televisit.core.dbretry import DatabaseUnavailable, retry_while_unreachable
 from televisit.core.errors import AppError
 from televisit.core.logging import frame_logged, ws_frame_context
 from televisit.signaling import frames as f
@@ -156,29 +155,21 @@ async def _dispatch(conn: Connection, handlers: Handlers, frame: f.ClientFrame,
     """Run the frame's handler. A frame that met an unreachable database (a PostgreSQL restart:
     its transaction rolled back) runs again, as an HTTP request does (core/dbretry.py), for up to
     TELEVISIT_DB_RETRY_WINDOW seconds; the socket's next frames wait, so their order holds."""
-    deadline, delay = time.monotonic() + handlers.settings.db_retry_window, 0.05
-    while True:
-        try:
-            await handlers.dispatch(conn, frame)
-            return
-        except (f.FrameError, AppError) as exc:
-            outcome["error"] = exc.code
-            conn.send(_error(exc, frame.ref))
-            return
-        except Exception as exc:
-            if not database_unreachable(exc):
-                outcome["error"] = "internal_error"
-                log.exception("ws_frame_failed", connection_id=conn.id)
-                conn.send(f.ErrorFrame(code="internal_error", message="Something went wrong on our side.",
-                                       ref=frame.ref))
-                return
-            if time.monotonic() >= deadline:
-                outcome["error"] = "database_unavailable"
-                conn.send(f.ErrorFrame(code="database_unavailable", ref=frame.ref,
-                                       message="The service is briefly unavailable. Please try again."))
-                return
-        await asyncio.sleep(max(0.0, min(delay, deadline - time.monotonic())))
-        delay = min(delay * 2, 1.0)
+    try:
+        await retry_while_unreachable(lambda: handlers.dispatch(conn, frame),
+                                      window=handlers.settings.db_retry_window)
+    except (f.FrameError, AppError) as exc:
+        outcome["error"] = exc.code
+        conn.send(_error(exc, frame.ref))
+    except DatabaseUnavailable:
+        outcome["error"] = "database_unavailable"
+        conn.send(f.ErrorFrame(code="database_unavailable", ref=frame.ref,
+                               message="The service is briefly unavailable. Please try again."))
+    except Exception:
+        outcome["error"] = "internal_error"
+        log.exception("ws_frame_failed", connection_id=conn.id)
+        conn.send(f.ErrorFrame(code="internal_error", message="Something went wrong on our side.",
+                               ref=frame.ref))
 
 
 class DirectWebSocket:
