@@ -21,26 +21,37 @@ from tests.e2e.pages import DOCTOR, PATIENT, book_visit, call_between, shot, sig
 
 NO_SCREEN_CAPTURE = "delete MediaDevices.prototype.getDisplayMedia;"
 
-# The remote <video> (its name changes while a screen is shared), what it decodes, and what this
-# browser sends: bytes of outgoing video and audio, and what its video sender carries.
+# What this browser receives on each video line (the camera's, and the screen line every call
+# negotiates, calls/peer.ts), the size each remote <video> shows, and what it sends: bytes of
+# outgoing video and audio, and the labels of the tracks on its video senders. `frames` counts
+# decoded frames on all video lines.
 MEDIA = """async () => {
   const pc = window.__peers.filter((p) => p.connectionState !== 'closed').pop();
-  const video = document.querySelector('.remote video');
-  const out = { width: video ? video.videoWidth : 0, height: video ? video.videoHeight : 0, frames: 0,
-                videoSent: 0, audioSent: 0, sending: null, sinkId: video ? video.sinkId : null };
+  const tile = (prefix) => {
+    const v = document.querySelector(`.remote video[aria-label^="${prefix}"]`);
+    return { shown: !!v, width: v ? v.videoWidth : 0, height: v ? v.videoHeight : 0,
+             frames: 0, content: null };
+  };
+  const camera = tile('Video of'), screen = tile('Screen shared by');
+  const out = { camera, screen, frames: 0, videoSent: 0, audioSent: 0, sending: [],
+                sinkId: (document.querySelector('.remote-cam video') || {}).sinkId ?? null };
   if (!pc) return out;
+  // The screen line is the second video line of the negotiated description.
+  const order = [...(pc.remoteDescription?.sdp ?? '').matchAll(/^a=mid:(\\S+)/gm)].map((m) => m[1]);
+  const videoMids = pc.getTransceivers().filter((t) => t.receiver.track.kind === 'video' && t.mid !== null)
+    .map((t) => t.mid).sort((a, b) => order.indexOf(a) - order.indexOf(b));
   (await pc.getStats()).forEach((r) => {
     if (r.type === 'inbound-rtp' && r.kind === 'video') {
+      const line = r.mid === videoMids[1] ? screen : camera;
+      line.frames += r.framesDecoded || 0;
       out.frames += r.framesDecoded || 0;
-      out.fps = r.framesPerSecond;
       // The RTP header extension Chromium sets for screen captures (video-content-type).
-      out.content = r.contentType || 'camera';
+      line.content = r.contentType || 'camera';
     }
     if (r.type === 'outbound-rtp' && r.kind === 'video') out.videoSent += r.bytesSent || 0;
     if (r.type === 'outbound-rtp' && r.kind === 'audio') out.audioSent += r.bytesSent || 0;
   });
-  const sender = pc.getSenders().find((s) => s.track && s.track.kind === 'video');
-  out.sending = sender ? sender.track.label : null;
+  out.sending = pc.getSenders().filter((s) => s.track && s.track.kind === 'video').map((s) => s.track.label);
   return out;
 }"""
 
@@ -99,23 +110,34 @@ async def test_the_doctor_shares_a_screen_and_stops_from_the_browser_bar(browser
     patient = await a11y_page(browser, instance.url)
     await call_between(doctor, patient)
     camera = await video_flows(patient, "the patient never saw the doctor's camera")
-    assert camera["content"] == "camera"
+    assert camera["camera"]["content"] == "camera" and not camera["screen"]["shown"]
+    full = (camera["camera"]["width"], camera["camera"]["height"])
+    half = (full[0] // 2, full[1] // 2)
     # A desktop patient can share too.
     await expect(patient.get_by_role("button", name="Share screen")).to_be_visible()
 
     await doctor.get_by_role("button", name="Share screen").click()
     await expect(doctor.get_by_test_id("my-share-banner")).to_have_text(
-        f"You are sharing your screen. {PATIENT[1]} sees it instead of your camera.")
+        f"You are sharing your screen. {PATIENT[1]} sees it, and your camera small beside it.")
     await expect(doctor.get_by_role("button", name="Stop sharing")).to_be_visible()
     announced = patient.get_by_role("status").filter(has_text=f"{DOCTOR[1]} is sharing their screen")
     await expect(announced).to_be_visible()
     await expect(patient.get_by_label(f"Screen shared by {DOCTOR[1]}")).to_be_visible()
-    # The patient's remote video now decodes the 1280x720 fake screen, marked as a screen capture.
-    shared = await until(patient, lambda s: (s["content"] == "screenshare"
-                                             and (s["width"], s["height"]) == (1280, 720)),
-                         "the patient's video never showed the shared screen")
-    await until(patient, lambda s: s["frames"] > shared["frames"] + 5, "the shared screen does not move on")
-    assert (await media(doctor))["sending"].startswith("screen")
+    await expect(patient.get_by_label(f"Video of {DOCTOR[1]}")).to_be_visible()
+    # The screen line decodes the 1280x720 fake screen, marked as a screen capture, while the
+    # camera goes on beside it as a thumbnail, sent at half its width and height.
+    shared = await until(patient, shows_screen,
+                         "the patient's screen tile never showed the shared screen")
+    await until(patient, lambda s: (s["screen"]["frames"] > shared["screen"]["frames"] + 5
+                                    and s["camera"]["frames"] > shared["camera"]["frames"] + 5
+                                    and s["camera"]["content"] == "camera"
+                                    and (s["camera"]["width"], s["camera"]["height"]) == half),
+                "the shared screen and the doctor's small camera do not both move on")
+    await assert_beside(patient, DOCTOR[1])
+    await assert_apart(doctor, ["my-share-banner", "call-quality"])
+    await assert_apart(patient, ["share-banner", "call-quality"])
+    sending = (await media(doctor))["sending"]
+    assert len(sending) == 2 and sum(label.startswith("screen") for label in sending) == 1, sending
     await shot(doctor, artifacts, "in-call-share-doctor")
     await shot(patient, artifacts, "in-call-share-patient")
     await check_a11y(patient, "call, the doctor sharing (patient)")
@@ -125,11 +147,58 @@ async def test_the_doctor_shares_a_screen_and_stops_from_the_browser_bar(browser
     await expect(doctor.get_by_role("button", name="Share screen")).to_be_visible()
     await expect(doctor.get_by_test_id("my-share-banner")).to_be_hidden()
     await expect(patient.get_by_test_id("share-banner")).to_be_hidden()
-    await expect(patient.get_by_label(f"Video of {DOCTOR[1]}")).to_be_visible()
-    back = await until(patient, lambda s: s["content"] == "camera", "the doctor's camera did not come back")
-    await until(patient, lambda s: s["frames"] > back["frames"] + 5, "the camera came back frozen")
-    assert not (await media(doctor))["sending"].startswith("screen")
+    await expect(patient.get_by_label(f"Screen shared by {DOCTOR[1]}")).to_have_count(0)
+    back = await until(patient, lambda s: (s["camera"]["width"], s["camera"]["height"]) == full,
+                       "the doctor's camera did not come back full size")
+    await until(patient, lambda s: s["camera"]["frames"] > back["camera"]["frames"] + 5,
+                "the camera came back frozen")
+    assert not any(label.startswith("screen") for label in (await media(doctor))["sending"])
     await shot(patient, artifacts, "in-call-share-ended-patient")
+
+    # The patient shares from her side too (she never makes an offer: the screen line is already
+    # there), and the doctor sees her screen large and her camera small.
+    await patient.get_by_role("button", name="Share screen").click()
+    await expect(doctor.get_by_label(f"Screen shared by {PATIENT[1]}")).to_be_visible()
+    theirs = await until(doctor, shows_screen,
+                         "the doctor never saw the patient's screen")
+    await until(doctor, lambda s: (s["screen"]["frames"] > theirs["screen"]["frames"] + 5
+                                   and s["camera"]["frames"] > theirs["camera"]["frames"] + 5),
+                "the patient's screen and camera do not both reach the doctor")
+    await assert_beside(doctor, PATIENT[1])
+    await shot(doctor, artifacts, "in-call-share-by-patient-doctor")
+    await patient.get_by_role("button", name="Stop sharing").click()
+    await expect(doctor.get_by_label(f"Screen shared by {PATIENT[1]}")).to_have_count(0)
+    await expect(doctor.get_by_test_id("share-banner")).to_be_hidden()
+
+
+def shows_screen(stats: dict[str, Any]) -> bool:
+    """The screen line decodes the fake 1280x720 screen, marked as a screen capture."""
+    screen = stats["screen"]
+    return bool(screen["content"] == "screenshare" and (screen["width"], screen["height"]) == (1280, 720))
+
+
+async def assert_apart(page: Page, test_ids: list[str]) -> None:
+    """These parts of the call screen are all visible and none covers another."""
+    boxes = {t: await page.get_by_test_id(t).bounding_box() for t in test_ids}
+    assert all(boxes.values()), boxes
+    for i, a in enumerate(test_ids):
+        for b in test_ids[i + 1:]:
+            p, q = boxes[a], boxes[b]
+            assert p and q
+            overlap = (p["x"] < q["x"] + q["width"] and q["x"] < p["x"] + p["width"]
+                       and p["y"] < q["y"] + q["height"] and q["y"] < p["y"] + p["height"])
+            assert not overlap, f"{a} covers {b}: {boxes}"
+
+
+async def assert_beside(page: Page, sharer: str) -> None:
+    """The shared screen fills the picture and the sharer's camera sits small inside it, whole."""
+    screen = await page.get_by_label(f"Screen shared by {sharer}").bounding_box()
+    cam = await page.get_by_label(f"Video of {sharer}").bounding_box()
+    assert screen and cam, (screen, cam)
+    assert cam["width"] * cam["height"] < screen["width"] * screen["height"] / 8, (screen, cam)
+    inside = (screen["x"] <= cam["x"] and cam["x"] + cam["width"] <= screen["x"] + screen["width"]
+              and screen["y"] <= cam["y"] and cam["y"] + cam["height"] <= screen["y"] + screen["height"])
+    assert inside, (screen, cam)
 
 
 async def phone_patient(browser: Any, base_url: str) -> Page:

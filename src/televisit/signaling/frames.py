@@ -84,7 +84,10 @@ class Signal(_ClientFrame):
 
 
 AudioOnlyReason = Literal["manual", "network"]
-SCREEN_DESCRIPTION = "The sender's outgoing video is a shared screen or window, not their camera."
+SCREEN_DESCRIPTION = (
+    "The sender is sharing a screen or window: on the call's second video line, beside their camera"
+    " (or in the camera's place where the other side's app has no such line)."
+)
 AUDIO_ONLY_DESCRIPTION = (
     "The sender asks for audio only: both sides stop sending video until it is false again."
 )

@@ -119,7 +119,7 @@ export interface MediaState {
   audio: boolean;
   video: boolean;
   /**
-   * The sender's outgoing video is a shared screen or window, not their camera.
+   * The sender is sharing a screen or window: on the call's second video line, beside their camera (or in the camera's place where the other side's app has no such line).
    */
   screen?: boolean;
   /**
@@ -319,7 +319,7 @@ export interface RelayedMediaState {
   audio: boolean;
   video: boolean;
   /**
-   * The sender's outgoing video is a shared screen or window, not their camera.
+   * The sender is sharing a screen or window: on the call's second video line, beside their camera (or in the camera's place where the other side's app has no such line).
    */
   screen: boolean;
   /**

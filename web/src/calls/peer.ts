@@ -2,6 +2,11 @@
  * One RTCPeerConnection with perfect negotiation. Signaling messages are processed one at a time
  * (a candidate arriving during setRemoteDescription would fail otherwise). When a remote description
  * cannot be applied (the other side reloaded: new DTLS identity), the connection is rebuilt.
+ *
+ * Besides the microphone and the camera, every connection negotiates a second video line from the
+ * start, empty until someone shares a screen: the offerer adds it (sendrecv, no track) and the
+ * answerer opens it for sending too. A shared screen then goes on it with `replaceTrack`, beside the
+ * camera, with no renegotiation, from either side (only the doctor ever offers).
  */
 import type { IceServer } from '@/api/frames'
 import { isOfferCollision, shouldIgnoreOffer } from './negotiation'
@@ -58,9 +63,41 @@ export function fingerprint(sdp: string | undefined): string | null {
   return sdp?.match(/^a=fingerprint:(\S+ \S+)/m)?.[1] ?? null
 }
 
+/** The camera's bitrate cap while a screen is shared beside it (a 320x240 picture needs about this). */
+export const THUMBNAIL_BPS = 150_000
+
+/** The media lines' ids (`a=mid`) in the order of the negotiated description. */
+function lineOrder(pc: RTCPeerConnection): string[] {
+  const sdp = pc.remoteDescription?.sdp ?? pc.localDescription?.sdp ?? ''
+  return [...sdp.matchAll(/^a=mid:(\S+)/gm)].map((m) => m[1]!)
+}
+
+/**
+ * A kind's transceivers in the order of the description's media lines; before any description (or
+ * when none of them is in it yet), in the order they were made.
+ */
+function linesOf(pc: RTCPeerConnection, kind: 'audio' | 'video'): RTCRtpTransceiver[] {
+  const all = pc.getTransceivers().filter((t) => t.receiver.track.kind === kind && t.currentDirection !== 'stopped')
+  const order = lineOrder(pc)
+  const lines = all.filter((t) => t.mid !== null && order.includes(t.mid))
+  return lines.length ? lines.sort((x, y) => order.indexOf(x.mid!) - order.indexOf(y.mid!)) : all
+}
+
+/** The microphone's line, or the camera's (the first video line: the offerer adds the screen's after it). */
+export function mainTransceiver(pc: RTCPeerConnection, kind: 'audio' | 'video'): RTCRtpTransceiver | undefined {
+  return linesOf(pc, kind)[0]
+}
+
+/** The screen line: the second video line (absent when the offer had only one). */
+export function screenTransceiver(pc: RTCPeerConnection): RTCRtpTransceiver | undefined {
+  return linesOf(pc, 'video')[1]
+}
+
 export interface PeerEvents {
   send(data: SignalData): void
   remoteStream(stream: MediaStream): void
+  /** The other side's screen line (its track, silent until they share), or null before it is negotiated. */
+  remoteScreen?(stream: MediaStream | null): void
   state(state: RTCPeerConnectionState, ice: RTCIceConnectionState): void
   /** Before an ICE restart: fresh TURN credentials onto the connection (bounded wait). */
   beforeRestart?(): Promise<unknown>
@@ -76,6 +113,7 @@ export class Peer {
   private restartPending = false
   private rebuilds = 0
   private remote = new MediaStream()
+  private remoteScreen = new MediaStream()
   private checkingTimer: ReturnType<typeof setTimeout> | null = null
   /** ICE restarts while the connection is down (calls/recovery.ts). */
   readonly recovery = new IceRecovery(() => void this.restartIce())
@@ -100,7 +138,9 @@ export class Peer {
     })
     this.pc = pc
     this.remote = new MediaStream()
+    this.remoteScreen = new MediaStream()
     this.events.remoteStream(this.remote)
+    this.events.remoteScreen?.(null)
     for (const track of this.local?.getTracks() ?? []) pc.addTrack(track, this.local!)
     if (!this.local) {
       pc.addTransceiver('audio', { direction: 'recvonly' })
@@ -108,6 +148,11 @@ export class Peer {
     }
     pc.ontrack = (ev) => {
       if (pc !== this.pc) return
+      if (ev.transceiver === screenTransceiver(pc)) {
+        if (!this.remoteScreen.getTracks().includes(ev.track)) this.remoteScreen.addTrack(ev.track)
+        this.events.remoteScreen?.(this.remoteScreen)
+        return
+      }
       if (!this.remote.getTracks().includes(ev.track)) this.remote.addTrack(ev.track)
       this.events.remoteStream(this.remote)
     }
@@ -158,6 +203,8 @@ export class Peer {
     }
     try {
       this.makingOffer = true
+      // The screen line, in the first offer of every connection (see the top of this file).
+      if (!screenTransceiver(pc)) pc.addTransceiver('video', { direction: 'sendrecv' })
       const offer = await pc.createOffer({ iceRestart })
       if (pc !== this.pc || pc.signalingState !== 'stable') return
       await pc.setLocalDescription(offer)
@@ -235,6 +282,10 @@ export class Peer {
   }
 
   private async answer(): Promise<void> {
+    // The offer's screen line arrives receive-only on our side: open it for sending, so that a
+    // screen shared from here later needs no offer of ours.
+    const slot = screenTransceiver(this.pc)
+    if (slot && this.local && slot.direction === 'recvonly') slot.direction = 'sendrecv'
     await this.pc.setLocalDescription()
     this.events.send({ description: this.pc.localDescription!.toJSON() })
   }
@@ -260,16 +311,37 @@ export class Peer {
     }, 10_000)
   }
 
+  /** The microphone's or the camera's track on the connection (never the screen line). */
   async replaceTrack(kind: 'audio' | 'video', track: MediaStreamTrack | null): Promise<void> {
-    for (const sender of this.pc.getSenders()) {
-      if (sender.track?.kind === kind || (!sender.track && track && sender === this.senderFor(kind))) {
-        await sender.replaceTrack(track)
-      }
-    }
+    await mainTransceiver(this.pc, kind)?.sender.replaceTrack(track)
   }
 
-  private senderFor(kind: string): RTCRtpSender | undefined {
-    return this.pc.getTransceivers().find((t) => t.receiver.track.kind === kind)?.sender
+  /**
+   * A shared screen (or null: sharing stopped) onto the screen line, beside the camera. False when
+   * this connection has no screen line that sends (an older app on the other side answered it
+   * receive-only): the caller then sends the screen in the camera's place.
+   */
+  async sendScreen(track: MediaStreamTrack | null): Promise<boolean> {
+    const slot = screenTransceiver(this.pc)
+    if (!slot || !(slot.currentDirection === 'sendrecv' || slot.currentDirection === 'sendonly')) return false
+    await slot.sender.replaceTrack(track)
+    await this.thumbnailCamera(track !== null).catch((err: unknown) => console.warn('camera size not changed', err))
+    return true
+  }
+
+  /**
+   * While a screen is shared beside it, the camera is a thumbnail: half the width and height and at
+   * most {@link THUMBNAIL_BPS}, so screen and camera together fit an uplink that carried the camera
+   * alone. Only these two encoding parameters change (audio only's `active` stays as it is).
+   */
+  private async thumbnailCamera(on: boolean): Promise<void> {
+    const sender = mainTransceiver(this.pc, 'video')?.sender
+    const params = sender?.getParameters()
+    if (!sender || !params?.encodings?.length) return
+    params.encodings = params.encodings.map(({ maxBitrate: _cap, ...rest }) => (on
+      ? { ...rest, maxBitrate: THUMBNAIL_BPS, scaleResolutionDownBy: 2 }
+      : { ...rest, scaleResolutionDownBy: 1 }))
+    await sender.setParameters(params)
   }
 
   setLocal(stream: MediaStream): void {

@@ -35,6 +35,15 @@ describe('sample', () => {
     expect(direct.relay).toBe(false)
     expect((await sample(fakePc([]))).relay).toBeNull()
   })
+
+  it('takes the frame rate of the video line that moves, not of a silent screen line after it', async () => {
+    const got = await sample(fakePc([
+      { id: 'cam', type: 'inbound-rtp', kind: 'video', packetsReceived: 700, framesPerSecond: 24, framesDecoded: 480 },
+      { id: 'screen', type: 'inbound-rtp', kind: 'video', packetsReceived: 50, framesPerSecond: 0, framesDecoded: 30 },
+    ]))
+    expect(got.framesPerSecond).toBe(24)
+    expect(got.framesDecoded).toBe(510)
+  })
 })
 
 describe('buildSummary', () => {

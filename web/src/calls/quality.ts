@@ -41,7 +41,9 @@ export async function sample(pc: RTCPeerConnection, now = Date.now()): Promise<S
       out.bytesReceived += report.bytesReceived ?? 0
       if (typeof report.jitter === 'number') out.jitterSeconds = Math.max(out.jitterSeconds ?? 0, report.jitter)
       if (report.kind === 'video') {
-        out.framesPerSecond = report.framesPerSecond ?? out.framesPerSecond
+        // The best video line: a screen line nobody shares on (calls/peer.ts) reports no frames,
+        // and must not make the camera's picture look frozen.
+        if (typeof report.framesPerSecond === 'number') out.framesPerSecond = Math.max(out.framesPerSecond ?? 0, report.framesPerSecond)
         out.framesDecoded += report.framesDecoded ?? 0
         out.videoBytesReceived! += report.bytesReceived ?? 0
         out.freezeCount += report.freezeCount ?? 0

@@ -1,9 +1,10 @@
 /**
- * Sharing a screen or window in a call. The shared screen takes the place of the camera on the
- * outgoing video sender (`replaceTrack`, no renegotiation): the patient's side is the polite peer
- * and never offers, so an extra track would need a new offer from whoever shares (docs/web.md,
- * "Screen share"). Stopping, from our button or from the browser's own "Stop sharing" bar (the
- * track's `ended` event), puts the camera back.
+ * Sharing a screen or window in a call. The screen goes on the connection's screen line, beside the
+ * camera (calls/peer.ts: a second video line negotiated with every call, so either side can share
+ * with `replaceTrack` and no new offer); the other side sees it large and the sharer's camera small.
+ * Only where the other side's app answered that line receive-only (an older version) does the screen
+ * take the camera's place. Stopping, from our button or from the browser's own "Stop sharing" bar
+ * (the track's `ended` event), empties the line again (or puts the camera back).
  */
 import { ref, shallowRef } from 'vue'
 
@@ -19,11 +20,14 @@ export function outcomeOf(err: unknown): ShareOutcome {
   return err instanceof DOMException && (err.name === 'NotAllowedError' || err.name === 'AbortError') ? 'cancelled' : 'failed'
 }
 
+/** Where the screen went: on its own line beside the camera, or in the camera's place. */
+export type ShareMode = 'beside' | 'instead'
+
 export interface ScreenShareHooks {
-  /** Put this track on the outgoing video sender (the camera's place). */
-  send(track: MediaStreamTrack | null): Promise<void>
-  /** The camera track to send again when sharing stops (null: none open). */
-  camera(): MediaStreamTrack | null
+  /** Send this screen track (on the screen line if there is one, else in the camera's place). */
+  show(track: MediaStreamTrack): Promise<ShareMode>
+  /** Sharing stopped: empty the screen line, or put the camera back in its place. */
+  hide(mode: ShareMode): Promise<void>
   /** Sharing started or stopped: tell the other side. */
   changed(sharing: boolean): void
 }
@@ -32,6 +36,7 @@ export function useScreenShare(hooks: ScreenShareHooks) {
   const sharing = ref(false)
   const shareError = ref<string | null>(null)
   const screenStream = shallowRef<MediaStream | null>(null)
+  const mode = ref<ShareMode>('beside')
 
   async function start(): Promise<ShareOutcome> {
     if (sharing.value) return 'started'
@@ -50,7 +55,7 @@ export function useScreenShare(hooks: ScreenShareHooks) {
     track.contentHint = 'detail'
     track.addEventListener('ended', () => void stop(), { once: true })
     try {
-      await hooks.send(track)
+      mode.value = await hooks.show(track)
     } catch {
       track.stop()
       shareError.value = 'Your screen could not be shared. Try again, or choose a window.'
@@ -62,7 +67,8 @@ export function useScreenShare(hooks: ScreenShareHooks) {
     return 'started'
   }
 
-  /** Stop sharing and send the camera again; `restore: false` when the call is ending anyway. */
+  /** Stop sharing: the screen line empties (or the camera comes back in its place); `restore:
+   * false` when the call is ending anyway. */
   async function stop(restore = true): Promise<void> {
     const stream = screenStream.value
     if (!stream) return
@@ -71,18 +77,23 @@ export function useScreenShare(hooks: ScreenShareHooks) {
     for (const t of stream.getTracks()) t.stop()
     if (!restore) return
     try {
-      await hooks.send(hooks.camera())
+      await hooks.hide(mode.value)
     } catch (err) {
-      console.warn('camera not restored after sharing', err)
+      console.warn('screen not taken off the call', err)
     }
     hooks.changed(false)
   }
 
-  /** A rebuilt peer connection starts with the camera: put the screen back on it. */
+  /** A rebuilt peer connection starts with an empty screen line: put the screen back on it. */
   async function resend(): Promise<void> {
     const track = screenStream.value?.getVideoTracks()[0]
-    if (track && track.readyState === 'live') await hooks.send(track).catch(() => undefined)
+    if (!track || track.readyState !== 'live') return
+    try {
+      mode.value = await hooks.show(track)
+    } catch {
+      /* the next connection gets it */
+    }
   }
 
-  return { sharing, shareError, screenStream, start, stop, resend }
+  return { sharing, shareError, screenStream, mode, start, stop, resend }
 }

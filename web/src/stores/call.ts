@@ -54,8 +54,11 @@ export const useCallStore = defineStore('call', () => {
   const remoteStream = shallowRef<MediaStream | null>(null)
   const remoteAudio = ref(true)
   const remoteVideo = ref(true)
-  /** The other side sends a shared screen instead of their camera. */
+  /** The other side shares a screen (their `media.state`). */
   const remoteScreen = ref(false)
+  /** The other side's screen line (calls/peer.ts): the shared screen, beside their camera in
+   * remoteStream. Null when the connection has none; then a shared screen comes in the camera's place. */
+  const remoteScreenStream = shallowRef<MediaStream | null>(null)
   /** When the call first connected (ms), for the call timer. */
   const connectedAt = ref<number | null>(null)
   const peerState = ref<RTCPeerConnectionState>('new')
@@ -76,8 +79,15 @@ export const useCallStore = defineStore('call', () => {
   let reportedLevel: Quality = 'unknown'
 
   const screen = useScreenShare({
-    send: async (track) => peer?.replaceTrack('video', track),
-    camera: () => localStream.value?.getVideoTracks()[0] ?? null,
+    show: async (track) => {
+      if (!peer || (await peer.sendScreen(track))) return 'beside'
+      await peer.replaceTrack('video', track)
+      return 'instead'
+    },
+    hide: async (mode) => {
+      if (mode === 'beside') await peer?.sendScreen(null)
+      else await peer?.replaceTrack('video', localStream.value?.getVideoTracks()[0] ?? null)
+    },
     changed: () => sendMediaState(),
   })
   const canShare = canShareScreen()
@@ -255,6 +265,7 @@ export const useCallStore = defineStore('call', () => {
       peer = new Peer(polite.value, iceServers, localStream.value, {
         send: sendSignal,
         remoteStream: (s) => (remoteStream.value = s),
+        remoteScreen: (s) => (remoteScreenStream.value = s),
         state: (s) => {
           peerState.value = s
           if (s === 'connected') {
@@ -319,6 +330,7 @@ export const useCallStore = defineStore('call', () => {
     peer = null
     media.release()
     remoteStream.value = null
+    remoteScreenStream.value = null
     peerState.value = 'closed'
   }
 
@@ -391,7 +403,9 @@ export const useCallStore = defineStore('call', () => {
     leave, toggleMic, toggleCam, switchCamera: media.switchCamera, selectCamera: media.selectCamera,
     selectMicrophone: media.selectMicrophone, resumeNeeded, resumeLabel, resumeError,
     resumeMedia: media.resumeMedia,
-    remoteScreen, connectedAt, canShare, sharing: screen.sharing, shareError: screen.shareError,
+    remoteScreen, remoteScreenStream, connectedAt, canShare, sharing: screen.sharing, shareError: screen.shareError,
+    /** Our shared screen took the camera's place (the other side's app has no screen line). */
+    shareReplacesCamera: computed(() => screen.sharing.value && screen.mode.value === 'instead'),
     startShare: screen.start, stopShare: () => screen.stop(),
     audioOnly: audioOnly.active, audioOnlyMine: computed(() => audioOnly.mine.value.on), audioOnlyNotice,
     toggleAudioOnly: () => audioOnly.toggle(),
