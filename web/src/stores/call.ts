@@ -199,6 +199,7 @@ export const useCallStore = defineStore('call', () => {
    */
   async function answer(appointmentId: string, room: string): Promise<void> {
     resetForVisit()
+    answeringVisit = appointmentId
     phase.value = 'starting'
     join(room, 'waiting')
     void media.prepareMedia()
@@ -212,6 +213,12 @@ export const useCallStore = defineStore('call', () => {
   }
 
   const active = () => phase.value !== 'ended' && phase.value !== 'idle'
+
+  /** Whether this visit's room is already being answered or is in progress here (not ended). */
+  let answeringVisit: string | null = null
+  const answering = (appointmentId: string, room: string): boolean =>
+    active() && roomId.value === room && answeringVisit === appointmentId
+
 
   function join(room: string, next: Phase): void {
     roomId.value = room
@@ -399,7 +406,7 @@ export const useCallStore = defineStore('call', () => {
     phase, appointment, roomId, polite, otherPresent, everConnected, localStream, remoteStream,
     micOn, camOn, remoteAudio, remoteVideo, peerState, quality, theirQuality, mediaError, error, errorCode, endMessage,
     devices, cameraId, micId, switching, otherName, status, connection, qualityLines, canSwitchCamera,
-    prepareMedia: media.prepareMedia, refreshDevices: media.refreshDevices, load, start, answer, hangUp,
+    prepareMedia: media.prepareMedia, refreshDevices: media.refreshDevices, load, start, answer, answering, hangUp,
     leave, toggleMic, toggleCam, switchCamera: media.switchCamera, selectCamera: media.selectCamera,
     selectMicrophone: media.selectMicrophone, resumeNeeded, resumeLabel, resumeError,
     resumeMedia: media.resumeMedia,
