@@ -302,20 +302,23 @@ async def audio_only_both_ways(firefox: Person, chromium: Person, names: dict[st
 
 
 async def chromium_shares_a_screen(firefox: Person, chromium: Person, names: dict[str, str]) -> None:
-    """Chromium's fake screen (1280x720) reaches Firefox, found by the video's name; stopping
-    brings the camera back. Then Firefox's person tries: headless Firefox has no screen to
+    """Chromium's fake screen (1280x720) reaches Firefox on the screen line, beside the sharer's
+    camera, each found by its video's name; stopping leaves the camera alone, full size. Then Firefox's person tries: headless Firefox has no screen to
     capture (module docstring), so she is told it failed and the call goes on with her camera."""
     sharer = names["chromium"]
     await chromium.press_button("Share screen")
-    await chromium.says("my-share-banner", f"You are sharing your screen. {names['firefox']} sees it "
-                        "instead of your camera.")
+    await chromium.says("my-share-banner", f"You are sharing your screen. {names['firefox']} sees it, "
+                        "and your camera small beside it.")
     await firefox.says("share-banner", f"{sharer} is sharing their screen")
     await firefox.sees_video(f"Screen shared by {sharer}")
+    await firefox.sees_video(f"Video of {sharer}")
     shared = await until(firefox, lambda s: s["screen"] is not None
                          and (s["screen"]["width"], s["screen"]["height"]) == (1280, 720)
                          and s["screen"]["frames"] > 0, "the shared screen is not shown")
-    await until(firefox, lambda s: s["screen"]["frames"] > shared["screen"]["frames"] + 5,
-                "the shared screen does not move on")
+    # The screen on its own line, the sharer's camera small beside it: both keep moving in Firefox.
+    await until(firefox, lambda s: s["screen"]["frames"] > shared["screen"]["frames"] + 5
+                and s["camera"] is not None and s["camera"]["frames"] > shared["camera"]["frames"] + 5,
+                "the shared screen and the sharer's camera do not both move on")
     await firefox.shot("sees-screen")
 
     await chromium.press_button("Stop sharing")

@@ -6,11 +6,19 @@ function fakePc(reports: Record<string, unknown>[]): RTCPeerConnection {
   return { getStats: async () => map } as unknown as RTCPeerConnection
 }
 
-const s = (over: Partial<Sample> = {}): Sample => ({
-  rttSeconds: 0.05, jitterSeconds: 0.004, packetsReceived: 1000, packetsLost: 0, framesPerSecond: 25,
-  framesDecoded: 500, videoBytesReceived: 800_000, bytesReceived: 1_000_000, freezeCount: 0, relay: false,
-  availableOutgoingKbps: null, atMs: 0, ...over,
-})
+/** A sample; unless given, its streams are one inbound stream holding all its counters. */
+const s = (over: Partial<Sample> = {}): Sample => {
+  const base: Sample = {
+    rttSeconds: 0.05, jitterSeconds: 0.004, packetsReceived: 1000, packetsLost: 0, framesPerSecond: 25,
+    framesDecoded: 500, videoBytesReceived: 800_000, bytesReceived: 1_000_000, freezeCount: 0, relay: false,
+    availableOutgoingKbps: null, atMs: 0, streams: {}, ...over,
+  }
+  if (!over.streams) {
+    const { packetsReceived, packetsLost, bytesReceived, freezeCount } = base
+    base.streams = { in: { packetsReceived, packetsLost, bytesReceived, freezeCount } }
+  }
+  return base
+}
 
 describe('sample', () => {
   it('reads the selected pair (relay or direct), the inbound streams and their freezes', async () => {
@@ -67,6 +75,21 @@ describe('buildSummary', () => {
       duration_seconds: 60, path: 'relay', rtt_ms: 70, loss_percent: 3.33, bitrate_kbps: 1000,
       freezes: 1, reconnects: 1, audio_only_seconds: 18,
     })
+  })
+
+  it('adds each stream\'s growth: a video stream that vanishes while paused and restarts from zero (Firefox) counts once', () => {
+    const t = newTotals()
+    const counters = (packetsReceived: number, bytesReceived: number) => ({ packetsReceived, packetsLost: 0, bytesReceived, freezeCount: 0 })
+    const samples = [
+      s({ atMs: 0, streams: { a: counters(100, 10_000), v: counters(500, 500_000) } }),
+      s({ atMs: 2_000, streams: { a: counters(200, 20_000) } }), // video paused: its report is gone
+      s({ atMs: 4_000, streams: { a: counters(300, 30_000), v: counters(50, 40_000) } }), // back, from zero
+    ]
+    addSample(t, null, samples[0]!)
+    addSample(t, samples[0]!, samples[1]!)
+    addSample(t, samples[1]!, samples[2]!)
+    expect(t.packetsReceived).toBe(100 + 100 + 50) // the audio received so far is not counted again
+    expect(t.bytesReceived).toBe(10_000 + 10_000 + 40_000)
   })
 
   it('reports a call that never connected with nothing measured', () => {

@@ -15,13 +15,22 @@ export interface Sample extends StatsSample {
   relay: boolean | null
   /** The sender's bandwidth estimate on the selected pair, kbit/s (null: not reported). */
   availableOutgoingKbps: number | null
+  /** Each inbound stream's own counters, by its report id: the totals grow stream by stream. */
+  streams: Record<string, StreamCounters>
+}
+
+export interface StreamCounters {
+  packetsReceived: number
+  packetsLost: number
+  bytesReceived: number
+  freezeCount: number
 }
 
 export async function sample(pc: RTCPeerConnection, now = Date.now()): Promise<Sample> {
   const stats = await pc.getStats()
   const out: Sample = { rttSeconds: null, jitterSeconds: null, packetsReceived: 0, packetsLost: 0,
     framesPerSecond: null, framesDecoded: 0, videoBytesReceived: 0, bytesReceived: 0, freezeCount: 0,
-    relay: null, availableOutgoingKbps: null, atMs: now }
+    relay: null, availableOutgoingKbps: null, atMs: now, streams: {} }
   let pairLocal: string | undefined
   let pairRemote: string | undefined
   const candidates = new Map<string, string | undefined>()
@@ -36,6 +45,8 @@ export async function sample(pc: RTCPeerConnection, now = Date.now()): Promise<S
       candidates.set(report.id, report.candidateType)
     }
     if (report.type === 'inbound-rtp') {
+      out.streams[report.id] = { packetsReceived: report.packetsReceived ?? 0, packetsLost: Math.max(0, report.packetsLost ?? 0),
+        bytesReceived: report.bytesReceived ?? 0, freezeCount: report.freezeCount ?? 0 }
       out.packetsReceived += report.packetsReceived ?? 0
       out.packetsLost += Math.max(0, report.packetsLost ?? 0)
       out.bytesReceived += report.bytesReceived ?? 0
@@ -99,10 +110,16 @@ export function addSample(t: CallTotals, prev: Sample | null, next: Sample): voi
   }
   if (next.relay !== null) t.relay = next.relay
   if (!prev) return
-  t.packetsReceived += grew(prev.packetsReceived, next.packetsReceived)
-  t.packetsLost += grew(prev.packetsLost, next.packetsLost)
-  t.bytesReceived += grew(prev.bytesReceived, next.bytesReceived)
-  t.freezes += grew(prev.freezeCount, next.freezeCount)
+  // Stream by stream: Firefox drops a paused video stream's report and starts its counters again
+  // from zero when it resumes, so a sum over all streams would fall back and be taken as a restart.
+  // A stream new since the last sample (or restarted) counts from zero; one gone counts nothing more.
+  for (const [id, now] of Object.entries(next.streams)) {
+    const before = prev.streams[id] ?? { packetsReceived: 0, packetsLost: 0, bytesReceived: 0, freezeCount: 0 }
+    t.packetsReceived += grew(before.packetsReceived, now.packetsReceived)
+    t.packetsLost += grew(before.packetsLost, now.packetsLost)
+    t.bytesReceived += grew(before.bytesReceived, now.bytesReceived)
+    t.freezes += grew(before.freezeCount, now.freezeCount)
+  }
   t.measuredMs += Math.max(0, (next.atMs ?? 0) - (prev.atMs ?? 0))
 }
 
