@@ -5,8 +5,9 @@
   retried with backoff while the relay is down, with fresh TURN credentials).
 - The signaling socket drops mid-call and stays down for a while: media keeps flowing both ways,
   and the socket reconnects and takes its place in the room again.
-- A camera track that ends (another app took the camera, a phone call) is opened again and sent
-  with replaceTrack; when the browser refuses, one button turns it back on; returning to the page
+- A camera or microphone track that ends (another app took the camera, a phone call) is opened
+  again and sent with replaceTrack (the other side decodes frames again, or receives audio packets
+  with sound in them); when the browser refuses, one button turns it back on; returning to the page
   (`visibilitychange`) re-acquires an ended track and the screen wake lock.
 """
 
