@@ -1,13 +1,13 @@
 """Accessibility checks for the browser tests: axe-core injected into the page (the npm package in
 web/node_modules, as the app's CSP forbids inline scripts the context bypasses it), sideways
-scrolling, and the sizes every screen is checked at."""
+scrolling, what sits on the call's video, and the sizes every screen is checked at."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from playwright.async_api import Page
+from playwright.async_api import Locator, Page
 
 from tests.e2e.conftest import RECORD_PEERS
 
@@ -63,3 +63,49 @@ async def check_a11y(page: Page, screen: str) -> None:
           .filter((el) => el.getBoundingClientRect().right > document.documentElement.clientWidth + 0.5)
           .slice(0, 5).map((el) => `${el.tagName.toLowerCase()}.${el.className}`)""")
         raise AssertionError(f"{screen}: the page scrolls sideways by {overflow}px: {wide}")
+
+
+async def box(page: Page, selector: str) -> dict[str, float]:
+    return await box_of(page.locator(selector).first, selector)
+
+
+async def box_of(locator: Locator, what: str) -> dict[str, float]:
+    b = await locator.bounding_box()
+    assert b is not None, f"{what} is not on screen"
+    return b
+
+
+def overlap(a: dict[str, float], b: dict[str, float], gap: float = 0) -> bool:
+    """The two boxes intersect, or come closer than `gap` pixels."""
+    return (a["x"] < b["x"] + b["width"] + gap and b["x"] < a["x"] + a["width"] + gap
+            and a["y"] < b["y"] + b["height"] + gap and b["y"] < a["y"] + a["height"] + gap)
+
+
+# Closer than this and two things on the video read as one cluttered block.
+CROWDED_PX = 4
+
+
+async def check_call_overlays(page: Page, screen: str, *,
+                              middle_clear: bool = True) -> dict[str, dict[str, float]]:
+    """What the call screen puts on the other person's video (the status bar, "Verify this call",
+    the quality lines, the self-view) sits apart, none within a few pixels of another, and (unless
+    told otherwise) none covers the middle tenth of the video. Returns the boxes."""
+    verify = page.get_by_role("button", name="Verify this call")
+    boxes = {
+        "status bar": await box(page, ".status-bar"),
+        "Verify this call": await box_of(verify, "Verify this call"),
+        "quality lines": await box_of(page.get_by_test_id("call-quality"), "the quality lines"),
+        "self-view": await box_of(page.get_by_label("Your video"), "the self-view"),
+    }
+    names = list(boxes)
+    for i, first in enumerate(names):
+        for second in names[i + 1:]:
+            assert not overlap(boxes[first], boxes[second], CROWDED_PX), \
+                f"{screen}: the {first} and the {second} touch: {boxes[first]} {boxes[second]}"
+    video = await box(page, 'video[aria-label^="Video of"]')
+    middle = {"x": video["x"] + video["width"] * .45, "y": video["y"] + video["height"] * .45,
+              "width": video["width"] * .1, "height": video["height"] * .1}
+    for name, b in boxes.items():
+        covers = middle_clear and overlap(b, middle)
+        assert not covers, f"{screen}: the {name} covers the middle of the video: {b} {video}"
+    return boxes

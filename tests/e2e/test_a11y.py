@@ -7,25 +7,34 @@ from __future__ import annotations
 
 from playwright.async_api import Page, expect
 
-from tests.e2e.a11y import LARGE_TEXT, a11y_page, check_a11y, sideways_overflow
-from tests.e2e.pages import DOCTOR, PATIENT, book_visit, chat_log, send_chat, shot, sign_in, wait_connected
+from tests.e2e.a11y import (
+    LARGE_TEXT,
+    a11y_page,
+    box,
+    check_a11y,
+    check_call_overlays,
+    overlap,
+    sideways_overflow,
+)
+from tests.e2e.pages import (
+    DOCTOR,
+    PATIENT,
+    book_visit,
+    call_between,
+    chat_log,
+    send_chat,
+    shot,
+    sign_in,
+    wait_connected,
+)
 
 
-async def box(page: Page, selector: str) -> dict[str, float]:
-    b = await page.locator(selector).first.bounding_box()
-    assert b is not None, f"{selector} is not on screen"
-    return b
-
-
-def overlap(a: dict[str, float], b: dict[str, float]) -> bool:
-    return (a["x"] < b["x"] + b["width"] and b["x"] < a["x"] + a["width"]
-            and a["y"] < b["y"] + b["height"] and b["y"] < a["y"] + a["height"])
-
-
-async def check_call_screen(page: Page, screen: str, message: str) -> None:
-    """The call as a person sees it: accessible, nothing sideways, controls beside (not over) the
-    video, and the chat shows its latest message inside a log of readable height."""
+async def check_call_screen(page: Page, screen: str, message: str, *, middle_clear: bool = True) -> None:
+    """The call as a person sees it: accessible, nothing sideways, what sits on the video apart and
+    off its middle, controls beside (not over) the video, and the chat shows its latest message
+    inside a log of readable height."""
     await check_a11y(page, screen)
+    await check_call_overlays(page, screen, middle_clear=middle_clear)
     controls = await box(page, '[role="toolbar"][aria-label="Call controls"]')
     video = await box(page, 'video[aria-label^="Video of"]')
     assert not overlap(controls, video), f"{screen}: the controls cover the video {controls} {video}"
@@ -144,7 +153,10 @@ async def test_visits_booking_account_call_and_chat_pass_axe_at_every_size(brows
 
     # The phone's chat: opened from the controls, its log reached with Tab and scrolled by keys.
     await patient.get_by_role("button", name="Chat, 1 unread").click()
-    await check_call_screen(patient, "call with chat (phone, large text)", text)
+    # With 150% text on a 390-pixel phone the status and "Verify this call" no longer fit side by
+    # side and the quality lines wrap: the words along the top reach the middle of the picture
+    # (apart from each other still). The plain phone keeps it clear (below).
+    await check_call_screen(patient, "call with chat (phone, large text)", text, middle_clear=False)
     await patient.get_by_role("button", name="Chat", exact=True).focus()
     log = chat_log(patient)
     for _ in range(12):
@@ -167,5 +179,31 @@ async def test_visits_booking_account_call_and_chat_pass_axe_at_every_size(brows
     await check_a11y(doctor, "call ended (200% zoom)")
     await check_a11y(patient, "call ended (phone, large text)")
     await shot(patient, artifacts, "59-call-ended-phone")
+    for page in (doctor, patient):
+        await page.context.close()
+
+
+async def test_what_sits_on_the_video_keeps_apart_on_a_phone_and_at_200_percent_zoom(browser, instance,
+                                                                                    artifacts):
+    """The status bar, "Verify this call", the quality lines and the self-view, on a phone and on a
+    laptop at 200% zoom (the chat closed, then open below the video): nothing overlaps or crowds,
+    and the middle of the other person's video stays clear."""
+    doctor = await a11y_page(browser, instance.url, "zoom200")
+    patient = await a11y_page(browser, instance.url, "phone")
+    await call_between(doctor, patient)
+    for page in (doctor, patient):
+        await expect(page.get_by_test_id("quality-them")).to_be_visible()
+        await expect(page.get_by_role("button", name="Verify this call")).to_be_visible()
+    await check_call_overlays(patient, "call (phone)")
+    await check_a11y(patient, "call (phone)")
+    await shot(patient, artifacts, "58b-call-overlays-phone")
+    await check_call_overlays(doctor, "call at 200% zoom")
+    await shot(doctor, artifacts, "58c-call-overlays-zoom200")
+    await doctor.get_by_role("button", name="Chat", exact=True).click()
+    await expect(chat_log(doctor)).to_be_visible()
+    await doctor.evaluate("window.scrollTo(0, 0)")
+    await check_call_overlays(doctor, "call at 200% zoom with the chat open")
+    await check_a11y(doctor, "call at 200% zoom with the chat open")
+    await shot(doctor, artifacts, "58d-call-overlays-zoom200-chat")
     for page in (doctor, patient):
         await page.context.close()

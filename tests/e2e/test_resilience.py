@@ -5,8 +5,9 @@
   retried with backoff while the relay is down, with fresh TURN credentials).
 - The signaling socket drops mid-call and stays down for a while: media keeps flowing both ways,
   and the socket reconnects and takes its place in the room again.
-- A camera track that ends (another app took the camera, a phone call) is opened again and sent
-  with replaceTrack; when the browser refuses, one button turns it back on; returning to the page
+- A camera or microphone track that ends (another app took the camera, a phone call) is opened
+  again and sent with replaceTrack (the other side decodes frames again, or receives audio packets
+  with sound in them); when the browser refuses, one button turns it back on; returning to the page
   (`visibilitychange`) re-acquires an ended track and the screen wake lock.
 """
 
@@ -17,7 +18,7 @@ import itertools
 import json
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -115,13 +116,54 @@ async def frames(page: Page) -> int:
     return int((await video_stats(page))["frames"])
 
 
-async def frames_stalled(page: Page) -> bool:
-    """No remote frame decoded for a second (after half a second for those already on their way):
-    the picture has really stopped."""
+async def stalled(page: Page, count: Callable[[Page], Awaitable[int]] = frames) -> bool:
+    """Nothing new received for a second (remote frames decoded, or what `count` reads), after half
+    a second for what is already on its way: the picture (or the voice) has really stopped."""
     await page.wait_for_timeout(500)
-    before = await frames(page)
+    before = await count(page)
     await page.wait_for_timeout(1_000)
-    return await frames(page) == before
+    return await count(page) == before
+
+
+# The other person's voice as this browser receives it (getStats of inbound audio): RTP packets,
+# bytes, and the energy of the sound played out, which grows only while there is sound (Chromium's
+# fake microphone beeps), not silence.
+HEARD = """async () => {
+  const pc = window.__peers.filter((p) => p.connectionState !== 'closed').pop();
+  const out = { packets: 0, bytes: 0, energy: 0 };
+  (await pc.getStats()).forEach((r) => {
+    if (r.type !== 'inbound-rtp' || r.kind !== 'audio') return;
+    out.packets += r.packetsReceived || 0;
+    out.bytes += r.bytesReceived || 0;
+    out.energy += r.totalAudioEnergy || 0;
+  });
+  return out;
+}"""
+# Opus packets of 20 ms: two seconds of voice.
+TWO_SECONDS_OF_AUDIO = 100
+
+
+async def heard(page: Page) -> dict[str, float]:
+    return await page.evaluate(HEARD)
+
+
+async def audio_packets(page: Page) -> int:
+    return int((await heard(page))["packets"])
+
+
+async def wait_voice(page: Page, timeout: float = 20) -> dict[str, float]:
+    """The other person's voice keeps coming from now on: two seconds' worth of new audio packets,
+    more bytes, and sound in them."""
+    seen = await heard(page)
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        now = await heard(page)
+        if (now["packets"] >= seen["packets"] + TWO_SECONDS_OF_AUDIO and now["bytes"] > seen["bytes"]
+                and now["energy"] > seen["energy"]):
+            return now
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"the other person's voice does not come: {seen} → {now}")
+        await asyncio.sleep(0.25)
 
 
 async def first_new_frame(page: Page, seen: int, since: float) -> float:
@@ -149,7 +191,7 @@ async def test_video_comes_back_by_itself_after_the_turn_server_restarts(browser
     noticed_s = time.monotonic() - stopped_at
     await shot(doctor, artifacts, "resilience-turn-down-doctor")
     await shot(patient, artifacts, "resilience-turn-down-patient")
-    assert await frames_stalled(doctor) and await frames_stalled(patient)
+    assert await stalled(doctor) and await stalled(patient)
     # Down a while longer (past Chromium's 10 s from disconnected to failed), so the ICE restarts
     # made while it is down find no relay and must be retried. (Without the retries the call stayed
     # down for good once coturn had been gone longer than Chromium keeps retrying its allocation.)
@@ -253,31 +295,32 @@ async def test_media_keeps_flowing_while_the_signaling_socket_is_down(browser, i
     assert_clean_console(doctor, patient)
 
 
-# The camera track the call sends, as devtools would show it: its id and whether it is live, and
-# the id of the one the self-view shows.
-SENT_CAMERA = """() => {
+# The track of one kind ('video' or 'audio') the call sends, as devtools would show it: its id and
+# whether it is live, and the id of that kind of track in the self-view's stream (the visit's).
+SENT_TRACK = """(kind) => {
   const pc = window.__peers.filter((p) => p.connectionState !== 'closed').pop();
-  const sender = pc.getSenders().find((s) => s.track && s.track.kind === 'video');
+  const sender = pc.getSenders().find((s) => s.track && s.track.kind === kind);
   const preview = document.querySelector('video[aria-label="Your video"]');
-  const shown = preview && preview.srcObject ? preview.srcObject.getVideoTracks()[0] : null;
+  const tracks = preview && preview.srcObject ? preview.srcObject.getTracks() : [];
+  const shown = tracks.find((t) => t.kind === kind);
   return { id: sender.track.id, state: sender.track.readyState, preview: shown ? shown.id : null };
 }"""
-# What Chromium does when another app takes the camera or the device goes away: the track stops
-# and fires `ended` (a plain stop() by the page fires nothing).
-END_CAMERA = """() => {
+# What Chromium does when another app takes the camera or microphone, or the device goes away: the
+# track stops and fires `ended` (a plain stop() by the page fires nothing).
+END_TRACK = """(kind) => {
   const pc = window.__peers.filter((p) => p.connectionState !== 'closed').pop();
-  const track = pc.getSenders().find((s) => s.track && s.track.kind === 'video').track;
+  const track = pc.getSenders().find((s) => s.track && s.track.kind === kind).track;
   track.stop();
   track.dispatchEvent(new Event('ended'));
   return track.id;
 }"""
-# A browser that will not open the camera without a tap (iOS after a phone call), and back.
-REFUSE_CAMERA = """() => {
+# A browser that will not open the camera or microphone without a tap (iOS after a phone call), and back.
+REFUSE_DEVICES = """() => {
   window.__gum = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
   navigator.mediaDevices.getUserMedia = () =>
     Promise.reject(new DOMException('The request is not allowed by the user agent', 'NotAllowedError'));
 }"""
-ALLOW_CAMERA = "() => { navigator.mediaDevices.getUserMedia = window.__gum; }"
+ALLOW_DEVICES = "() => { navigator.mediaDevices.getUserMedia = window.__gum; }"
 # The page going to the background and back, as a phone's lock screen does: the visibility the
 # page reads, the event, and (as browsers do on hiding) the screen wake lock released. Wake lock
 # requests are counted.
@@ -305,14 +348,14 @@ VISIBILITY = """() => {
 }"""
 
 
-async def sent_camera(page: Page) -> dict[str, Any]:
-    return await page.evaluate(SENT_CAMERA)
+async def sent_track(page: Page, kind: str = "video") -> dict[str, Any]:
+    return await page.evaluate(SENT_TRACK, kind)
 
 
-async def wait_new_camera(page: Page, old_id: str) -> dict[str, Any]:
-    """The call sends (and the self-view shows) a live camera track other than `old_id`."""
+async def wait_new_track(page: Page, old_id: str, kind: str = "video") -> dict[str, Any]:
+    """The call sends (and the self-view's stream holds) a live track of `kind` other than `old_id`."""
     async def check() -> dict[str, Any]:
-        sent = await sent_camera(page)
+        sent = await sent_track(page, kind)
         assert sent["id"] != old_id and sent["state"] == "live" and sent["preview"] == sent["id"], sent
         return sent
     for _ in range(40):
@@ -334,24 +377,24 @@ async def test_a_camera_that_ends_comes_back_by_itself_or_with_one_tap(browser, 
     await doctor.evaluate(COUNT_OFFERS)
 
     # Another app takes the doctor's camera: a new one is opened and sent, the patient sees her again.
-    ended = await doctor.evaluate(END_CAMERA)
-    await wait_new_camera(doctor, ended)
+    ended = await doctor.evaluate(END_TRACK, "video")
+    await wait_new_track(doctor, ended)
     seen = await frames(patient)
     await wait_frames(patient, more_than=seen + 30)
     await expect(doctor.get_by_role("button", name="Turn camera back on")).to_be_hidden()
 
     # This time the browser wants a tap first: the video stops and she gets one clear button.
-    await doctor.evaluate(REFUSE_CAMERA)
-    ended = await doctor.evaluate(END_CAMERA)
+    await doctor.evaluate(REFUSE_DEVICES)
+    ended = await doctor.evaluate(END_TRACK, "video")
     resume = doctor.get_by_role("button", name="Turn camera back on")
     await expect(resume).to_be_visible()
     await expect(doctor.get_by_text("Your camera stopped, so you cannot be seen.")).to_be_visible()
-    assert await frames_stalled(patient)
+    assert await stalled(patient)
     await shot(doctor, artifacts, "resilience-camera-tap-doctor")
     await check_a11y(doctor, "call with the camera-resume button (phone)")
-    await doctor.evaluate(ALLOW_CAMERA)
+    await doctor.evaluate(ALLOW_DEVICES)
     await resume.click()
-    await wait_new_camera(doctor, ended)
+    await wait_new_track(doctor, ended)
     await expect(resume).to_be_hidden()
     await wait_frames(patient, more_than=await frames(patient) + 30)
 
@@ -361,6 +404,53 @@ async def test_a_camera_that_ends_comes_back_by_itself_or_with_one_tap(browser, 
     await wait_connected(doctor)
     await wait_connected(patient)
     assert_clean_console(patient)
+    assert problems == []
+
+
+async def test_a_microphone_that_ends_comes_back_by_itself_or_with_one_tap(browser, instance, artifacts):
+    doctor = await open_page(browser, instance.url)
+    patient = await a11y_page(browser, instance.url, "phone")  # axe-ready (CSP bypassed), phone-sized
+    problems: list[str] = []
+    patient.on("pageerror", lambda e: problems.append(f"uncaught: {e}"))
+    await call_between(doctor, patient)
+    for page in (doctor, patient):
+        await wait_frames(page)
+    await wait_voice(doctor)
+    await doctor.evaluate(COUNT_OFFERS)  # the doctor's side makes every offer
+
+    # A phone call takes the patient's microphone: a new one is opened and sent, the doctor hears her again.
+    ended = await patient.evaluate(END_TRACK, "audio")
+    await wait_new_track(patient, ended, "audio")
+    await wait_voice(doctor)
+    await expect(patient.get_by_role("button", name="Turn microphone back on")).to_be_hidden()
+
+    # This time the browser wants a tap first: her voice stops (her picture does not) and she gets
+    # one clear button.
+    await patient.evaluate(REFUSE_DEVICES)
+    ended = await patient.evaluate(END_TRACK, "audio")
+    resume = patient.get_by_role("button", name="Turn microphone back on")
+    await expect(resume).to_be_visible()
+    await expect(patient.get_by_text("Your microphone stopped, so you cannot be heard.")).to_be_visible()
+    assert await stalled(doctor, audio_packets)
+    await wait_frames(doctor, more_than=await frames(doctor) + 10)
+    await shot(patient, artifacts, "resilience-microphone-tap-patient")
+    await check_a11y(patient, "call with the microphone-resume button (phone)")
+    await patient.evaluate(ALLOW_DEVICES)
+    await resume.click()
+    await wait_new_track(patient, ended, "audio")
+    await expect(resume).to_be_hidden()
+    await wait_voice(doctor)
+    # She was never muted, and nobody was told she was.
+    await expect(patient.get_by_role("button", name="Mute microphone")).to_be_visible()
+    await expect(doctor.get_by_text(f"{PATIENT[1]} muted their microphone")).to_be_hidden()
+
+    # Both swaps were replaceTrack on the same connections: no offer, no new peer connection.
+    assert await doctor.evaluate("window.__offers") == 0
+    for page in (doctor, patient):
+        assert (await video_stats(page))["peers"] == 1
+    await wait_connected(doctor)
+    await wait_connected(patient)
+    assert_clean_console(doctor)
     assert problems == []
 
 
@@ -376,14 +466,14 @@ async def test_returning_from_the_background_reacquires_the_camera_and_the_wake_
     # The patient's phone locks; meanwhile her camera ends (a phone call took it). Nothing is
     # opened while the page is hidden: the doctor's picture of her stops.
     await patient.evaluate("window.__setVisibility('hidden')")
-    ended = await patient.evaluate(END_CAMERA)
-    assert await frames_stalled(doctor)
-    assert (await sent_camera(patient))["state"] == "ended"
+    ended = await patient.evaluate(END_TRACK, "video")
+    assert await stalled(doctor)
+    assert (await sent_track(patient))["state"] == "ended"
     locks = await patient.evaluate("window.__wakeLocks.length")
 
     # She comes back to the page: the camera is opened again and sent, and the wake lock taken again.
     await patient.evaluate("window.__setVisibility('visible')")
-    await wait_new_camera(patient, ended)
+    await wait_new_track(patient, ended)
     await wait_frames(doctor, more_than=await frames(doctor) + 30)
     await patient.wait_for_function(f"window.__wakeLocks.length > {locks}")
     await expect(patient.get_by_role("button", name="Turn camera back on")).to_be_hidden()

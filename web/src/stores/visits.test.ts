@@ -1,6 +1,7 @@
 import { createPinia, setActivePinia } from 'pinia'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import type { Appointment } from '@/api/client'
+import { recordFetch, type RecordedRequest } from '@/testing/recordedFetch'
 import { latest, ScriptedSocket } from '@/testing/scriptedSocket'
 import { useChatStore } from '@/features/chat/store'
 import { useAppointmentsStore } from './appointments'
@@ -30,16 +31,12 @@ function signIn(role: 'doctor' | 'patient'): void {
   setActivePinia(createPinia())
 }
 
-const requests: { method: string; url: string; body: unknown }[] = []
+let requests: RecordedRequest[] = []
 
 beforeEach(() => {
   ScriptedSocket.all = []
-  requests.length = 0
   vi.stubGlobal('WebSocket', ScriptedSocket)
-  vi.stubGlobal('fetch', vi.fn(async (request: Request) => {
-    requests.push({ method: request.method, url: new URL(request.url).pathname, body: request.body ? await request.json() : null })
-    return new Response(null, { status: 204 })
-  }))
+  requests = recordFetch()
 })
 afterEach(() => {
   vi.unstubAllGlobals()

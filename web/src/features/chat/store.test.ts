@@ -1,6 +1,7 @@
 import { createPinia, setActivePinia } from 'pinia'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import type { Message } from '@/api/client'
+import { recordFetch, type RecordedRequest } from '@/testing/recordedFetch'
 import { latest, ScriptedSocket } from '@/testing/scriptedSocket'
 import { useChatStore } from './store'
 
@@ -15,10 +16,16 @@ function ready(socket: ScriptedSocket): void {
   socket.frame({ type: 'ready', user_id: 'me' })
 }
 
+const json = (body: unknown) => new Response(JSON.stringify(body), { status: 200, headers: { 'content-type': 'application/json' } })
+let requests: RecordedRequest[] = []
+
 beforeEach(() => {
   ScriptedSocket.all = []
   vi.useFakeTimers()
   vi.stubGlobal('WebSocket', ScriptedSocket)
+  // The REST side of what the store does (a read marker; the visits list, read again after a
+  // reconnect): answered here, so nothing reaches for a server that is not there.
+  requests = recordFetch((r) => (r.method === 'GET' ? json({ items: [], next_cursor: null }) : new Response(null, { status: 204 })))
   sessionStorage.setItem('televisit.token', JSON.stringify('tok'))
   sessionStorage.setItem('televisit.user', JSON.stringify({ id: 'me', email: 'p@x', full_name: 'Pat', role: 'patient' }))
   setActivePinia(createPinia())
@@ -30,7 +37,7 @@ afterEach(() => {
 })
 
 describe('chat store', () => {
-  it('shows each message once, in seq order, and clears the pending copy when it is stored', () => {
+  it('shows each message once, in seq order, and clears the pending copy when it is stored', async () => {
     const chat = useChatStore()
     const socket = latest()
     chat.send(AP, '  hello  ')
@@ -49,6 +56,8 @@ describe('chat store', () => {
     expect(chat.unread(AP)).toBe(2)
     chat.markRead(AP)
     expect(chat.unread(AP)).toBe(0)
+    await vi.waitFor(() => expect(requests).toEqual([
+      { method: 'POST', url: `/api/v1/appointments/${AP}/messages/read`, body: { seq: 3 } }]))
   })
 
   it('after a reconnect asks for what it missed and resends what was never stored', () => {
