@@ -303,8 +303,9 @@ async def audio_only_both_ways(firefox: Person, chromium: Person, names: dict[st
 
 async def chromium_shares_a_screen(firefox: Person, chromium: Person, names: dict[str, str]) -> None:
     """Chromium's fake screen (1280x720) reaches Firefox on the screen line, beside the sharer's
-    camera, each found by its video's name; stopping leaves the camera alone, full size. Then Firefox's person tries: headless Firefox has no screen to
-    capture (module docstring), so she is told it failed and the call goes on with her camera."""
+    camera, each found by its video's name; stopping leaves the camera alone, full size. Then
+    Firefox's person tries: headless Firefox has no screen to capture (module docstring), so she
+    is told it failed and the call goes on with her camera."""
     sharer = names["chromium"]
     await chromium.press_button("Share screen")
     await chromium.says("my-share-banner", f"You are sharing your screen. {names['firefox']} sees it, "
