@@ -148,6 +148,13 @@ def breakdown(page: dict[str, Any]) -> dict[str, Any]:
     before = [(start, duration) for start, duration in page["longtasks"] if start < frame_ms]
     totals["long_tasks_before_frame"] = len(before)
     totals["long_task_ms_before_frame"] = round(sum(min(d, frame_ms - s) for s, d in before), 1)
+    # The callee's main thread until the frame was seen (Chromium's counters, read right after it):
+    # its CPU time, all its tasks, and the script, compile, style and layout work within them.
+    metrics = page.get("metrics", {})
+    for key, name in (("ThreadTime", "cpu"), ("TaskDuration", "task"), ("ScriptDuration", "script"),
+                      ("V8CompileDuration", "compile"), ("RecalcStyleDuration", "style"),
+                      ("LayoutDuration", "layout")):
+        totals[f"main_thread_{name}_ms"] = round(metrics.get(key, 0.0) * 1000, 1)
     # A file from the HTTP cache has transferSize 0: a cold load must have none.
     totals["cache_hits"] = sum(1 for r in resources if r["transfer"] == 0 and r["decoded"] > 0)
     return totals

@@ -616,12 +616,16 @@ async def one_cold_call(system: Baseline | Ours, settle: float, timeout_ms: floa
         for script in (INSTRUMENT, call_cold.COLD_INSTRUMENT, *system.cold_scripts()):
             await context.add_init_script(script)
         callee = await context.new_page()
+        devtools = await context.new_cdp_session(callee)
+        await devtools.send("Performance.enable")  # the renderer's main-thread counters, for the breakdown
         cpu0 = await cpu_snapshot(cdp, system.server_pid)
         await callee.goto(system.cold_url(room), wait_until="commit")
         for page in (caller, callee):
             await page.wait_for_function("() => __bench.frame !== null", timeout=timeout_ms, polling=50)
         cpu = cpu_between(cpu0, await cpu_snapshot(cdp, system.server_pid))
+        metrics = (await devtools.send("Performance.getMetrics"))["metrics"]
         page, far = await callee.evaluate(call_cold.READ_COLD), await caller.evaluate(READ_PAGE)
+        page["metrics"] = {m["name"]: m["value"] for m in metrics}
         if relay:
             for side, p in (("caller", caller), ("callee", callee)):
                 selected = await p.evaluate(SELECTED_PAIR)
