@@ -127,6 +127,7 @@ def events(page: dict[str, Any]) -> list[list[Any]]:
     events += [[f"paint.{name}", origin + at] for name, at in page["paints"]]
     for r in page["resources"]:
         if kind_of(r) in ("js", "css"):
+            events.append([f"file {short_name(r['name'])} requested", origin + r["start"]])
             events.append([f"file {short_name(r['name'])} loaded", origin + r["end"]])
     return sorted(events, key=lambda e: float(e[1]))
 
