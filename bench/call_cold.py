@@ -125,6 +125,8 @@ def events(page: dict[str, Any]) -> list[list[Any]]:
             if nav[key]:
                 events.append([name, origin + nav[key]])
     events += [[f"paint.{name}", origin + at] for name, at in page["paints"]]
+    for start, duration in page["longtasks"][:1]:  # the first long task (in ours, the entry's evaluation)
+        events += [["long task start", origin + start], ["long task end", origin + start + duration]]
     for r in page["resources"]:
         if kind_of(r) in ("js", "css"):
             events.append([f"file {short_name(r['name'])} requested", origin + r["start"]])
