@@ -25,6 +25,17 @@ TELEVISIT_ICE_TRANSPORT_POLICY=relay and the coturn's URL and secret, the bare p
 `iceTransportPolicy: "relay"` and credentials of the same scheme; each measured call checks that
 both sides' selected candidate pair is relay-to-relay. Target: 1.3x the baseline.
 
+`--cold` measures the patient's whole wait when the app is not loaded yet (bench/call_cold.py): the
+caller is already in the call and waiting (ours: the doctor started it and it rings; the bare caller
+has joined the room), and for each call the callee's page loads in a fresh browser context (empty
+HTTP cache, service workers blocked), already signed in (ours: the session put in sessionStorage,
+where the app keeps it, before navigation; the bare page needs none), straight into the call with
+no click (ours: /visits/<id>/call?room=<room>, what a ringing notification's Answer opens; the bare
+page: ?join=<room>). Each side's figure is from the callee's navigation start (performance.timeOrigin)
+to its first remote frame; the summary adds where the callee's load went (files, bytes, long tasks,
+and milestones such as the document, the last script, the socket's opening and room.join in
+timeline_median_ms). Target: 1.2x the bare page's cold load.
+
 `--system hybrid` adds the bare pages on our server (the server's share without the web app);
 `--variant NAME=DIR` adds a prototype build of the web app with its own server. docs/benchmarks.md
 has the figures and how to read them.
@@ -32,6 +43,7 @@ has the figures and how to read them.
     .venv/bin/python bench/call_setup.py                  # 12 calls per system, about a minute
     .venv/bin/python bench/call_setup.py --calls 20 --json-out /tmp/call_setup.json
     .venv/bin/python bench/call_setup.py --relay          # both systems through one coturn
+    .venv/bin/python bench/call_setup.py --cold --calls 10   # page load -> first frame
 """
 
 from __future__ import annotations
@@ -53,12 +65,14 @@ import tempfile
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import call_cold
 from procs import free_port, stop, televisit_argv, televisit_env, wait_for_port
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: tests.fixtures
@@ -323,36 +337,58 @@ class Baseline:
 
     def __init__(self, browser: Any, page_url: str, relay: tuple[str, int], token: str,
                  turn: TurnServer | None = None) -> None:
-        self.browser, self.page_url, self.token, self.turn = browser, page_url, token, turn
+        self.browser, self.page_url, self.turn = browser, page_url, turn
+        self.tokens = {"caller": token, "callee": token}
         self.relay_url, self.server_pid = relay
 
     async def configure(self, page: Any, user: str) -> None:
         if self.turn is not None:
             await page.evaluate("c => configure(c)", relay_only(self.turn, user))
 
-    async def open(self) -> Pair:
+    async def open(self, cold: bool = False) -> Pair:
+        """Both pages, connected; with `cold` the caller's only (the callee's loads in each call)."""
         pages = []
-        for role in ("caller", "callee"):
+        for role in ("caller",) if cold else ("caller", "callee"):
             context = await self.browser.new_context()
-            await context.add_init_script(INSTRUMENT)
+            for script in (INSTRUMENT, call_cold.COLD_INSTRUMENT) if cold else (INSTRUMENT,):
+                await context.add_init_script(script)
             page = await context.new_page()
             await page.goto(f"{self.page_url}?role={role}")
-            await page.evaluate("([url, token]) => connect(url, token)", [self.relay_url, self.token])
+            await page.evaluate("([url, token]) => connect(url, token)", [self.relay_url, self.tokens[role]])
             await self.configure(page, role)
             pages.append(page)
-        self.pair = Pair(*pages)
+        self.pair = Pair(pages[0], pages[1] if len(pages) > 1 else None)
         return self.pair
 
-    async def ring(self) -> None:
-        room = str(uuid.uuid4())
+    async def new_room(self) -> str:
+        return str(uuid.uuid4())
+
+    async def call(self) -> str:
+        """The caller joins a new room; returns it once the caller's peer connection exists."""
+        room = await self.new_room()
         peers = await self.pair.caller.evaluate("() => __bench.peers.length")
         await self.pair.caller.evaluate("room => call(room)", room)
         await self.pair.caller.wait_for_function("n => __bench.peers.length > n", arg=peers)
+        return room
+
+    async def ring(self) -> None:
+        room = await self.call()
         await self.pair.callee.evaluate("room => ring(room)", room)
+
+    def cold_url(self, room: str) -> str:
+        """The callee's page joining `room` as it loads (cold mode)."""
+        query = {"role": "callee", "join": room, "ws": self.relay_url, "token": self.tokens["callee"]}
+        if self.turn is not None:
+            query["rtc"] = json.dumps(relay_only(self.turn, "callee"))
+        return f"{self.page_url}?{urllib.parse.urlencode(query)}"
+
+    def cold_scripts(self) -> list[str]:
+        return []  # the bare page needs no sign-in
 
     async def hang_up(self) -> None:
         for page in (self.pair.caller, self.pair.callee):
-            await page.evaluate("() => hangUp()")
+            if page is not None:
+                await page.evaluate("() => hangUp()")
 
 
 class Ours:
@@ -360,9 +396,10 @@ class Ours:
         self.browser, self.name = browser, name
         self.base, self.server_pid = server
 
-    async def _sign_in(self, email: str) -> Any:
+    async def _sign_in(self, email: str, cold: bool = False) -> Any:
         context = await self.browser.new_context()
-        await context.add_init_script(INSTRUMENT)
+        for script in (INSTRUMENT, call_cold.COLD_INSTRUMENT) if cold else (INSTRUMENT,):
+            await context.add_init_script(script)
         page = await context.new_page()
         await page.goto(self.base + "/sign-in")
         await page.get_by_label("Email").fill(email)
@@ -371,8 +408,15 @@ class Ours:
         await page.wait_for_url("**/visits")
         return page
 
-    async def open(self) -> Pair:
-        self.pair = Pair(await self._sign_in(DOCTOR), await self._sign_in(PATIENT))
+    async def open(self, cold: bool = False) -> Pair:
+        """The doctor and Alice signed in through the UI; with `cold` only the doctor, and Alice's
+        session over REST, for the fresh pages (cold_scripts)."""
+        if cold:
+            self.patient_session = rest(self.base, "POST", "/api/v1/auth/login",
+                                        {"email": PATIENT, "password": DEMO_PASSWORD})
+            self.pair = Pair(await self._sign_in(DOCTOR, cold=True), None)
+        else:
+            self.pair = Pair(await self._sign_in(DOCTOR), await self._sign_in(PATIENT))
         return self.pair
 
     def book_next_visit(self) -> None:
@@ -408,11 +452,27 @@ class Ours:
         await doctor.get_by_role("button", name=re.compile("Start the call|Join the call")).click()
         await doctor.wait_for_function("n => __bench.peers.length > n", arg=peers)
 
+    async def call(self) -> str:
+        """Cold mode: the doctor starts the call and it rings; returns its room (the doctor's room.join)."""
+        await self.ring()
+        room: str = await self.pair.caller.evaluate("() => __bench.room")
+        self.visit = re.search(r"/visits/([^/]+)/call", self.pair.caller.url)[1]  # type: ignore[index]
+        return room
+
+    def cold_url(self, room: str) -> str:
+        """The call screen answering a known room: what the app opens for an accepted ring
+        (IncomingCall.vue) and what a ringing notification's Answer opens (public/sw.js)."""
+        return f"{self.base}/visits/{self.visit}/call?{urllib.parse.urlencode({'room': room})}"
+
+    def cold_scripts(self) -> list[str]:
+        return [call_cold.session_script(self.base, self.patient_session)]
+
     async def hang_up(self) -> None:
         await self.pair.caller.get_by_role("button", name="Hang up").click()
         for page in (self.pair.caller, self.pair.callee):
-            await page.get_by_role("button", name="Back to visits").click()
-            await page.wait_for_url("**/visits")
+            if page is not None:
+                await page.get_by_role("button", name="Back to visits").click()
+                await page.wait_for_url("**/visits")
 
 
 def rest(base: str, method: str, path: str, body: Any = None, token: str | None = None) -> Any:
@@ -441,7 +501,7 @@ class Hybrid(Baseline):
         super().__init__(browser, page_url, (ws_url, server[1]), "", turn)
         self.base = server[0]
 
-    async def open(self) -> Pair:
+    async def open(self, cold: bool = False) -> Pair:
         login = {"password": DEMO_PASSWORD}
         doctor = rest(self.base, "POST", "/api/v1/auth/login", {**login, "email": HYBRID_DOCTOR})
         self.doctor = doctor["access_token"]
@@ -452,26 +512,16 @@ class Hybrid(Baseline):
             "starts_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(starts)),
         }, self.doctor)
         self.appointment_id = appointment["id"]
-        pages = []
-        for role, token in (("caller", self.doctor), ("callee", bob["access_token"])):
-            context = await self.browser.new_context()
-            await context.add_init_script(INSTRUMENT)
-            page = await context.new_page()
-            await page.goto(f"{self.page_url}?role={role}")
-            await page.evaluate("([url, token]) => connect(url, token)", [self.relay_url, token])
-            await self.configure(page, role)
-            pages.append(page)
-        self.pair = Pair(*pages)
-        return self.pair
+        self.tokens = {"caller": self.doctor, "callee": bob["access_token"]}
+        return await super().open(cold)
 
-    async def ring(self) -> None:
+    async def new_room(self) -> str:
+        """The call started over REST (the room our server made), before the caller's page joins it."""
         started = await asyncio.to_thread(
             rest, self.base, "POST", f"/api/v1/appointments/{self.appointment_id}/call", None, self.doctor)
-        self.room = started["room"]["id"]
-        peers = await self.pair.caller.evaluate("() => __bench.peers.length")
-        await self.pair.caller.evaluate("room => call(room)", self.room)
-        await self.pair.caller.wait_for_function("n => __bench.peers.length > n", arg=peers)
-        await self.pair.callee.evaluate("room => ring(room)", self.room)
+        room: str = started["room"]["id"]
+        self.room = room
+        return room
 
     async def hang_up(self) -> None:
         await super().hang_up()
@@ -536,8 +586,75 @@ async def one_call(system: Baseline | Ours, settle: float, timeout_ms: float, cd
     }
 
 
+async def cpu_snapshot(cdp: Any, server_pid: int) -> dict[int, tuple[str, int]]:
+    """Each Chromium process's type and CPU time so far (ns), and the server's."""
+    kinds = {**await chromium_processes(cdp), "server": [server_pid]}
+    return {pid: (kind, cpu_ns([pid])) for kind, pids in kinds.items() for pid in pids}
+
+
+def cpu_between(before: dict[int, tuple[str, int]], after: dict[int, tuple[str, int]]) -> dict[str, float]:
+    """CPU ms by process type between two snapshots; a process that started meanwhile (the fresh
+    context's renderer) counts from zero."""
+    cpu: dict[str, float] = {}
+    for pid, (kind, ns) in after.items():
+        cpu[kind] = cpu.get(kind, 0.0) + (ns - before.get(pid, (kind, 0))[1]) / 1e6
+    cpu["chromium"] = sum(v for k, v in cpu.items() if k != "server")
+    return cpu
+
+
+async def one_cold_call(system: Baseline | Ours, settle: float, timeout_ms: float, cdp: Any,
+                        relay: bool = False) -> dict[str, Any]:
+    """The caller is in the call, waiting; the callee's page loads in a fresh context (empty HTTP
+    cache, service workers blocked) already signed in, and joins on load. Measured from the
+    callee's navigation start (performance.timeOrigin) to each side's first remote frame."""
+    caller = system.pair.caller
+    await caller.evaluate("() => { __bench.reset(); __bench.room = null; }")
+    room = await system.call()
+    await asyncio.sleep(settle)  # the caller has been waiting a while, as when a patient comes in
+    context = await system.browser.new_context(service_workers="block")
+    try:
+        for script in (INSTRUMENT, call_cold.COLD_INSTRUMENT, *system.cold_scripts()):
+            await context.add_init_script(script)
+        callee = await context.new_page()
+        devtools = await context.new_cdp_session(callee)
+        await devtools.send("Performance.enable")  # the renderer's main-thread counters, for the breakdown
+        cpu0 = await cpu_snapshot(cdp, system.server_pid)
+        await callee.goto(system.cold_url(room), wait_until="commit")
+        for page in (caller, callee):
+            await page.wait_for_function("() => __bench.frame !== null", timeout=timeout_ms, polling=50)
+        cpu = cpu_between(cpu0, await cpu_snapshot(cdp, system.server_pid))
+        metrics = (await devtools.send("Performance.getMetrics"))["metrics"]
+        page, far = await callee.evaluate(call_cold.READ_COLD), await caller.evaluate(READ_PAGE)
+        page["metrics"] = {m["name"]: m["value"] for m in metrics}
+        if relay:
+            for side, p in (("caller", caller), ("callee", callee)):
+                selected = await p.evaluate(SELECTED_PAIR)
+                if selected != ["relay", "relay"]:
+                    raise RuntimeError(f"{system.name} {side}: selected candidate pair {selected}, not relay")
+        load = call_cold.breakdown(page)
+        if load["cache_hits"]:
+            raise RuntimeError(f"{system.name}: {load['cache_hits']} files came from the HTTP cache")
+        await system.hang_up()
+    finally:
+        await context.close()
+    origin_wall = page["origin"] + page["offset"]
+    return {
+        "callee_ms": page["frame"] - page["origin"],
+        "caller_ms": far["frame"] + far["offset"] - origin_wall,
+        "frame_size": page["frameSize"],
+        "cpu_ms": cpu,
+        "load": load,
+        "files": call_cold.files(page),
+        "timeline": {
+            "callee": timeline(call_cold.events(page), page["offset"], origin_wall),
+            "caller": timeline(far["events"], far["offset"], origin_wall),
+        },
+    }
+
+
 def timeline(events: list[list[Any]], offset: float, accept_wall: float) -> dict[str, float]:
-    """Each event's first occurrence after the accept click, in ms from the click."""
+    """Each event's first occurrence after the accept click (cold: the callee's navigation start),
+    in ms from it."""
     first: dict[str, float] = {}
     for name, t in events:
         at = t + offset - accept_wall
@@ -581,6 +698,12 @@ def summarize(
         "calls_per_system": args.calls, "warmup_calls_excluded": 1, "settle_s": args.settle,
         "environment": env,
     }
+    if args.cold:  # only then, so the warm mode's summary keeps its keys
+        out["benchmark"] = ("call set-up, cold: callee's navigation start (performance.timeOrigin) -> "
+                            "first decoded remote video frame; the callee's page loads in a fresh "
+                            "context (empty HTTP cache, no service worker), already signed in, and "
+                            "joins the caller's waiting call on load" + relayed)
+        out["cold"] = True
     for name, calls in results.items():
         out[name] = {
             "callee": describe([c["callee_ms"] for c in calls]),
@@ -593,6 +716,11 @@ def summarize(
             "timeline_median_ms": {side: median_timeline(calls, side) for side in ("callee", "caller")},
             "samples_ms": {side: [round(c[f"{side}_ms"], 1) for c in calls] for side in ("callee", "caller")},
         }
+        if args.cold and calls:
+            # Where the callee's cold load went: files, bytes and main-thread long tasks, medians over
+            # the calls (timeline_median_ms has the milestones), and the first measured call's files.
+            out[name]["load_median"] = call_cold.median_breakdown(calls)
+            out[name]["files_first_call"] = calls[0]["files"]
         if args.per_call:
             out[name]["timelines_ms"] = [c["timeline"] for c in calls]
     if results.get("baseline"):
@@ -642,13 +770,14 @@ async def run(args: argparse.Namespace, tmp: Path, procs: Processes) -> dict[str
                 server = start_ours(procs, tmp / f"variant{i}", dist, [], turn)
                 systems.append(Ours(browser, server, f"ours[{label}]"))
             for system in systems:
-                await system.open()
+                await system.open(args.cold)
             cdp = await browser.new_browser_cdp_session()
             results: dict[str, list[dict[str, Any]]] = {s.name: [] for s in systems}
             for i in range(args.calls + 1):
                 # ABBA: each system goes first in half of the rounds.
                 for system in systems if i % 2 == 0 else systems[::-1]:
-                    r = await one_call(system, args.settle, args.timeout * 1000, cdp, args.relay)
+                    measure = one_cold_call if args.cold else one_call
+                    r = await measure(system, args.settle, args.timeout * 1000, cdp, args.relay)
                     log(f"call {i:2d} {system.name:8s} callee {r['callee_ms']:7.1f} ms  "
                         f"caller {r['caller_ms']:7.1f} ms{'  (warm-up)' if i == 0 else ''}")
                     if i > 0:
@@ -676,7 +805,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=12, help="measured calls per system (after one warm-up)")
     parser.add_argument("--settle", type=float, default=0.5,
-                        help="seconds between the ring showing and the accept click")
+                        help="seconds between the ring showing and the accept click (cold: between "
+                             "the caller's call waiting and the callee's navigation)")
     parser.add_argument("--timeout", type=float, default=20.0, help="seconds to wait for the first frames")
     parser.add_argument("--system", action="append", choices=["baseline", "ours", "hybrid"],
                         help="run this system (repeatable; default: baseline and ours). hybrid: the bare "
@@ -690,6 +820,10 @@ def main() -> None:
                         help="relay-only calls through one real coturn (shipped configuration), for "
                              "every system: TELEVISIT_ICE_TRANSPORT_POLICY=relay for ours, "
                              "iceTransportPolicy 'relay' for the bare pages; target 1.3x")
+    parser.add_argument("--cold", action="store_true",
+                        help="cold mode: the caller waits in the call, the callee's page loads in a fresh "
+                             "context (empty HTTP cache, no service worker) already signed in and joins on "
+                             "load; measured from its navigation start (the web app's load included)")
     parser.add_argument("--per-call", action="store_true", help="include every call's timeline")
     parser.add_argument("--json-out", type=Path, help="also write the summary here")
     args = parser.parse_args()
