@@ -150,3 +150,46 @@ async def test_the_csp_lets_the_page_connect_to_the_allowed_origins_only(spa_db,
     [connect] = [d.split()[1:] for d in csp.split("; ") if d.startswith("connect-src ")]
     assert connect == ["'self'", "https://portal.clinic.example", "wss://portal.clinic.example",
                        "http://localhost:5173", "ws://localhost:5173"]
+
+
+async def test_text_files_go_out_gzipped_to_browsers_that_take_it(web, dist):
+    """The app's entry is ~200 KB raw: a patient on a phone's network gets it gzipped (about a
+    third) from `televisit serve` alone; what decompresses is the file, byte for byte."""
+    script = "export const words = " + repr(["Your visit with the doctor"] * 400) + ";\n"
+    (dist / "assets" / "index-big.js").write_text(script)
+    raw = await web.get("/assets/index-big.js", headers={"Accept-Encoding": "identity"})
+    assert raw.status_code == 200 and "content-encoding" not in raw.headers
+    assert raw.content == script.encode() and int(raw.headers["content-length"]) == len(script)
+    assert raw.headers["vary"] == "Accept-Encoding"
+
+    for accept in ("gzip", "gzip, deflate, br, zstd", "br;q=1.0, gzip;q=0.8", "*"):
+        zipped = await web.get("/assets/index-big.js", headers={"Accept-Encoding": accept})
+        assert zipped.status_code == 200, accept
+        assert zipped.headers["content-encoding"] == "gzip", accept
+        assert zipped.content == script.encode()  # httpx decompressed it
+        assert int(zipped.headers["content-length"]) < len(script) / 3
+        assert zipped.headers["vary"] == "Accept-Encoding"
+        assert "javascript" in zipped.headers["content-type"]
+        assert zipped.headers["cache-control"] == "public, max-age=31536000, immutable"
+        assert zipped.headers["etag"] != raw.headers["etag"]  # another representation
+        assert_security_headers(zipped)
+    refused = await web.get("/assets/index-big.js", headers={"Accept-Encoding": "gzip;q=0, br"})
+    assert "content-encoding" not in refused.headers and refused.content == script.encode()
+
+    # A new build under the same name (index.html between deploys) is compressed anew.
+    (dist / "index.html").write_text(INDEX + "<!--" + "x" * 4000 + "-->")
+    first = await web.get("/", headers={"Accept-Encoding": "gzip"})
+    assert first.headers["content-encoding"] == "gzip" and first.text.startswith(INDEX)
+    (dist / "index.html").write_text(INDEX + "<!--" + "y" * 5000 + "-->")
+    second = await web.get("/visits", headers={"Accept-Encoding": "gzip"})
+    assert second.text.endswith("y" * 5000 + "-->")
+    assert second.headers["cache-control"] == "no-cache"
+
+
+async def test_small_and_binary_files_are_not_compressed(web):
+    for path in ("/assets/index-abc123.js", "/icons/icon-192.png", "/sw.js"):
+        response = await web.get(path, headers={"Accept-Encoding": "gzip"})
+        assert response.status_code == 200, path
+        assert "content-encoding" not in response.headers, path
+    head = await web.head("/", headers={"Accept-Encoding": "gzip"})
+    assert head.status_code == 200 and head.content == b""
