@@ -16,7 +16,7 @@ from typing import Any
 
 from playwright.async_api import Page, expect
 
-from tests.e2e.a11y import CROWDED_PX, a11y_page, box_of, check_a11y, overlap
+from tests.e2e.a11y import CROWDED_PX, a11y_page, box_of, check_a11y, check_call_overlays, overlap
 from tests.e2e.pages import DOCTOR, PATIENT, book_visit, call_between, shot, sign_in, wait_connected
 
 NO_SCREEN_CAPTURE = "delete MediaDevices.prototype.getDisplayMedia;"
@@ -242,6 +242,19 @@ async def test_audio_only_by_hand_stops_video_both_ways_and_comes_back(browser, 
     await video_stopped(patient, "the patient still sends video after the doctor chose audio only")
     await doctor.get_by_role("button", name="Audio only").click()
     await video_flows(patient, "video did not come back after the doctor turned it on")
+
+    # A phone cannot share, but it shows a shared screen: the screen fills the picture, the
+    # doctor's camera sits in its own corner, and nothing on the picture covers anything else.
+    await doctor.get_by_role("button", name="Share screen").click()
+    await expect(patient.get_by_label(f"Screen shared by {DOCTOR[1]}")).to_be_visible()
+    await until(patient, shows_screen, "the phone never showed the doctor's screen")
+    await assert_beside(patient, DOCTOR[1])
+    await assert_apart(patient, ["share-banner", "call-quality", "remote-camera"])
+    await check_call_overlays(patient, "call, the doctor sharing (phone)")
+    await check_a11y(patient, "call, the doctor sharing (phone)")
+    await shot(patient, artifacts, "in-call-share-patient-phone")
+    await doctor.get_by_role("button", name="Stop sharing").click()
+    await expect(patient.get_by_label(f"Screen shared by {DOCTOR[1]}")).to_have_count(0)
 
 
 CAP = """(kbps) => {
