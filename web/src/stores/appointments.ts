@@ -33,7 +33,16 @@ export const useAppointmentsStore = defineStore('appointments', () => {
 
   const byId = (id: string) => items.value.find((x) => x.id === id)
 
+  /**
+   * When each visit was last written here (a response of ours, or a live frame), counted in writes:
+   * a list that was asked for before that write must not put the older copy back (a patient's
+   * check-in vanished when the visits list, asked for at sign-in, arrived after it).
+   */
+  let writes = 0
+  const writtenAt = new Map<string, number>()
+
   function upsert(a: Appointment): void {
+    writtenAt.set(a.id, ++writes)
     const i = items.value.findIndex((x) => x.id === a.id)
     if (i >= 0) items.value.splice(i, 1, a)
     else items.value.push(a)
@@ -64,6 +73,7 @@ export const useAppointmentsStore = defineStore('appointments', () => {
 
   async function refresh(): Promise<void> {
     loading.value = true
+    const askedAt = writes
     try {
       const from = new Date(Date.now() - 7 * 24 * 3600 * 1000).toISOString()
       const all: Appointment[] = []
@@ -73,7 +83,11 @@ export const useAppointmentsStore = defineStore('appointments', () => {
         all.push(...page.items)
         cursor = page.next_cursor ?? undefined
       } while (cursor)
-      items.value = all
+      // Visits written here since the list was asked for keep the newer copy (and a visit booked
+      // meanwhile stays even if the list missed it).
+      const newer = items.value.filter((a) => (writtenAt.get(a.id) ?? 0) > askedAt)
+      const kept = new Map(newer.map((a) => [a.id, a]))
+      items.value = [...all.map((a) => kept.get(a.id) ?? a), ...newer.filter((a) => !all.some((b) => b.id === a.id))]
       error.value = null
     } catch (err) {
       error.value = errorMessage(err)

@@ -149,3 +149,36 @@ describe('visits, live', () => {
     expect(incoming.current).toMatchObject({ roomId: 'r2' })
   })
 })
+
+describe('the visits list and writes made meanwhile', () => {
+  it('a list asked for before a check-in does not put the visit back as not checked in', async () => {
+    signIn('patient')
+    const store = useAppointmentsStore()
+    const checkedIn = visit({ check_in: { at: iso(NOW), checks } } as Partial<Appointment>)
+    let answerList: (r: Response) => void = () => {}
+    vi.stubGlobal('fetch', vi.fn(async (request: Request) => {
+      const path = new URL(request.url).pathname
+      if (request.method === 'GET' && path === '/api/v1/appointments') {
+        return new Promise<Response>((resolve) => (answerList = resolve)) // slow, as at sign-in on a busy server
+      }
+      if (path === '/api/v1/appointments/a1/check-in') return Response.json(checkedIn)
+      return new Response(null, { status: 204 })
+    }))
+    const listing = store.refresh()
+    await store.checkIn('a1', checks)
+    expect(store.byId('a1')?.check_in).not.toBeNull()
+    const booked = visit({ id: 'a2' })
+    store.upsert(booked) // a live frame about a visit the list does not have yet
+    answerList(Response.json({ items: [visit(), visit({ id: 'a3' })], next_cursor: null }))
+    await listing
+    expect(store.byId('a1')?.check_in).toEqual(checkedIn.check_in) // the newer copy stays
+    expect(store.byId('a2')).toEqual(booked)
+    expect(store.byId('a3')).toBeDefined()
+
+    // A list asked for after the write is the newest word.
+    vi.stubGlobal('fetch', vi.fn(async () => Response.json({ items: [visit()], next_cursor: null })))
+    await store.refresh()
+    expect(store.byId('a1')?.check_in ?? null).toBeNull()
+    expect(store.byId('a2')).toBeUndefined()
+  })
+})
