@@ -209,6 +209,29 @@ SELECTED_PAIR = """async () => {
   return pair ? [type(pair.localCandidateId), type(pair.remoteCandidateId)] : null;
 }"""
 
+# What the transport and the video streams did up to the first frame (read right after it), to tell
+# a lost first key frame (PLI, a second key frame) from a late one.
+DIAG = """async () => {
+  const pc = __bench.peers.filter((p) => p.connectionState === 'connected').pop();
+  if (!pc) return null;
+  const stats = await pc.getStats();
+  const out = { localCandidates: 0, remoteCandidates: 0, pairs: 0, succeeded: 0 };
+  stats.forEach((r) => {
+    if (r.type === 'local-candidate') out.localCandidates += 1;
+    else if (r.type === 'remote-candidate') out.remoteCandidates += 1;
+    else if (r.type === 'candidate-pair') { out.pairs += 1; if (r.state === 'succeeded') out.succeeded += 1; }
+    else if (r.type === 'transport') out.pairChanges = r.selectedCandidatePairChanges;
+    else if (r.type === 'inbound-rtp' && r.kind === 'video' && r.framesReceived) {
+      out.in = { frames: r.framesDecoded, keyFrames: r.keyFramesDecoded, pli: r.pliCount, fir: r.firCount,
+                 nack: r.nackCount, lost: r.packetsLost, dropped: r.framesDropped, width: r.frameWidth };
+    } else if (r.type === 'outbound-rtp' && r.kind === 'video' && r.framesEncoded) {
+      out.out = { frames: r.framesEncoded, keyFrames: r.keyFramesEncoded, pli: r.pliCount, fir: r.firCount,
+                  nack: r.nackCount, width: r.frameWidth, limit: r.qualityLimitationReason };
+    }
+  });
+  return out;
+}"""
+
 READ_PAGE = """() => ({ accept: __bench.accept, frame: __bench.frame, frameSize: __bench.frameSize ?? null,
   events: __bench.events, offset: __bench.offset() })"""
 
@@ -567,6 +590,7 @@ async def one_call(system: Baseline | Ours, settle: float, timeout_ms: float, cd
     cpu = {kind: (cpu_ns(pids) - cpu0[kind]) / 1e6 for kind, pids in kinds.items()}
     cpu["chromium"] = sum(v for k, v in cpu.items() if k != "server")
     caller, callee = await pair.caller.evaluate(READ_PAGE), await pair.callee.evaluate(READ_PAGE)
+    diag = {"caller": await pair.caller.evaluate(DIAG), "callee": await pair.callee.evaluate(DIAG)}
     if relay:  # a call that did not go through coturn would not measure what --relay claims
         for side, page in (("caller", pair.caller), ("callee", pair.callee)):
             selected = await page.evaluate(SELECTED_PAIR)
@@ -579,6 +603,7 @@ async def one_call(system: Baseline | Ours, settle: float, timeout_ms: float, cd
         "caller_ms": caller["frame"] + caller["offset"] - accept_wall,
         "frame_size": callee["frameSize"],
         "cpu_ms": cpu,
+        "diag": diag,
         "timeline": {
             "callee": timeline(callee["events"], callee["offset"], accept_wall),
             "caller": timeline(caller["events"], caller["offset"], accept_wall),
@@ -715,6 +740,9 @@ def summarize(
                               for k in calls[0]["cpu_ms"]} if calls else {},
             "timeline_median_ms": {side: median_timeline(calls, side) for side in ("callee", "caller")},
             "samples_ms": {side: [round(c[f"{side}_ms"], 1) for c in calls] for side in ("callee", "caller")},
+            # Each call's transport and video counters at its first frames (warm calls), for telling a
+            # lost first key frame (a PLI and a second key frame) from a late one.
+            "diag_per_call": [c["diag"] for c in calls if "diag" in c],
         }
         if args.cold and calls:
             # Where the callee's cold load went: files, bytes and main-thread long tasks, medians over

@@ -111,8 +111,20 @@ async def test_the_doctor_shares_a_screen_and_stops_from_the_browser_bar(browser
     await call_between(doctor, patient)
     camera = await video_flows(patient, "the patient never saw the doctor's camera")
     assert camera["camera"]["content"] == "camera" and not camera["screen"]["shown"]
-    full = (camera["camera"]["width"], camera["camera"]["height"])
-    half = (full[0] // 2, full[1] // 2)
+    # The doctor's camera as captured (the fake one: 1280x720), and half of it: the largest the
+    # camera may be sent at beside a shared screen. Between those the browser picks the size for
+    # the link and the CPU (its `balanced` preference), so the checks below are bounds, not sizes.
+    capture = await doctor.evaluate("""() => {
+      const pc = window.__peers.filter((p) => p.connectionState !== 'closed').pop();
+      const { width, height } = pc.getSenders().find((s) => s.track?.kind === 'video').track.getSettings();
+      return [width, height];
+    }""")
+    half = (capture[0] // 2, capture[1] // 2)
+    # A new call starts the camera small so that its first frame goes at once (calls/firstPicture.ts),
+    # then gives it its size back within seconds.
+    await until(patient, lambda s: (s["camera"]["width"] > half[0]
+                                    and s["camera"]["frames"] > camera["camera"]["frames"] + 5),
+                "the doctor's camera stayed at the size of its first frames")
     # A desktop patient can share too.
     await expect(patient.get_by_role("button", name="Share screen")).to_be_visible()
 
@@ -131,7 +143,7 @@ async def test_the_doctor_shares_a_screen_and_stops_from_the_browser_bar(browser
     await until(patient, lambda s: (s["screen"]["frames"] > shared["screen"]["frames"] + 5
                                     and s["camera"]["frames"] > shared["camera"]["frames"] + 5
                                     and s["camera"]["content"] == "camera"
-                                    and (s["camera"]["width"], s["camera"]["height"]) == half),
+                                    and s["camera"]["width"] <= half[0] and s["camera"]["height"] <= half[1]),
                 "the shared screen and the doctor's small camera do not both move on")
     await assert_beside(patient, DOCTOR[1])
     await assert_apart(doctor, ["my-share-banner", "call-quality"])
@@ -148,8 +160,8 @@ async def test_the_doctor_shares_a_screen_and_stops_from_the_browser_bar(browser
     await expect(doctor.get_by_test_id("my-share-banner")).to_be_hidden()
     await expect(patient.get_by_test_id("share-banner")).to_be_hidden()
     await expect(patient.get_by_label(f"Screen shared by {DOCTOR[1]}")).to_have_count(0)
-    back = await until(patient, lambda s: (s["camera"]["width"], s["camera"]["height"]) == full,
-                       "the doctor's camera did not come back full size")
+    back = await until(patient, lambda s: s["camera"]["width"] > half[0],
+                       "the doctor's camera did not come back to its size")
     await until(patient, lambda s: s["camera"]["frames"] > back["camera"]["frames"] + 5,
                 "the camera came back frozen")
     assert not any(label.startswith("screen") for label in (await media(doctor))["sending"])

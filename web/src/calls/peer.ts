@@ -9,6 +9,7 @@
  * camera, with no renegotiation, from either side (only the doctor ever offers).
  */
 import type { IceServer } from '@/api/frames'
+import { fastFirstPicture } from './firstPicture'
 import { isOfferCollision, shouldIgnoreOffer } from './negotiation'
 import { health, IceRecovery } from './recovery'
 
@@ -115,6 +116,8 @@ export class Peer {
   private remote = new MediaStream()
   private remoteScreen = new MediaStream()
   private checkingTimer: ReturnType<typeof setTimeout> | null = null
+  /** Cancels the camera's return to full size (calls/firstPicture.ts). */
+  private releaseFirstPicture: () => void = () => {}
   /** ICE restarts while the connection is down (calls/recovery.ts). */
   readonly recovery = new IceRecovery(() => void this.restartIce())
 
@@ -146,6 +149,7 @@ export class Peer {
       pc.addTransceiver('audio', { direction: 'recvonly' })
       pc.addTransceiver('video', { direction: 'recvonly' })
     }
+    this.releaseFirstPicture = fastFirstPicture(pc)
     pc.ontrack = (ev) => {
       if (pc !== this.pc) return
       if (ev.transceiver === screenTransceiver(pc)) {
@@ -350,6 +354,7 @@ export class Peer {
 
   private closePc(): void {
     if (this.checkingTimer) clearTimeout(this.checkingTimer)
+    this.releaseFirstPicture()
     this.recovery.reset()
     const pc = this.pc
     pc.ontrack = pc.onicecandidate = pc.onconnectionstatechange = null
