@@ -573,8 +573,20 @@ async def chromium_processes(cdp: Any) -> dict[str, list[int]]:
     return kinds
 
 
+def profile_self_ms(profile: dict[str, Any]) -> dict[str, float]:
+    """A CDP CPU profile's self time per function (`name url:line`), in ms."""
+    nodes = {n["id"]: n["callFrame"] for n in profile["nodes"]}
+    self_us: dict[str, float] = {}
+    for node, delta in zip(profile["samples"], profile["timeDeltas"], strict=True):
+        f = nodes[node]
+        where = f"{f['url'].rsplit('/', 1)[-1]}:{f['lineNumber'] + 1}" if f["url"] else ""
+        key = f"{f['functionName'] or '(anonymous)'} {where}".strip()
+        self_us[key] = self_us.get(key, 0.0) + delta
+    return {k: round(v / 1000, 2) for k, v in self_us.items()}
+
+
 async def one_call(system: Baseline | Ours, settle: float, timeout_ms: float, cdp: Any,
-                   relay: bool = False) -> dict[str, Any]:
+                   relay: bool = False, profile: bool = False) -> dict[str, Any]:
     pair = system.pair
     for page in (pair.caller, pair.callee):
         await page.evaluate("() => __bench.reset()")
@@ -582,11 +594,20 @@ async def one_call(system: Baseline | Ours, settle: float, timeout_ms: float, cd
     accept = pair.callee.get_by_role("button", name="Accept call")
     await accept.wait_for()
     await asyncio.sleep(settle)  # the ring has settled, as it has when a person answers
+    if profile:  # the callee page's JavaScript, sampled every 100 µs from the click to the frames
+        profiler = await pair.callee.context.new_cdp_session(pair.callee)
+        await profiler.send("Profiler.enable")
+        await profiler.send("Profiler.setSamplingInterval", {"interval": 100})
+        await profiler.send("Profiler.start")
     kinds = {**await chromium_processes(cdp), "server": [system.server_pid]}
     cpu0 = {kind: cpu_ns(pids) for kind, pids in kinds.items()}
     await accept.click()
     for page in (pair.caller, pair.callee):
         await page.wait_for_function("() => __bench.frame !== null", timeout=timeout_ms, polling=50)
+    profiled = None
+    if profile:
+        profiled = profile_self_ms((await profiler.send("Profiler.stop"))["profile"])
+        await profiler.detach()
     cpu = {kind: (cpu_ns(pids) - cpu0[kind]) / 1e6 for kind, pids in kinds.items()}
     cpu["chromium"] = sum(v for k, v in cpu.items() if k != "server")
     caller, callee = await pair.caller.evaluate(READ_PAGE), await pair.callee.evaluate(READ_PAGE)
@@ -604,6 +625,7 @@ async def one_call(system: Baseline | Ours, settle: float, timeout_ms: float, cd
         "frame_size": callee["frameSize"],
         "cpu_ms": cpu,
         "diag": diag,
+        **({"profile_self_ms": profiled} if profiled is not None else {}),
         "timeline": {
             "callee": timeline(callee["events"], callee["offset"], accept_wall),
             "caller": timeline(caller["events"], caller["offset"], accept_wall),
@@ -744,6 +766,14 @@ def summarize(
             # lost first key frame (a PLI and a second key frame) from a late one.
             "diag_per_call": [c["diag"] for c in calls if "diag" in c],
         }
+        profiles = [c["profile_self_ms"] for c in calls if "profile_self_ms" in c]
+        if profiles:  # --profile: the callee page's JavaScript self time per function, mean per call
+            total: dict[str, float] = {}
+            for p in profiles:
+                for k, v in p.items():
+                    total[k] = total.get(k, 0.0) + v / len(profiles)
+            top = sorted(total.items(), key=lambda kv: -kv[1])[:40]
+            out[name]["callee_profile_self_ms"] = {k: round(v, 2) for k, v in top}
         if args.cold and calls:
             # Where the callee's cold load went: files, bytes and main-thread long tasks, medians over
             # the calls (timeline_median_ms has the milestones), and the first measured call's files.
@@ -804,8 +834,10 @@ async def run(args: argparse.Namespace, tmp: Path, procs: Processes) -> dict[str
             for i in range(args.calls + 1):
                 # ABBA: each system goes first in half of the rounds.
                 for system in systems if i % 2 == 0 else systems[::-1]:
-                    measure = one_cold_call if args.cold else one_call
-                    r = await measure(system, args.settle, args.timeout * 1000, cdp, args.relay)
+                    if args.cold:
+                        r = await one_cold_call(system, args.settle, args.timeout * 1000, cdp, args.relay)
+                    else:
+                        r = await one_call(system, args.settle, args.timeout * 1000, cdp, args.relay, args.profile)
                     log(f"call {i:2d} {system.name:8s} callee {r['callee_ms']:7.1f} ms  "
                         f"caller {r['caller_ms']:7.1f} ms{'  (warm-up)' if i == 0 else ''}")
                     if i > 0:
@@ -852,6 +884,9 @@ def main() -> None:
                         help="cold mode: the caller waits in the call, the callee's page loads in a fresh "
                              "context (empty HTTP cache, no service worker) already signed in and joins on "
                              "load; measured from its navigation start (the web app's load included)")
+    parser.add_argument("--profile", action="store_true",
+                        help="sample the callee page's JavaScript (CDP Profiler, 100 µs) from each click to "
+                             "the frames; the summary gets each system's top functions by self time")
     parser.add_argument("--per-call", action="store_true", help="include every call's timeline")
     parser.add_argument("--json-out", type=Path, help="also write the summary here")
     args = parser.parse_args()
