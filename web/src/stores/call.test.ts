@@ -176,6 +176,44 @@ describe('accepting a call', () => {
     expect(call.phase).toBe('in-call')
   })
 
+  it('tells the ringing card when the answer has gone out (the call screen follows then)', async () => {
+    const call = useCallStore()
+    const socket = ready()
+    let sent = false
+    void call.descriptionSent(60_000).then(() => (sent = true))
+    void call.answer(AP, ROOM)
+    socket.frame(joined(true))
+    socket.frame(offer)
+    await flush()
+    expect(sent).toBe(false) // the camera is still opening: no answer yet
+    cameras[0].resolve()
+    await flush()
+    expect(socket.sent.some((f) => f.type === 'signal')).toBe(true)
+    expect(sent).toBe(true)
+  })
+
+  it('asks for the visit only once the room has taken us in, so the server handles the join alone', async () => {
+    const call = useCallStore()
+    const socket = ready()
+    void call.answer(AP, ROOM)
+    await flush()
+    expect(fetch).not.toHaveBeenCalled()
+    socket.frame(joined(true))
+    cameras[0].resolve()
+    await flush()
+    expect(fetch).toHaveBeenCalledTimes(1)
+    await vi.waitFor(() => expect(call.appointment?.id).toBe(AP))
+  })
+
+  it('asks for the visit anyway when the room is slow to answer', async () => {
+    const call = useCallStore()
+    ready()
+    void call.answer(AP, ROOM)
+    await flush()
+    expect(fetch).not.toHaveBeenCalled()
+    await vi.waitFor(() => expect(fetch).toHaveBeenCalledTimes(1), { timeout: 1000 })
+  })
+
   it('does not wait for the device list before the call goes on', async () => {
     const call = useCallStore()
     const socket = ready()

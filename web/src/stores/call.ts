@@ -38,6 +38,27 @@ const QUALITY_WORDS: Record<Quality, string> = {
   excellent: 'excellent', good: 'good', poor: 'poor, the video may stutter', lost: 'lost for now', unknown: 'checking…',
 }
 
+/** The longest the visit's details wait for the room to take us in, when answering (see `answer`). */
+const JOIN_FIRST_MS = 300
+
+/**
+ * Something that happens later in a call (our answer went out, the room took us in): `wait(ms)`
+ * resolves when it next happens, or after `ms` whatever happened.
+ */
+function moment(): { wait(ms: number): Promise<void>; happened(): void } {
+  let waiters: (() => void)[] = []
+  return {
+    wait: (ms) => new Promise<void>((resolve) => {
+      waiters.push(resolve)
+      setTimeout(resolve, ms)
+    }),
+    happened: () => {
+      for (const resolve of waiters) resolve()
+      waiters = []
+    },
+  }
+}
+
 export const useCallStore = defineStore('call', () => {
   const realtime = useRealtimeStore()
   const session = useSessionStore()
@@ -193,17 +214,23 @@ export const useCallStore = defineStore('call', () => {
   }
 
   /**
-   * Callee (accepting a ring) or anyone rejoining: join a known room. The join goes out first, the
-   * camera and the appointment are fetched alongside it (the room frames wait for the camera, see
-   * whenMedia): in series they made accepting a call about 1.3x slower than a bare page pair.
+   * Callee (accepting a ring) or anyone rejoining: join a known room. The join goes out first and
+   * the camera opens alongside it (the room frames wait for the camera, see whenMedia): in series
+   * they made accepting a call about 1.3x slower than a bare page pair. The visit's details are
+   * not needed to set the call up, so they are asked for once the room has taken us in (or after
+   * {@link JOIN_FIRST_MS}): asked for alongside, their read (and its audit record) kept the
+   * server's `room.join`, and so the doctor's offer, waiting.
    */
   async function answer(appointmentId: string, room: string): Promise<void> {
     resetForVisit()
     answeringVisit = appointmentId
     phase.value = 'starting'
+    const inRoom = roomEntered.wait(JOIN_FIRST_MS)
     join(room, 'waiting')
     void media.prepareMedia()
     try {
+      await inRoom
+      if (roomId.value !== room || !active()) return // hung up or left meanwhile
       await load(appointmentId)
     } catch (err) {
       if (roomId.value !== room || !active()) return // hung up or left meanwhile
@@ -213,6 +240,9 @@ export const useCallStore = defineStore('call', () => {
   }
 
   const active = () => phase.value !== 'ended' && phase.value !== 'idle'
+
+  /** The room took us in (`room.joined`). */
+  const roomEntered = moment()
 
   /** Whether this visit's room is already being answered or is in progress here (not ended). */
   let answeringVisit: string | null = null
@@ -236,8 +266,17 @@ export const useCallStore = defineStore('call', () => {
     })
   }
 
+  /** Our next description (the answer, or the offer) has gone out. */
+  const descriptionOut = moment()
+  /**
+   * Resolves once this side's next description (its answer, or its offer) has gone out, or after
+   * `ms` whatever happened (a call that fails first shows why on the call screen).
+   */
+  const descriptionSent = (ms: number): Promise<void> => descriptionOut.wait(ms)
+
   function sendSignal(data: SignalData): void {
     if (roomId.value) realtime.client.sendNow({ type: 'signal', room_id: roomId.value, data })
+    if ('description' in data) descriptionOut.happened()
   }
 
   function sendMediaState(): void {
@@ -300,6 +339,7 @@ export const useCallStore = defineStore('call', () => {
   }
 
   function joinedRoom(frame: RoomJoined): void {
+    roomEntered.happened()
     polite.value = frame.polite
     setIceServers(frame.ice_servers, frame.ice_transport_policy)
     if (peer) peer.polite = polite.value
@@ -418,5 +458,6 @@ export const useCallStore = defineStore('call', () => {
     toggleAudioOnly: () => audioOnly.toggle(),
     /** For tests and debugging in the browser: the live peer connection. */
     peerConnection: () => peer?.pc ?? null,
+    descriptionSent,
   }
 })

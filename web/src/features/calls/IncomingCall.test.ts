@@ -52,11 +52,19 @@ describe('incoming call dialog', () => {
     expect(document.activeElement).toBe(before)
   })
 
-  it('leaves the focus to the call screen once the call is accepted', async () => {
+  it('says it is connecting, then leaves the focus to the call screen', async () => {
     const { wrapper, before, router } = await setup()
     await wrapper.find('button[aria-label="Accept call"]').trigger('click')
     await flushPromises()
+    // No answer goes out here (no offer comes): the call screen follows after the longest wait.
+    expect(wrapper.find('[role="status"]').text()).toBe('Connecting…')
+    expect(wrapper.find('h2').text()).toBe('Dr Who')
+    expect(wrapper.find('button').exists()).toBe(false)
+    expect(router.currentRoute.value.name).not.toBe('call')
+    await new Promise((resolve) => setTimeout(resolve, 350))
+    await flushPromises()
     expect(router.currentRoute.value.name).toBe('call')
+    expect(wrapper.find('.overlay').exists()).toBe(false)
     expect(document.activeElement).not.toBe(before)
   })
 })
