@@ -837,7 +837,8 @@ async def run(args: argparse.Namespace, tmp: Path, procs: Processes) -> dict[str
                     if args.cold:
                         r = await one_cold_call(system, args.settle, args.timeout * 1000, cdp, args.relay)
                     else:
-                        r = await one_call(system, args.settle, args.timeout * 1000, cdp, args.relay, args.profile)
+                        r = await one_call(system, args.settle, args.timeout * 1000, cdp, args.relay,
+                                           args.profile)
                     log(f"call {i:2d} {system.name:8s} callee {r['callee_ms']:7.1f} ms  "
                         f"caller {r['caller_ms']:7.1f} ms{'  (warm-up)' if i == 0 else ''}")
                     if i > 0:

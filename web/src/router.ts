@@ -1,4 +1,4 @@
-import { createRouter, createWebHistory } from 'vue-router'
+import { createRouter, createWebHistory, type RouteLocationNormalized, type RouteLocationRaw } from 'vue-router'
 import { useSessionStore } from './stores/session'
 
 export const router = createRouter({
@@ -35,7 +35,8 @@ export const router = createRouter({
   ],
 })
 
-router.beforeEach((to) => {
+/** Where a navigation to `to` goes instead (sign-in, the link's one visit, …), or true: it may go there. */
+export function entryFor(to: Pick<RouteLocationNormalized, 'params' | 'meta' | 'fullPath'> & { name?: RouteLocationNormalized['name'] | null }): RouteLocationRaw | true {
   const session = useSessionStore()
   if (!to.meta.public && !session.signedIn) return { name: 'sign-in', query: to.fullPath !== '/visits' ? { next: to.fullPath } : {} }
   // A session from a join link opens its one visit (check, call) and the public pages; the rest
@@ -54,7 +55,9 @@ router.beforeEach((to) => {
   if (admin && to.name === 'visits') return { name: 'admin' }
   if (!admin && to.meta.role === 'admin') return { name: 'visits' }
   return true
-})
+}
+
+router.beforeEach((to) => entryFor(to))
 
 router.afterEach((to) => {
   document.title = to.meta.title ? `${String(to.meta.title)} · Televisit` : 'Televisit'
