@@ -121,10 +121,10 @@ async def test_the_doctor_shares_a_screen_and_stops_from_the_browser_bar(browser
     }""")
     half = (capture[0] // 2, capture[1] // 2)
     # A new call starts the camera small so that its first frame goes at once (calls/firstPicture.ts),
-    # then gives it its size back within seconds.
+    # then gives it its size back (FIRST_PICTURE_MS, 12 s).
     await until(patient, lambda s: (s["camera"]["width"] > half[0]
                                     and s["camera"]["frames"] > camera["camera"]["frames"] + 5),
-                "the doctor's camera stayed at the size of its first frames")
+                "the doctor's camera stayed at the size of its first frames", timeout=30)
     # A desktop patient can share too.
     await expect(patient.get_by_role("button", name="Share screen")).to_be_visible()
 

@@ -12,12 +12,17 @@
  *
  * So each new connection starts the camera at the size Chromium would end up at (at most 320x240
  * pixels, {@link startScale}) and holds it there (`maintain-resolution`), which sends the first
- * frame at once. After {@link FIRST_PICTURE_MS} the sender returns to full size and to the
+ * frame at once. After {@link FIRST_PICTURE_MS} (12 s) the sender returns to full size and to the
  * browser's own choice (`balanced`), by when the estimate has measured the link: a good one gets
  * the full picture, a poor one is scaled down as it always was.
  */
-/** How long a new connection starts small (the estimate has measured the link well within it). */
-export const FIRST_PICTURE_MS = 3000
+/**
+ * How long a new connection starts small: the estimate has measured the link well within it, and
+ * Chromium's own climb back from the dropped start took about as long (seconds at 320x180, then
+ * 640x360). Full size at once after the first second or two would cost the phone (and the 2-core
+ * test machines) a 1280x720 encode from the first seconds of every call.
+ */
+export const FIRST_PICTURE_MS = 12_000
 
 /** The most pixels Chromium sends below 300 kbit/s without dropping frames first. */
 export const START_PIXELS = 320 * 240
