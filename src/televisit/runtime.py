@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.applications import Starlette
 
 from televisit.appointments.presence import PresenceSweeper
+from televisit.auth import cache as auth_cache
 from televisit.auth import service as auth_service
 from televisit.core.clock import Clock, SystemClock
 from televisit.core.config import Settings
@@ -24,11 +25,13 @@ from televisit.core.db import create_engine, create_sessionmaker, session_scope
 from televisit.core.logging import instrument_engine
 from televisit.core.metrics import TIMEOUT_REASONS, Metrics
 from televisit.core.periodic import Periodic
+from televisit.core.rowcache import RowCache
 from televisit.core.security import Passwords
 from televisit.mail.presence import create_presence
 from televisit.mail.sender import MailSender, create_transport
 from televisit.push.sender import PushSender
 from televisit.realtime.broker import Broker
+from televisit.realtime.channels import AUTH_CHANNEL
 from televisit.realtime.events import Publisher
 from televisit.realtime.factory import create_broker
 from televisit.realtime.publisher import make_publisher
@@ -67,6 +70,7 @@ class Runtime:
         self.clock: Clock = clock or SystemClock()
         self.passwords = Passwords(settings)
         self.metrics = Metrics()
+        self.auth_cache = RowCache(settings.auth_cache_seconds)
         self.instance_id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         # Set on SIGTERM: readiness fails, sockets are told to move, upgrades are refused.
         self.draining = False
@@ -82,8 +86,13 @@ class Runtime:
         push = PushSender(self, online=lambda user_id: user_id in hub.by_user)
         # Events were lost while the broker was down: sockets reconnect and resync (chat by seq).
         broker.on_recovered(hub.on_broker_recovered)
+        # Sessions kept for API requests (auth/cache.py): dropped when any instance changes them.
+        sessionmaker = create_sessionmaker(engine)
+        auth_cache.watch(sessionmaker, self.auth_cache)
+        await broker.subscribe(AUTH_CHANNEL, self._auth_changed)
+        broker.on_recovered(self.auth_cache.clear)
         self._started = _Started(
-            engine=engine, sessionmaker=create_sessionmaker(engine), broker=broker,
+            engine=engine, sessionmaker=sessionmaker, broker=broker,
             publish=counting(self.metrics, pushing(push, make_publisher(broker))), hub=hub,
             ws_handlers=Handlers(self, hub), room_timers=RoomTimers(self),
             housekeeping=Periodic("housekeeping", self._housekeep, HOUSEKEEPING_INTERVAL),
@@ -114,6 +123,10 @@ class Runtime:
             await started.room_timers.stop()
             await started.broker.stop()
             await started.engine.dispose()
+
+    def _auth_changed(self, _channel: str, event: f.BrokerEvent) -> None:
+        if isinstance(event, f.AuthChanged):
+            auth_cache.apply(self.auth_cache, event)
 
     async def _housekeep(self) -> None:
         """Expired sessions and old failed sign-ins must not pile up forever."""

@@ -28,6 +28,7 @@ from televisit.core.config import Settings
 from televisit.core.deps import NowDep, SessionDep, SettingsDep
 from televisit.core.errors import Forbidden, NotFound, Unauthorized
 from televisit.core.logging import bind_user
+from televisit.core.runtime import core_runtime
 from televisit.users.models import Role, User
 
 _bearer = HTTPBearer(auto_error=False, description="The access token from POST /api/v1/auth/login.")
@@ -44,7 +45,7 @@ async def _authenticate(
         raise Unauthorized()
     auth = await auth_service.authenticate(
         session, settings=settings, token=credentials.credentials, now=now,
-        allow_enrollment_only=enrolling, allow_scoped=True,
+        allow_enrollment_only=enrolling, allow_scoped=True, cache=core_runtime(request.app).auth_cache,
     )
     bind_user(auth.user.id)
     if auth.session.appointment_id is not None and not scoped:

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Row, and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from televisit.auth.cache import changes
 from televisit.auth.models import (
     AuthSession,
     JoinLink,
@@ -45,6 +46,7 @@ class AuthSessionRepository:
             update(AuthSession)
             .where(AuthSession.id == session_id, AuthSession.revoked_at.is_(None))
             .values(revoked_at=at)
+            .execution_options(**changes(session_ids=[session_id]))
         )
         await self.session.execute(stmt)
 
@@ -64,6 +66,7 @@ class AuthSessionRepository:
             .where(AuthSession.id == session_id, AuthSession.user_id == user_id,
                    AuthSession.revoked_at.is_(None))
             .values(revoked_at=at)
+            .execution_options(**changes(session_ids=[session_id]))
         )
         return bool(rowcount(await self.session.execute(stmt)))
 
@@ -74,6 +77,7 @@ class AuthSessionRepository:
             .where(AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None),
                    AuthSession.expires_at > at)
             .values(revoked_at=at)
+            .execution_options(**changes(user_ids=[user_id]))
         )
         if keep is not None:
             stmt = stmt.where(AuthSession.id != keep)
@@ -90,7 +94,7 @@ class AuthSessionRepository:
         if ids:
             await self.session.execute(
                 update(AuthSession).where(AuthSession.id.in_(ids)).values(revoked_at=at)
-                .execution_options(synchronize_session=False)
+                .execution_options(synchronize_session=False, **changes(session_ids=ids))
             )
         return ids
 
@@ -103,7 +107,7 @@ class AuthSessionRepository:
                    AuthSession.last_seen_at < seen_at, AuthSession.last_seen_at > seen_at - idle,
                    AuthSession.expires_at > seen_at)
             .values(last_seen_at=seen_at)
-            .execution_options(synchronize_session=False)
+            .execution_options(synchronize_session=False, **changes(session_ids=[session_id]))
         )
         return bool(rowcount(await self.session.execute(stmt)))
 

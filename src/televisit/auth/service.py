@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from televisit.audit import service as audit
 from televisit.audit.models import Action, Outcome
+from televisit.auth import cache as auth_cache
 from televisit.auth import mfa, throttle
 from televisit.auth.models import AuthSession, KnownDevice, MfaChallenge
 from televisit.auth.repository import (
@@ -27,6 +28,7 @@ from televisit.auth.repository import (
 )
 from televisit.core.config import Settings
 from televisit.core.errors import Forbidden, NotFound, Unauthorized
+from televisit.core.rowcache import RowCache
 from televisit.core.security import HashingBusy, Passwords, token_digest
 from televisit.core.text import strip_controls
 from televisit.mail import service as mail
@@ -241,7 +243,7 @@ async def _issue(session: AsyncSession, *, settings: Settings, user: User, clien
 
 async def authenticate(
     session: AsyncSession, *, settings: Settings, token: str, now: datetime, touch: bool = True,
-    allow_enrollment_only: bool = False, allow_scoped: bool = False,
+    allow_enrollment_only: bool = False, allow_scoped: bool = False, cache: RowCache | None = None,
 ) -> Authenticated:
     """Resolve a bearer token to its live session, or raise 401.
 
@@ -250,11 +252,12 @@ async def authenticate(
     A session limited to two-factor enrolment is refused (403 `mfa_enrollment_required`) unless
     the caller is one of the few routes that enrolment needs; a session opened from a join link
     (scoped to one visit) is refused (403 `scope_limited`) unless the caller checks the scope
-    itself (``allow_scoped``: auth/deps.py, the WebSocket).
+    itself (``allow_scoped``: auth/deps.py, the WebSocket). ``cache``: where this instance keeps
+    sessions read recently (`auth/cache.py`).
     """
     if not token or len(token) > 256:
         raise Unauthorized("The access token is not valid.", code="invalid_token")
-    found = await AuthSessionRepository(session).get_with_user(token_digest(settings.secret_key, token))
+    found = await _session_with_user(session, token_digest(settings.secret_key, token), cache)
     if found is None or found[0].revoked_at is not None:
         raise Unauthorized("The access token is not valid.", code="invalid_token")
     auth_session, user = found
@@ -272,6 +275,21 @@ async def authenticate(
     if touch and now - auth_session.last_seen_at >= seen_interval(settings):
         auth_session.last_seen_at = now
     return Authenticated(user=user, session=auth_session)
+
+
+async def _session_with_user(session: AsyncSession, digest: str, cache: RowCache | None
+                             ) -> tuple[AuthSession, User] | None:
+    if cache is None:
+        return await AuthSessionRepository(session).get_with_user(digest)
+    kept = cache.get(digest)
+    if isinstance(kept, auth_cache.Kept):
+        return auth_cache.restore(session, kept)
+    generation = cache.generation  # before the read: a change during it must win
+    found = await AuthSessionRepository(session).get_with_user(digest)
+    if found is not None:
+        kept = auth_cache.keep(*found)
+        cache.put(digest, kept, tags=kept.tags, generation=generation)
+    return found
 
 
 async def refuse_outside_scope(session: AsyncSession, *, auth: Authenticated, what: str,

@@ -107,6 +107,9 @@ class Settings(BaseSettings):
     # Sessions: a token dies after this long unused, and in any case after the absolute lifetime.
     session_idle_timeout: int = Field(default=30 * 60, ge=60)
     session_absolute_lifetime: int = Field(default=12 * 3600, ge=300)
+    # How long an instance keeps a session it read (auth/cache.py): a change made elsewhere that
+    # its broker did not bring (Redis down, another program) shows within this. 0: never kept.
+    auth_cache_seconds: float = Field(default=5.0, ge=0, le=60)
 
     # Login throttling (docs/architecture.md, "Sessions and sign-in"): sliding windows, so nobody is
     # ever locked out for longer than the window. Counts of failures from devices that have not

@@ -14,7 +14,7 @@ import structlog
 from sqlalchemy import CursorResult, DateTime, MetaData, Result, event, select, update
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
-from sqlalchemy.orm import DeclarativeBase, InstrumentedAttribute, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, InstrumentedAttribute, Mapped, Session, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 from televisit.core.config import Settings
@@ -162,7 +162,11 @@ def rowcount(result: Result[Any]) -> int:
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+    # A session class of its own, so that listeners on it (auth/cache.py) see only this factory's
+    # sessions, not those of another app in the same process (tests run several).
+    session_class = type("TelevisitSession", (Session,), {})
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False,
+                              sync_session_class=session_class)
 
 
 @asynccontextmanager

@@ -15,6 +15,7 @@ from starlette.applications import Starlette
 from televisit.core.clock import Clock
 from televisit.core.config import Settings
 from televisit.core.metrics import Metrics
+from televisit.core.rowcache import RowCache
 from televisit.core.security import Passwords
 from televisit.realtime.broker import Broker
 from televisit.realtime.events import Publisher
@@ -41,6 +42,11 @@ class CoreRuntime(Protocol):
 
     @property
     def metrics(self) -> Metrics: ...
+
+    @property
+    def auth_cache(self) -> RowCache:
+        """Sessions and their users read recently (auth/cache.py)."""
+        ...
 
     @property
     def instance_id(self) -> str: ...

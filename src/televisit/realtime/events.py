@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from televisit.realtime.broker import Event
 
@@ -13,7 +14,7 @@ PENDING_KEY = "televisit_pending_events"
 Publisher = Callable[[list[tuple[str, Event]]], Awaitable[None]]
 
 
-def queue_event(session: AsyncSession, channel: str, event: Event) -> None:
+def queue_event(session: AsyncSession | Session, channel: str, event: Event) -> None:
     session.info.setdefault(PENDING_KEY, []).append((channel, event))
 
 

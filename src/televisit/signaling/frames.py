@@ -436,6 +436,16 @@ class SessionsEnded(_ServerFrame):
     except_session_id: uuid.UUID | None = None
 
 
+class AuthChanged(_ServerFrame):
+    """On `auth`, to every instance: sessions or users changed (revoked, used, edited); drop what
+    was kept of them (`auth/cache.py`). ``everything``: a change that did not say which."""
+
+    type: Literal["_auth.changed"] = "_auth.changed"
+    session_ids: list[uuid.UUID] = []
+    user_ids: list[uuid.UUID] = []
+    everything: bool = False
+
+
 class IdentityReplaced(_ServerFrame):
     """On `room:{id}`: that connection lost the room to a newer one of the same user."""
 
@@ -455,7 +465,7 @@ class ExceptConnection(_ServerFrame):
 BrokerEvent = Annotated[
     RelayedSignal | RelayedMediaState | RelayedQuality | ParticipantLeft | RoomEnded | CallIncoming
     | CallDeclined | CallCancelled | AppointmentUpdated | AppointmentCreated | ChatMessage | ChatRead
-    | SessionRevoked | SessionsEnded | IdentityReplaced | ExceptConnection,
+    | SessionRevoked | SessionsEnded | AuthChanged | IdentityReplaced | ExceptConnection,
     Field(discriminator="type"),
 ]
 

@@ -192,8 +192,8 @@ class Hub:
             case f.RoomEnded():
                 for conn in conns:
                     self._room_ended(conn, event)
-            case f.IdentityReplaced():
-                pass  # only ever published on room channels
+            case f.IdentityReplaced() | f.AuthChanged():
+                pass  # only ever published on room channels, and on `auth` for the runtime
             case _:
                 self._broadcast(conns, event)
 
@@ -238,8 +238,8 @@ class Hub:
                     conn.send(frame)
             case f.RoomEnded():
                 self._room_ended(conn, event)
-            case f.SessionRevoked() | f.SessionsEnded():
-                pass  # only ever published on user channels
+            case f.SessionRevoked() | f.SessionsEnded() | f.AuthChanged():
+                pass  # only ever published on user channels, and on `auth` for the runtime
             case _:
                 conn.send(event)
 
