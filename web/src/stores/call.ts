@@ -339,7 +339,6 @@ export const useCallStore = defineStore('call', () => {
   }
 
   function joinedRoom(frame: RoomJoined): void {
-    roomEntered.happened()
     polite.value = frame.polite
     setIceServers(frame.ice_servers, frame.ice_transport_policy)
     if (peer) peer.polite = polite.value
@@ -420,6 +419,7 @@ export const useCallStore = defineStore('call', () => {
     inCall: () => roomId.value !== null && phase.value !== 'ended',
     me: () => me.value,
     whenMedia: media.whenMedia,
+    entered: () => roomEntered.happened(),
     joined: joinedRoom,
     otherJoined,
     otherLeft: () => (otherPresent.value = false),

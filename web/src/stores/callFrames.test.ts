@@ -35,6 +35,7 @@ function fakeCall(): FakeCall {
     inCall: () => call.room !== null && !call.ended_,
     me: () => ME,
     whenMedia: (fn) => (waiting ? waiting.push(fn) : fn()),
+    entered: (room) => call.log.push(`entered ${room}`),
     joined: (frame) => call.log.push(`joined polite=${frame.polite}`),
     otherJoined: () => call.log.push('other joined'),
     otherLeft: () => call.log.push('other left'),
@@ -111,10 +112,10 @@ describe('the call frames', () => {
     socket.frame({ type: 'signal', room_id: ROOM, from: DOC, data: { candidate: null } })
     socket.frame({ type: 'participant.left', room_id: ROOM, participant: participant(DOC) })
     socket.frame({ type: 'media.state', room_id: ROOM, from: DOC, audio: false, video: true })
-    expect(call.log).toEqual(['remote audio=false video=true'])
+    expect(call.log).toEqual([`entered ${ROOM}`, 'remote audio=false video=true'])
     call.cameraOpen()
     expect(call.log).toEqual([
-      'remote audio=false video=true', 'joined polite=true', 'other joined',
+      `entered ${ROOM}`, 'remote audio=false video=true', 'joined polite=true', 'other joined',
       'signal {"candidate":null}', 'other left',
     ])
   })
@@ -125,7 +126,7 @@ describe('the call frames', () => {
     socket.frame(joined())
     socket.frame({ type: 'room.ended', room_id: ROOM, reason: 'unused-timeout', status: 'failed' })
     call.cameraOpen()
-    expect(call.log).toEqual(['ended unused-timeout'])
+    expect(call.log).toEqual([`entered ${ROOM}`, 'ended unused-timeout'])
   })
 
   it('ignores signal data that is neither a description nor a candidate', () => {

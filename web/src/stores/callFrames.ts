@@ -30,6 +30,8 @@ export interface CallFrameHandlers {
   me(): string | undefined
   /** Run now, or after the camera and microphone opened (or failed to) if they are opening. */
   whenMedia(run: () => void): void
+  /** `room.joined` arrived: the room took us in (at once; `joined` waits for the camera). */
+  entered(roomId: string): void
   joined(frame: RoomJoined): void
   otherJoined(): void
   otherLeft(): void
@@ -50,7 +52,9 @@ export function listenToCallFrames(client: Pick<SignalingClient, 'on'>, call: Ca
   const aboutOther = (roomId: string, userId: string) => call.inRoom(roomId) && userId !== call.me()
 
   client.on('room.joined', (frame) => {
-    if (call.inRoom(frame.room.id)) afterMedia(frame.room.id, () => call.joined(frame))
+    if (!call.inRoom(frame.room.id)) return
+    call.entered(frame.room.id)
+    afterMedia(frame.room.id, () => call.joined(frame))
   })
   client.on('participant.joined', (frame) => {
     if (aboutOther(frame.room_id, frame.participant.user_id)) afterMedia(frame.room_id, () => call.otherJoined())
