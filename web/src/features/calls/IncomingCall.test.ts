@@ -1,6 +1,12 @@
-/** The ringing dialog is modal for the keyboard: focus goes in, Tab wraps inside, and it comes back. */
+/**
+ * The ringing dialog is modal for the keyboard: focus goes in, Tab wraps inside, and it comes back.
+ * axe-core checks both of its states here (ringing, and "Connecting…" after Accept, which lasts at
+ * most 300 ms and so is out of the browser tests' reach); jsdom has no layout, so colour contrast
+ * is left to the browser tests, which check the ringing card in Chromium.
+ */
 import { flushPromises, mount } from '@vue/test-utils'
 import { createPinia, setActivePinia } from 'pinia'
+import axe from 'axe-core'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { defineComponent, h } from 'vue'
 import { createMemoryHistory, createRouter } from 'vue-router'
@@ -27,11 +33,20 @@ async function setup() {
   return { wrapper, incoming, before, router }
 }
 
+async function seriousViolations(): Promise<string[]> {
+  const results = await axe.run(document.body, { rules: { 'color-contrast': { enabled: false } } })
+  return results.violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => `${v.id}: ${v.nodes.map((n) => n.html).join(', ')}`)
+}
+
 const focusedLabel = () => (document.activeElement as HTMLElement | null)?.getAttribute('aria-label')
 
 beforeEach(() => {
   ScriptedSocket.all = []
   vi.stubGlobal('WebSocket', ScriptedSocket)
+  // Accept asks for the visit's details: no server here (it went to jsdom's localhost:3000).
+  vi.stubGlobal('fetch', vi.fn(() => new Promise(() => {})))
   setActivePinia(createPinia())
 })
 afterEach(() => {
@@ -54,12 +69,15 @@ describe('incoming call dialog', () => {
 
   it('says it is connecting, then leaves the focus to the call screen', async () => {
     const { wrapper, before, router } = await setup()
+    expect(await seriousViolations()).toEqual([])
     await wrapper.find('button[aria-label="Accept call"]').trigger('click')
     await flushPromises()
     // No answer goes out here (no offer comes): the call screen follows after the longest wait.
     expect(wrapper.find('[role="status"]').text()).toBe('Connecting…')
     expect(wrapper.find('h2').text()).toBe('Dr Who')
     expect(wrapper.find('button').exists()).toBe(false)
+    expect(document.activeElement?.getAttribute('role')).toBe('alertdialog') // not lost to the page
+    expect(await seriousViolations()).toEqual([])
     expect(router.currentRoute.value.name).not.toBe('call')
     await new Promise((resolve) => setTimeout(resolve, 350))
     await flushPromises()
