@@ -32,8 +32,13 @@ $(UV_STAMP):
 	$(TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check --no-cache-dir "uv==$(UV_VERSION)"
 	@touch $@
 
+# Bytecode compiled ahead (as in the Docker image): where PYTHONDONTWRITEBYTECODE is set, as on
+# these machines, every process would otherwise compile SQLAlchemy, pydantic and FastAPI from
+# source at start-up (`televisit serve` was ready in 3.6 s instead of about 2; the tests start it
+# often). compileall only rewrites what changed.
 setup: $(UV_STAMP)
-	@$(UV) sync --frozen --python python3 --quiet
+	@$(UV) sync --frozen --python python3 --quiet --compile-bytecode
+	@$(VENV)/python -m compileall -q src > /dev/null
 
 $(WEB_DEPS): web/package-lock.json
 	npm --prefix web ci --no-audit --no-fund --loglevel=error
