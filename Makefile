@@ -70,8 +70,14 @@ lint: setup
 	$(VENV)/ruff check src tests bench conformance
 	$(VENV)/mypy src/televisit
 
+# The suite on two cores (tests/conftest.py): the parallel part, then the `serial` tests alone; both
+# always run, and either failing fails the target.
+PYTEST_WORKERS ?= 2
 test: lint web web-test $(FIREFOX_DRIVER_DEPS)
-	$(VENV)/pytest
+	@status=0; \
+	$(VENV)/pytest -n $(PYTEST_WORKERS) --dist loadgroup -m "not serial" || status=1; \
+	$(VENV)/pytest -m serial || status=1; \
+	exit $$status
 
 # The contract's test kit against a running server (docs/conformance.md), e.g.
 #   make conformance URL=http://127.0.0.1:8000 ARGS="--admin-email admin@example.org"

@@ -44,7 +44,9 @@ def production(**overrides: Any) -> Settings:
     ("abcdefghijklmnopqrstuvwxyz0123456789abcdefgh", "too easy to guess"),
     ("password" * 6 + "Summer2024!", "too easy to guess"),
     ("correct-horse-battery-staple-correct-horse", "too easy to guess"),
-    (secrets.token_hex(16), "too easy to guess"),  # 128 random bits, but zxcvbn counts ~106
+    # 128 random bits, but zxcvbn counts ~106. A stable id: a fresh key each run, and the parallel
+    # run's workers (tests/conftest.py) must collect the same test names.
+    pytest.param(secrets.token_hex(16), "too easy to guess", id="token_hex(16)-too easy to guess"),
 ])
 def test_production_refuses_a_weak_secret_key_and_says_why(key, why):
     with pytest.raises(ConfigError) as info:
@@ -55,7 +57,8 @@ def test_production_refuses_a_weak_secret_key_and_says_why(key, why):
     assert key not in message
 
 
-@pytest.mark.parametrize("key", [STRONG, secrets.token_hex(32), secrets.token_urlsafe(32), TEST_SECRET])
+@pytest.mark.parametrize("key", [STRONG, secrets.token_hex(32), secrets.token_urlsafe(32), TEST_SECRET],
+                         ids=["STRONG", "token_hex(32)", "token_urlsafe(32)", "TEST_SECRET"])
 def test_production_accepts_a_random_secret_key(key):
     assert production(secret_key=key).secret_key.get_secret_value() == key
 

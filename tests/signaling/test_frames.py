@@ -9,8 +9,9 @@ import pytest
 
 from televisit.signaling import frames as f
 
-ROOM = str(uuid.uuid4())
-APPT = str(uuid.uuid4())
+# Fixed: they appear in parametrized test names, which every parallel worker must collect alike.
+ROOM = "5d0c1f2e-8a4b-4c6d-9e1f-2a3b4c5d6e7f"
+APPT = "9f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a"
 
 
 @pytest.mark.parametrize(("frame", "cls"), [
