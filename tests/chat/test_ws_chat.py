@@ -151,3 +151,27 @@ async def test_a_long_replay_does_not_overflow_the_socket(factory, client, live)
     await ws.send({"type": "ping", "ref": "still"})
     await ws.expect("pong", ref="still")
     await ws.close()
+
+
+@pytest.mark.parametrize("settings_overrides", [{"ws_db_concurrency": 1}])
+async def test_a_frame_waits_for_a_database_slot_in_memory_while_http_is_served(factory, client, live):
+    """TELEVISIT_WS_DB_CONCURRENCY: sockets take at most that many database sessions at once; a
+    frame beyond it waits its turn (it does not fail, nor wait in the connection pool), and HTTP
+    requests do not queue behind it."""
+    v = await make_visit(factory)
+    ws = await connect(live.ws_url, v.patient)
+    slots = runtime_of(live.app).ws_handlers._db_slots
+    await slots.acquire()  # another socket's frame holds the instance's only slot
+    try:
+        await ws.send(chat(v, "k1", "Are you there?", ref="r1"))
+        with pytest.raises(TimeoutError):  # no ack: nothing at all comes within half a second
+            await ws.recv(timeout=0.5)
+        history = await client.get(f"/api/v1/appointments/{v.id}/messages", headers=v.doctor.headers)
+        assert history.status_code == 200 and history.json()["items"] == []  # not stored yet
+    finally:
+        slots.release()
+    ack = await ws.expect("chat.ack", ref="r1")
+    assert ack["seq"] == 1 and of_type(ws.seen, "error") == []
+    history = await client.get(f"/api/v1/appointments/{v.id}/messages", headers=v.doctor.headers)
+    assert [m["body"] for m in history.json()["items"]] == ["Are you there?"]
+    await ws.close()

@@ -172,6 +172,12 @@ class Settings(BaseSettings):
     ws_rate_per_second: float = Field(default=50.0, gt=0)
     ws_rate_burst: int = Field(default=200, ge=1)
     ws_send_queue: int = Field(default=1000, ge=10)
+    # Database sessions an instance's sockets may hold at once (the sign-in, chat, joining a room:
+    # every frame that reads or writes). The rest wait their turn in memory, not for a pooled
+    # connection: after a restart hundreds of sockets arrive at once, each signing in and syncing,
+    # and without this they took the whole pool (30 connections on PostgreSQL) from HTTP requests
+    # and failed after the pool's 30 s wait.
+    ws_db_concurrency: int = Field(default=20, ge=1)
     # Seconds an instance waits after SIGTERM (not ready, clients told to move) before it exits.
     drain_grace: float = Field(default=10.0, ge=0)
     # Whether /readyz fails while the broker (Redis) is down. Every instance shares one Redis, so

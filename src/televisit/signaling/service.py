@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import uuid
-from collections.abc import Awaitable, Callable
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -71,6 +71,8 @@ class Handlers:
         # holds at that moment: a reload's close and reopen cannot leave a wrong row behind.
         self._presence_locks: dict[uuid.UUID, asyncio.Lock] = {}
         self._waiting_recheck = timedelta(seconds=min(60.0, self.idle.total_seconds() / 4))
+        # Every database session a socket opens takes one of these first (TELEVISIT_WS_DB_CONCURRENCY).
+        self._db_slots = asyncio.Semaphore(self.settings.ws_db_concurrency)
         missing = set(f.CLIENT_FRAMES) - set(self.table)
         if missing:
             raise TypeError(f"client frames without a handler: {sorted(c.__name__ for c in missing)}")
@@ -78,8 +80,12 @@ class Handlers:
     def _now(self) -> datetime:
         return self.runtime.clock.now()
 
-    def _session(self) -> AbstractAsyncContextManager[AsyncSession]:
-        return self.runtime.session()
+    @contextlib.asynccontextmanager
+    async def _session(self) -> AsyncIterator[AsyncSession]:
+        """A database session for one step of a frame, once a slot is free. Never nested: a frame
+        holding one while it waits for a second could wait for good."""
+        async with self._db_slots, self.runtime.session() as session:
+            yield session
 
     async def authenticate(self, conn: Connection, token: str) -> User:
         # Opening a socket is not use of the session (pages reconnect by themselves).
