@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from pathlib import Path
 from typing import Any
 
@@ -121,6 +122,16 @@ async def wait_frames(page: Page, more_than: int = 0, timeout: float = 20) -> di
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"no new remote video frames: {stats}")
         await asyncio.sleep(0.25)
+
+
+async def check_in(page: Page) -> None:
+    """On the pre-call page: once the check's results show, press Check in, as a patient does. Until
+    the network check ends the button moves (its status line gives way to the results), and a
+    click at that moment can land beside it."""
+    await expect(page.get_by_role("list", name="Pre-call check")).to_contain_text(
+        re.compile(r"Network: good \(\d+ ms\)"), timeout=15_000)
+    await page.get_by_role("button", name="Check in").click()
+    await expect(page.get_by_role("heading", name="You are in the waiting room")).to_be_visible()
 
 
 async def send_chat(page: Page, text: str) -> None:

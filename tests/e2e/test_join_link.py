@@ -20,7 +20,16 @@ from playwright.async_api import Page, expect
 from televisit.users.models import Role
 from tests.e2e.a11y import a11y_page, check_a11y
 from tests.e2e.conftest import PASSWORD, Instance, _free_port
-from tests.e2e.pages import DOCTOR, PATIENT, assert_clean_console, open_page, shot, sign_in, wait_connected
+from tests.e2e.pages import (
+    DOCTOR,
+    PATIENT,
+    assert_clean_console,
+    check_in,
+    open_page,
+    shot,
+    sign_in,
+    wait_connected,
+)
 from tests.e2e.test_admin import admin_page
 from tests.fixtures.app import make_settings
 from tests.fixtures.logs import captured_logs
@@ -199,8 +208,7 @@ async def test_the_emailed_link_checks_her_in_and_the_doctor_admits_her(
     phone = await a11y_page(browser, mail_instance.url, "phone")
     await phone.goto(link)
     await expect(phone.get_by_role("heading", name="Get ready for your visit")).to_be_visible()
-    await phone.get_by_role("button", name="Check in").click()
-    await expect(phone.get_by_role("heading", name="You are in the waiting room")).to_be_visible()
+    await check_in(phone)
     await check_a11y(phone, "waiting room from a join link, phone")
     await shot(phone, artifacts, "55-phone-join-link-waiting-room")
 

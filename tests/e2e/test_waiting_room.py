@@ -25,7 +25,17 @@ from televisit.users import service as users_service
 from televisit.users.models import Role
 from tests.e2e.a11y import a11y_page, check_a11y
 from tests.e2e.conftest import Instance, _free_port
-from tests.e2e.pages import DOCTOR, PATIENT, book_visit, chat_log, send_chat, shot, sign_in, wait_connected
+from tests.e2e.pages import (
+    DOCTOR,
+    PATIENT,
+    book_visit,
+    chat_log,
+    check_in,
+    send_chat,
+    shot,
+    sign_in,
+    wait_connected,
+)
 from tests.fixtures.app import make_settings
 
 OLGA = ("olga@clinic.test", "Olga Brandt")
@@ -153,8 +163,7 @@ async def test_check_in_admit_knock_messages_and_history(browser, short_idle_ins
     # the video, and she reads that the doctor is finishing another visit.
     await sign_in(olga, OLGA[0])  # now: a page left idle past the timeout is signed out, as it should be
     await card(olga, DOCTOR[1]).get_by_role("link", name="Check in").click()
-    await olga.get_by_role("button", name="Check in").click()
-    await expect(olga.get_by_role("heading", name="You are in the waiting room")).to_be_visible()
+    await check_in(olga)
     await expect(olga.get_by_text("The doctor is finishing another visit.")).to_be_visible()
     await expect(olga.get_by_text("declined")).to_have_count(0)
     await check_a11y(olga, "waiting room while the doctor is busy (phone)")
@@ -230,8 +239,7 @@ async def test_a_patient_waiting_longer_than_the_idle_timeout_stays_signed_in(br
     patty = await a11y_page(browser, inst.url, "phone")
     await sign_in(patty, PATIENT[0])
     await card(patty, DOCTOR[1]).get_by_role("link", name="Check in").click()
-    await patty.get_by_role("button", name="Check in").click()
-    await expect(patty.get_by_role("heading", name="You are in the waiting room")).to_be_visible()
+    await check_in(patty)
     await patty.wait_for_timeout((IDLE_TIMEOUT + 8) * 1000)
     await expect(patty.get_by_role("heading", name="You are in the waiting room")).to_be_visible()
     await patty.context.close()
