@@ -37,6 +37,11 @@ from televisit.users.models import Role
 from tests.fixtures.app import START, make_settings
 from tests.fixtures.factories import PASSWORD
 
+# In `make test`'s second, one-process part: schemathesis gives every operation's test the same
+# name (110 items, 3 names), and pytest-xdist's group scheduling keys its work by name, so in the
+# parallel part 107 of them would silently never run (tests/conftest.py refuses that).
+pytestmark = pytest.mark.serial
+
 MAX_EXAMPLES = 10
 LOGOUT = "auth-logout"
 # Known before collection, because schemathesis builds some cases (and asks for auth) then;
