@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
+from televisit.rooms import service as rooms_service
 from televisit.runtime import runtime_of
 from tests.fixtures.cluster import Cluster, start_cluster
 from tests.fixtures.databases import truncate_all
@@ -56,8 +57,13 @@ async def test_both_instances_sweep_at_once_and_each_room_ends_once(cluster, htt
                "a": await start_call(http_a, ring_a, ring_a.doctor)}
     await rb.expect("call.incoming", room_id=ringing["b"]["id"])
     await ra.expect("call.incoming", room_id=ringing["a"]["id"])
-    await asyncio.gather(runtime_of(cluster.a.app).room_timers.run_once(),
-                         runtime_of(cluster.b.app).room_timers.run_once())  # both beat
+    # Both instances beat before either looks for orphans. (Their first sweeps run at once: the
+    # one that ran before the other had ever beaten released that instance's participants, an
+    # instance without a heartbeat row counting as dead, and the doctor "left" the live call.)
+    for app in (cluster.a.app, cluster.b.app):
+        rt = runtime_of(app)
+        async with rt.session() as session:
+            await rooms_service.heartbeat(session, instance_id=rt.instance_id, now=clock.now())
 
     clock.advance(hours=4)  # the live call hits the maximum; the ringing ones went unused
     ended_a, ended_b = await asyncio.gather(runtime_of(cluster.a.app).room_timers.run_once(),
