@@ -34,7 +34,7 @@ $(UV_STAMP):
 
 # Bytecode compiled ahead (as in the Docker image): where PYTHONDONTWRITEBYTECODE is set, as on
 # these machines, every process would otherwise compile SQLAlchemy, pydantic and FastAPI from
-# source at start-up (`televisit serve` was ready in 3.6 s instead of about 2; the tests start it
+# source at start-up (`televisit serve` was ready in 3.6 s instead of 1.6; the tests start it
 # often). compileall only rewrites what changed.
 setup: $(UV_STAMP)
 	@$(UV) sync --frozen --python python3 --quiet --compile-bytecode

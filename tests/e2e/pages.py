@@ -125,9 +125,9 @@ async def wait_frames(page: Page, more_than: int = 0, timeout: float = 20) -> di
 
 
 async def check_in(page: Page) -> None:
-    """On the pre-call page: once the check's results show, press Check in, as a patient does. Until
-    the network check ends the button moves (its status line gives way to the results), and a
-    click at that moment can land beside it."""
+    """On the pre-call page: once the check's results show, press Check in, as a patient does. When
+    the network check ends the button can still move down a line or two (the speed and TURN
+    lines arrive), and a click at that moment can land beside it."""
     await expect(page.get_by_role("list", name="Pre-call check")).to_contain_text(
         re.compile(r"Network: good \(\d+ ms\)"), timeout=15_000)
     await page.get_by_role("button", name="Check in").click()
