@@ -101,7 +101,7 @@ async def _demo(settings: Settings) -> None:
                 people[email] = user
             doctor = people["doctor@demo.televisit.test"]
             existing = await AppointmentRepository(session).list_for_user(
-                doctor.id, status=None, starts_from=now, starts_to=None, after=None, limit=1
+                doctor.id, status=None, starts_from=now, starts_to=None, after=None, limit=1, now=now,
             )
             if not existing:
                 for i, email in enumerate(("alice@demo.televisit.test", "bob@demo.televisit.test")):

@@ -139,6 +139,25 @@ class TestMissed:
             assert ids(await list_all(client, person, status="missed")) == [booked["id"]]
             assert await list_all(client, person, status="scheduled") == []
 
+    async def test_a_page_shows_it_missed_from_its_end_with_no_read_of_the_visit(self, client, clock, visit):
+        """Pages of visits do not store `missed` (only a read of the visit does): what they show
+        and what their filters find must agree with that read, to the second."""
+        doctor, patient, booked = visit  # 11:00-11:30
+        clock.advance(hours=2, minutes=29, seconds=59)
+        for person in (doctor, patient):
+            assert [a["status"] for a in await list_all(client, person)] == ["scheduled"]
+            assert ids(await list_all(client, person, status="scheduled,in_progress")) == [booked["id"]]
+            assert await list_all(client, person, status="missed") == []
+        clock.advance(seconds=1)  # the end: missed, though nothing has read the visit since
+        for person in (doctor, patient):
+            [shown] = await list_all(client, person)
+            assert (shown["status"], shown["doctor_busy"]) == ("missed", False)
+            assert ids(await list_all(client, person, status="missed,cancelled")) == [booked["id"]]
+            assert await list_all(client, person, status="scheduled") == []
+            assert await list_all(client, person, status="scheduled,completed") == []
+        read = await client.get(f"{URL}/{booked['id']}", headers=patient.headers)
+        assert read.json() == {**shown, "unread_count": read.json()["unread_count"]}
+
     async def test_missed_filter_finds_it_and_cancelled_stay_cancelled(self, client, clock, visit):
         doctor, patient, booked = visit
         cancelled = await book_at(client, doctor, patient, hours=4)

@@ -99,7 +99,7 @@ async def list_appointments(
         session, user=auth.user, status=statuses, starts_from=starts_from, starts_to=starts_to,
         cursor=cursor, limit=limit, now=now, only=auth.session.appointment_id, with_person=with_,
     )
-    return service.page_of(settings, rows, next_cursor, viewer_id=auth.user.id)
+    return service.page_of(settings, rows, next_cursor, viewer_id=auth.user.id, now=now)
 
 
 @router.get("/slots/next-free", operation_id="appointments-next-free",

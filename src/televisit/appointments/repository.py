@@ -3,9 +3,25 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from functools import cache
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Row, Select, Subquery, and_, case, delete, exists, func, or_, select, union_all, update
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Row,
+    Select,
+    Subquery,
+    and_,
+    bindparam,
+    case,
+    delete,
+    exists,
+    func,
+    or_,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute, aliased, joinedload
 
@@ -76,6 +92,66 @@ def visit_views() -> Select[*tuple[Any, ...]]:
     )
 
 
+class _PageShape(NamedTuple):
+    """Which filters a page of visits has: one statement is built for each shape, once."""
+
+    only: bool
+    with_person: bool
+    statuses: int  # 0, 1, or 2 for several
+    starts_from: bool
+    starts_to: bool
+    after: bool
+
+
+@cache
+def _page_statement(shape: _PageShape) -> Select[*tuple[Any, ...]]:
+    """A page of a person's visits, the values as bound parameters (`list_for_user` names them).
+
+    Built once per shape and reused: SQLAlchemy keys its compiled-SQL cache on a statement's
+    structure, and working that key out on a fresh statement of this size (the page's
+    subqueries around `visit_views`), plus building it, cost more per request than running it.
+    """
+    conditions: list[ColumnElement[bool]] = []
+    if shape.only:
+        conditions.append(Appointment.id == bindparam("only"))
+    if shape.with_person:
+        person = bindparam("with_person", type_=Appointment.doctor_id.type)
+        conditions.append(or_(Appointment.doctor_id == person, Appointment.patient_id == person))
+    if shape.statuses:
+        # The status as the page shows it: a visit that ended unheld is `missed` whether or not
+        # a read of that one visit has stored it yet (`mark_missed`; a page does not write).
+        due = and_(Appointment.status == AppointmentStatus.scheduled,
+                   Appointment.ends_at <= bindparam("now", type_=Appointment.ends_at.type))
+        shown = case((due, AppointmentStatus.missed.value), else_=Appointment.status)
+        kind = Appointment.status.type
+        conditions.append(shown == bindparam("status", type_=kind) if shape.statuses == 1
+                          else shown.in_(bindparam("statuses", type_=kind, expanding=True)))
+    if shape.starts_from:
+        conditions.append(Appointment.starts_at >= bindparam("starts_from"))
+    if shape.starts_to:
+        conditions.append(Appointment.starts_at < bindparam("starts_to"))
+    if shape.after:
+        # `core.pagination.after_key`'s form (OR/AND, which both backends take the index for).
+        after_at = bindparam("after_at", type_=Appointment.starts_at.type)
+        after_id = bindparam("after_id", type_=Appointment.id.type)
+        conditions.append(or_(Appointment.starts_at > after_at,
+                              and_(Appointment.starts_at == after_at, Appointment.id > after_id)))
+    order = (Appointment.starts_at, Appointment.id)
+    limit = bindparam("limit", type_=Integer)
+
+    # The first `limit` of the person's visits as doctor and as patient, each read in order
+    # from its (person, starts_at) index, then the page of those (at most 2 * limit rows):
+    # the work is bounded by the page, not by the person's history (an OR of the two would
+    # sort every matching row first).
+    def first(person: InstrumentedAttribute[uuid.UUID]) -> Subquery:
+        return (select(Appointment.id).where(person == bindparam("user_id"), *conditions).order_by(*order)
+                .limit(limit).subquery())
+
+    as_doctor, as_patient = first(Appointment.doctor_id), first(Appointment.patient_id)
+    ids = union_all(select(as_doctor.c.id), select(as_patient.c.id))
+    return visit_views().where(Appointment.id.in_(ids)).order_by(*order).limit(limit)
+
+
 class AppointmentRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -125,39 +201,29 @@ class AppointmentRepository:
         starts_to: datetime | None,
         after: tuple[datetime, uuid.UUID] | None,
         limit: int,
+        now: datetime,
         only: uuid.UUID | None = None,
         with_person: uuid.UUID | None = None,
     ) -> list[Row[Any]]:
-        """A page of the person's visits as rows of `visit_views` (what the public form needs)."""
-        conditions = []
-        if only is not None:
-            conditions.append(Appointment.id == only)
-        if with_person is not None:
-            conditions.append(or_(Appointment.doctor_id == with_person,
-                                  Appointment.patient_id == with_person))
-        if status:
-            conditions.append(Appointment.status.in_(status) if len(status) > 1
-                              else Appointment.status == status[0])
-        if starts_from is not None:
-            conditions.append(Appointment.starts_at >= starts_from)
-        if starts_to is not None:
-            conditions.append(Appointment.starts_at < starts_to)
+        """A page of the person's visits as rows of `visit_views` (what the public form needs).
+
+        A `status` filter takes the visits that ended unheld by ``now`` as `missed` (stored or
+        not: `mark_missed` runs on the reads of one visit, not on a page); `public_fields`
+        shows them so."""
+        statuses = list(dict.fromkeys(status or ()))
+        shape = _PageShape(only=only is not None, with_person=with_person is not None,
+                           statuses=min(len(statuses), 2), starts_from=starts_from is not None,
+                           starts_to=starts_to is not None, after=after is not None)
+        given = {"only": only, "with_person": with_person, "starts_from": starts_from, "starts_to": starts_to}
+        params: dict[str, Any] = {"user_id": user_id, "limit": limit,
+                                  **{name: value for name, value in given.items() if value is not None}}
+        if len(statuses) == 1:
+            params["status"], params["now"] = statuses[0], now
+        elif statuses:
+            params["statuses"], params["now"] = statuses, now
         if after is not None:
-            conditions.append(after_key(Appointment.starts_at, Appointment.id, after))
-        order = (Appointment.starts_at, Appointment.id)
-
-        # The first `limit` of the person's visits as doctor and as patient, each read in order
-        # from its (person, starts_at) index, then the page of those (at most 2 * limit rows):
-        # the work is bounded by the page, not by the person's history (an OR of the two would
-        # sort every matching row first).
-        def first(person: InstrumentedAttribute[uuid.UUID]) -> Subquery:
-            return (select(Appointment.id).where(person == user_id, *conditions).order_by(*order)
-                    .limit(limit).subquery())
-
-        as_doctor, as_patient = first(Appointment.doctor_id), first(Appointment.patient_id)
-        ids = union_all(select(as_doctor.c.id), select(as_patient.c.id))
-        stmt = visit_views().where(Appointment.id.in_(ids)).order_by(*order).limit(limit)
-        return list((await self.session.execute(stmt)).all())
+            params["after_at"], params["after_id"] = after
+        return list((await self.session.execute(_page_statement(shape), params)).all())
 
     async def next_message_seq(self, appointment_id: uuid.UUID) -> int:
         stmt = (
@@ -181,7 +247,8 @@ class AppointmentRepository:
         return bool((await self.session.execute(stmt)).scalar())
 
     async def mark_missed(self, *, user_ids: list[uuid.UUID], now: datetime) -> None:
-        """Visits of these people that ended unheld become `missed` (applied lazily, on read).
+        """Visits of these people that ended unheld become `missed` (applied lazily, on the read of
+        one visit and before a booking; a page of visits shows them so without writing).
 
         Scoped to the caller's own visits, and a read first: on SQLite any UPDATE takes the
         database's write lock, which every page view would otherwise queue for.

@@ -301,10 +301,11 @@ async def list_for_user(
         raise BadRequest("`from` must be before `to`.", code="invalid_range")
     after = time_key(cursor) if cursor else None
     repo = AppointmentRepository(session)
-    await repo.mark_missed(user_ids=[user.id], now=now)
+    # No `mark_missed` here: the page shows a visit that ended unheld as missed (`public_fields`)
+    # without the write, which every page view paid a query for (docs/benchmarks.md, REST).
     rows = await repo.list_for_user(
         user.id, status=status, starts_from=starts_from, starts_to=starts_to, after=after,
-        limit=limit + 1, only=only, with_person=with_person,
+        limit=limit + 1, now=now, only=only, with_person=with_person,
     )
     shown, next_cursor = page(rows, limit, lambda a: (a.starts_at, a.id))
     filters = {"status": ",".join(status) if status else None, "from": starts_from, "to": starts_to,
@@ -384,10 +385,15 @@ def ensure_messaging_open(settings: Settings, appointment: Appointment, *, now: 
         raise Conflict("This conversation is closed; it can still be read.", code="conversation_closed")
 
 
-def public_fields(settings: Settings, view: Row[Any], *, viewer_id: uuid.UUID) -> dict[str, Any]:
+def public_fields(settings: Settings, view: Row[Any], *, viewer_id: uuid.UUID,
+                  now: datetime | None = None) -> dict[str, Any]:
     """The fields of `AppointmentPublic` for ``viewer_id`` (one of the visit's two people), from its
-    row of `repository.visit_views`; validated once for a whole page (`publics_of`), not model by
-    model."""
+    row of `repository.visit_views`; validated once for a whole page (`page_of`), not model by
+    model. With ``now``, a visit that ended unheld by then is `missed`, stored so or not yet (a
+    page of visits does not write it: `list_for_user`)."""
+    status = view.status
+    if now is not None and status == AppointmentStatus.scheduled and view.ends_at <= now:
+        status = AppointmentStatus.missed
     call = None
     if view.room_id is not None and view.call_started_at is not None:
         duration = None
@@ -403,12 +409,12 @@ def public_fields(settings: Settings, view: Row[Any], *, viewer_id: uuid.UUID) -
     return {
         "id": view.id, "doctor": {"id": view.doctor_id, "full_name": view.doctor_name},
         "patient": {"id": view.patient_id, "full_name": view.patient_name}, "starts_at": view.starts_at,
-        "duration_minutes": view.duration_minutes, "reason": view.reason, "status": view.status,
+        "duration_minutes": view.duration_minutes, "reason": view.reason, "status": status,
         "created_at": view.created_at, "cancelled_at": view.cancelled_at,
         "cancel_reason": view.cancel_reason, "room_id": view.room_id, "check_in": check_in,
         "unread_count": view.unread_for_doctor if is_doctor else view.unread_for_patient,
         "last_message_at": view.last_message_at, "messaging_until": messaging_until(settings, view),
-        "call": call, "doctor_busy": bool(view.doctor_busy) and not is_doctor,
+        "call": call, "doctor_busy": bool(view.doctor_busy) and not is_doctor and status in ACTIVE,
     }
 
 
@@ -418,10 +424,10 @@ def to_public(settings: Settings, view: Row[Any], *, viewer_id: uuid.UUID) -> Ap
 
 
 def page_of(settings: Settings, views: list[Row[Any]], next_cursor: str | None, *,
-            viewer_id: uuid.UUID) -> AppointmentList:
-    """A page of visits as ``viewer_id`` reads them, validated in one call."""
+            viewer_id: uuid.UUID, now: datetime) -> AppointmentList:
+    """A page of visits as ``viewer_id`` reads them at ``now``, validated in one call."""
     return AppointmentList.model_validate({
-        "items": [public_fields(settings, view, viewer_id=viewer_id) for view in views],
+        "items": [public_fields(settings, view, viewer_id=viewer_id, now=now) for view in views],
         "next_cursor": next_cursor,
     })
 
