@@ -374,9 +374,12 @@ class _Window(Protocol):
 def messaging_until(settings: Settings, appointment: _Window) -> datetime:
     """Until when the conversation is open: the visit's end (or its cancellation) plus
     TELEVISIT_MESSAGING_WINDOW."""
-    base = appointment.ends_at
-    if appointment.status == AppointmentStatus.cancelled and appointment.cancelled_at is not None:
-        base = appointment.cancelled_at
+    return _messaging_until(settings, appointment.status, appointment.ends_at, appointment.cancelled_at)
+
+
+def _messaging_until(settings: Settings, status: str, ends_at: datetime, cancelled_at: datetime | None
+                     ) -> datetime:
+    base = cancelled_at if status == AppointmentStatus.cancelled and cancelled_at is not None else ends_at
     return base + timedelta(seconds=settings.messaging_window)
 
 
@@ -390,31 +393,38 @@ def public_fields(settings: Settings, view: Row[Any], *, viewer_id: uuid.UUID,
     """The fields of `AppointmentPublic` for ``viewer_id`` (one of the visit's two people), from its
     row of `repository.visit_views`; validated once for a whole page (`page_of`), not model by
     model. With ``now``, a visit that ended unheld by then is `missed`, stored so or not yet (a
-    page of visits does not write it: `list_for_user`)."""
-    status = view.status
-    if now is not None and status == AppointmentStatus.scheduled and view.ends_at <= now:
+    page of visits does not write it: `list_for_user`).
+
+    Read through the row's mapping: a Row's attributes cost four times as much, and a page
+    reads 25 of them from each of its 50 rows."""
+    v = view._mapping
+    status, ends_at, cancelled_at = v["status"], v["ends_at"], v["cancelled_at"]
+    if now is not None and status == AppointmentStatus.scheduled and ends_at <= now:
         status = AppointmentStatus.missed
     call = None
-    if view.room_id is not None and view.call_started_at is not None:
+    room_id, call_started_at = v["room_id"], v["call_started_at"]
+    if room_id is not None and call_started_at is not None:
+        call_ended_at, first_joined_at = v["call_ended_at"], v["call_first_joined_at"]
         duration = None
-        if view.call_ended_at is not None and view.call_first_joined_at is not None:
-            duration = max(0, int((view.call_ended_at - view.call_first_joined_at).total_seconds()))
-        call = {"room_id": view.room_id, "started_at": view.call_started_at,
-                "ended_at": view.call_ended_at, "duration_seconds": duration}
-    is_doctor = viewer_id == view.doctor_id
+        if call_ended_at is not None and first_joined_at is not None:
+            duration = max(0, int((call_ended_at - first_joined_at).total_seconds()))
+        call = {"room_id": room_id, "started_at": call_started_at, "ended_at": call_ended_at,
+                "duration_seconds": duration}
+    is_doctor = viewer_id == v["doctor_id"]
     check_in = None
-    if view.check_in_at is not None:
-        check_in = {"at": view.check_in_at, "present": view.check_in_present,
-                    "left_at": view.check_in_left_at, "checks": view.check_in_checks}
+    if (check_in_at := v["check_in_at"]) is not None:
+        check_in = {"at": check_in_at, "present": v["check_in_present"], "left_at": v["check_in_left_at"],
+                    "checks": v["check_in_checks"]}
     return {
-        "id": view.id, "doctor": {"id": view.doctor_id, "full_name": view.doctor_name},
-        "patient": {"id": view.patient_id, "full_name": view.patient_name}, "starts_at": view.starts_at,
-        "duration_minutes": view.duration_minutes, "reason": view.reason, "status": status,
-        "created_at": view.created_at, "cancelled_at": view.cancelled_at,
-        "cancel_reason": view.cancel_reason, "room_id": view.room_id, "check_in": check_in,
-        "unread_count": view.unread_for_doctor if is_doctor else view.unread_for_patient,
-        "last_message_at": view.last_message_at, "messaging_until": messaging_until(settings, view),
-        "call": call, "doctor_busy": bool(view.doctor_busy) and not is_doctor and status in ACTIVE,
+        "id": v["id"], "doctor": {"id": v["doctor_id"], "full_name": v["doctor_name"]},
+        "patient": {"id": v["patient_id"], "full_name": v["patient_name"]}, "starts_at": v["starts_at"],
+        "duration_minutes": v["duration_minutes"], "reason": v["reason"], "status": status,
+        "created_at": v["created_at"], "cancelled_at": cancelled_at, "cancel_reason": v["cancel_reason"],
+        "room_id": room_id, "check_in": check_in,
+        "unread_count": v["unread_for_doctor"] if is_doctor else v["unread_for_patient"],
+        "last_message_at": v["last_message_at"],
+        "messaging_until": _messaging_until(settings, status, ends_at, cancelled_at),
+        "call": call, "doctor_busy": bool(v["doctor_busy"]) and not is_doctor and status in ACTIVE,
     }
 
 
