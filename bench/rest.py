@@ -239,9 +239,8 @@ async def explain_list(engine: Any, world: World) -> dict[str, list[str]]:
             captured.append(stmt.params(params) if params else stmt)  # the values in place
             raise _Stop
 
-        async def scalar(self, stmt: Any) -> Any:
-            captured.append(stmt)
-            raise _Stop
+        async def connection(self) -> Any:  # the page runs on the session's connection
+            return self
 
     for name, user, kwargs in (
         ("list_doctor", doctor_id(0), {"starts_from": world.day, "starts_to": world.day + timedelta(days=1)}),

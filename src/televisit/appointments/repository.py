@@ -223,7 +223,9 @@ class AppointmentRepository:
             params["statuses"], params["now"] = statuses, now
         if after is not None:
             params["after_at"], params["after_id"] = after
-        return list((await self.session.execute(_page_statement(shape), params)).all())
+        # On the session's connection: plain rows, without the ORM's result set-up for each page.
+        connection = await self.session.connection()
+        return list((await connection.execute(_page_statement(shape), params)).all())
 
     async def next_message_seq(self, appointment_id: uuid.UUID) -> int:
         stmt = (
