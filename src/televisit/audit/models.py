@@ -76,6 +76,7 @@ class Action(enum.StrEnum):
 
 class AuditEvent(UUIDPrimaryKey, Base):
     __tablename__ = "audit_events"
+    __insert_only__ = True  # core/db.py INSERT_ONLY: `audit.record` sets its id
     __table_args__ = (
         # Newest first, page after page: (occurred_at, id) is the keyset.
         Index("ix_audit_events_occurred_at_id", "occurred_at", "id"),

@@ -68,7 +68,7 @@ async def record(
     """Add one record. ``data`` holds filters, counts, reasons and ids, never a body or a token."""
     origin = context.current()
     event = AuditEvent(
-        occurred_at=now, actor_id=actor.id if actor else None,
+        id=uuid.uuid4(), occurred_at=now, actor_id=actor.id if actor else None,
         actor_role=str(actor.role) if actor and actor.role else None, action=action.value,
         object_type=object_type, object_id=object_id, outcome=outcome.value,
         client_ip=origin.client_ip, request_id=origin.request_id, user_agent=origin.user_agent,
