@@ -188,8 +188,23 @@ def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]
     # A session class of its own, so that listeners on it (auth/cache.py) see only this factory's
     # sessions, not those of another app in the same process (tests run several).
     session_class = type("TelevisitSession", (Session,), {})
+    event.listen(session_class, "after_begin", _connected)
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False,
                               sync_session_class=session_class)
+
+
+CONNECTED_KEY = "televisit_connected"
+
+
+def _connected(session: Session, _transaction: Any, _connection: Any) -> None:
+    session.info[CONNECTED_KEY] = True
+
+
+def _idle(session: AsyncSession) -> bool:
+    """Nothing to commit, roll back or close: the session never took a connection and holds no
+    row to write (a request answered from the session cache alone: who am I)."""
+    sync = session.sync_session
+    return not sync.info.get(CONNECTED_KEY) and not (sync.new or sync.deleted or sync.dirty)
 
 
 @asynccontextmanager
@@ -198,15 +213,20 @@ async def session_scope(
 ) -> AsyncIterator[AsyncSession]:
     """One transaction: committed when the block ends cleanly, rolled back on any error.
 
-    Events the services queued are handed to ``publish`` only after the commit succeeded.
+    Events the services queued are handed to ``publish`` only after the commit succeeded. A
+    session that stayed idle (`_idle`) skips the commit and the close: each costs a greenlet
+    switch into SQLAlchemy's synchronous core, together about 65 µs of CPU, a sixth of `/me`.
     """
-    async with factory() as session:
+    session = factory()
+    try:
         try:
             yield session
-            await _flush_lone_insert(session)
-            await session.commit()
+            if not _idle(session):
+                await _flush_lone_insert(session)
+                await session.commit()
         except BaseException as exc:
-            await session.rollback()
+            if not _idle(session):
+                await session.rollback()
             drop_pending(session)
             if isinstance(exc, Exception):  # not on cancellation: the task must stop now
                 await _write_kept(session)
@@ -215,6 +235,9 @@ async def session_scope(
         events = take_pending(session)
         if events and publish is not None:
             await publish(events)
+    finally:
+        if not _idle(session):
+            await session.close()
 
 
 def keep_on_rollback(session: AsyncSession, row: object) -> None:
