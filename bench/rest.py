@@ -17,7 +17,7 @@ insert (PostgreSQL `generate_series`, SQLite a recursive CTE) to each size in tu
 
 It prints one JSON summary: per backend and size, each endpoint's requests/s, latency p50/p99,
 the server's CPU µs per request (its own process, from /proc: the least noisy figure on a shared
-machine) and the ratio of requests/s to `/livez` of the same run, against the issue 14 targets
+machine), its resident memory after the endpoint's load, and the ratio of requests/s to `/livez` of the same run, against the issue 14 targets
 (list >= 0.3x, /me >= 0.5x on PostgreSQL; flat within 20% from the smallest size to the largest).
 
     .venv/bin/python bench/rest.py                    # ~10 minutes, both backends, 1k/100k/1M
@@ -284,6 +284,14 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICKS
 
 
+def rss_mib(pid: int) -> float:
+    """The server's resident memory now (after an endpoint's load: what its collector left)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return 0.0
+
+
 # -- the load -------------------------------------------------------------------------------
 LUA_DONE = r"""
 done = function(summary, latency, requests)
@@ -375,9 +383,11 @@ def run_endpoints(world: World, base_url: str, server_pid: int, workdir: Path, a
             "server_core_util": round(cpu / wall, 2),
             "non2xx": raw["non2xx"],
             "socket_errors": raw["socket_errors"],
+            "server_rss_mib": rss_mib(server_pid),
         }
         log(f"  {label} {endpoint:13} {rps:8.1f} req/s  p50 {raw['p50_us'] / 1000:6.2f} ms  "
-            f"p99 {raw['p99_us'] / 1000:6.2f} ms  cpu {results[endpoint]['server_cpu_us_per_req']} µs/req"
+            f"p99 {raw['p99_us'] / 1000:6.2f} ms  cpu {results[endpoint]['server_cpu_us_per_req']} µs/req  "
+            f"rss {results[endpoint]['server_rss_mib']} MiB"
             + (f"  NON-2XX {raw['non2xx']}" if raw["non2xx"] else ""))
     livez = results["livez"]["rps"]
     for endpoint in endpoints:
