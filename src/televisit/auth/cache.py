@@ -129,11 +129,9 @@ def watch(factory: async_sessionmaker[AsyncSession], cache: RowCache) -> None:
         tags: set[Hashable] | None = session.info.pop(_NOTED, None)
         if not tags:
             return
-        if _EVERYTHING in tags:
-            cache.clear()
-        else:
-            cache.forget(tags)
-        queue_event(session, AUTH_CHANNEL, _event_of(tags))
+        changed = _event_of(tags)
+        apply(cache, changed)  # here at once, as the other instances will on the event
+        queue_event(session, AUTH_CHANNEL, changed)
 
     event.listen(session_class, "after_flush", after_flush)
     event.listen(session_class, "do_orm_execute", do_orm_execute)
