@@ -140,8 +140,8 @@ class TestMissed:
             assert await list_all(client, person, status="scheduled") == []
 
     async def test_a_page_shows_it_missed_from_its_end_with_no_read_of_the_visit(self, client, clock, visit):
-        """Pages of visits do not store `missed` (only a read of the visit does): what they show
-        and what their filters find must agree with that read, to the second."""
+        """Reads do not store `missed` (a write or a chat, call or export of the visit does): what a
+        page shows and what its filters find must agree with the visit's own read, to the second."""
         doctor, patient, booked = visit  # 11:00-11:30
         clock.advance(hours=2, minutes=29, seconds=59)
         for person in (doctor, patient):

@@ -120,8 +120,7 @@ async def next_free_slot(
 async def get_appointment(
     appointment_id: uuid.UUID, user: VisitUser, session: SessionDep, settings: SettingsDep, now: NowDep
 ) -> AppointmentPublic:
-    appointment = await service.read(session, user=user, appointment_id=appointment_id, now=now)
-    return await service.public(session, settings, appointment, viewer_id=user.id)
+    return await service.read(session, settings, user=user, appointment_id=appointment_id, now=now)
 
 
 @router.post("/{appointment_id}/check-in", operation_id="appointments-check-in",

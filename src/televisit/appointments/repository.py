@@ -152,6 +152,14 @@ def _page_statement(shape: _PageShape) -> Select[*tuple[Any, ...]]:
     return visit_views().where(Appointment.id.in_(ids)).order_by(*order).limit(limit)
 
 
+@cache
+def _visit_statement() -> Select[*tuple[Any, ...]]:
+    """One visit of a person, as its row of `visit_views` (built once, values bound)."""
+    person = bindparam("user_id", type_=Appointment.doctor_id.type)
+    return visit_views().where(Appointment.id == bindparam("appointment_id", type_=Appointment.id.type),
+                               or_(Appointment.doctor_id == person, Appointment.patient_id == person))
+
+
 class AppointmentRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -173,6 +181,14 @@ class AppointmentRepository:
     async def get(self, appointment_id: uuid.UUID) -> Appointment | None:
         stmt = self._base().where(Appointment.id == appointment_id).execution_options(populate_existing=True)
         return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def view_for_user(self, appointment_id: uuid.UUID, user_id: uuid.UUID) -> Row[Any] | None:
+        """The visit as its row of `visit_views` if ``user_id`` is its doctor or patient, else None
+        (a status as stored: `public_fields` with ``now`` shows an ended unheld visit missed)."""
+        connection = await self.session.connection()
+        result = await connection.execute(_visit_statement(),
+                                          {"appointment_id": appointment_id, "user_id": user_id})
+        return result.first()
 
     async def exists(self, appointment_id: uuid.UUID) -> bool:
         stmt = select(exists().where(Appointment.id == appointment_id))
@@ -208,8 +224,8 @@ class AppointmentRepository:
         """A page of the person's visits as rows of `visit_views` (what the public form needs).
 
         A `status` filter takes the visits that ended unheld by ``now`` as `missed` (stored or
-        not: `mark_missed` runs on the reads of one visit, not on a page); `public_fields`
-        shows them so."""
+        not: `mark_missed` runs before the writes and the services' own loads of a visit, not
+        for what a person reads); `public_fields` shows them so."""
         statuses = list(dict.fromkeys(status or ()))
         shape = _PageShape(only=only is not None, with_person=with_person is not None,
                            statuses=min(len(statuses), 2), starts_from=starts_from is not None,
@@ -249,8 +265,9 @@ class AppointmentRepository:
         return bool((await self.session.execute(stmt)).scalar())
 
     async def mark_missed(self, *, user_ids: list[uuid.UUID], now: datetime) -> None:
-        """Visits of these people that ended unheld become `missed` (applied lazily, on the read of
-        one visit and before a booking; a page of visits shows them so without writing).
+        """Visits of these people that ended unheld become `missed` (applied lazily, before a write
+        and when a service loads a visit to act on it; what a person reads, a visit or a page of
+        them, shows them so without writing).
 
         Scoped to the caller's own visits, and a read first: on SQLite any UPDATE takes the
         database's write lock, which every page view would otherwise queue for.

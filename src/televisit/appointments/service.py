@@ -219,19 +219,31 @@ async def get_for_user(
     appointment = await repo.get_for_user(appointment_id, user.id, for_update=for_update,
                                           with_people=with_people)
     if appointment is None:
-        if await repo.exists(appointment_id):
-            await audit.record(session, action=action, actor=user, object_type="appointment",
-                               object_id=appointment_id, now=now, outcome=Outcome.denied)
-        raise AppointmentNotFound()
+        raise await _not_found(repo, user=user, appointment_id=appointment_id, action=action, now=now)
     return appointment
 
 
-async def read(session: AsyncSession, *, user: User, appointment_id: uuid.UUID, now: datetime) -> Appointment:
-    """One of the caller's visits (GET), recorded as read."""
-    appointment = await get_for_user(session, user=user, appointment_id=appointment_id, now=now)
+async def _not_found(repo: AppointmentRepository, *, user: User, appointment_id: uuid.UUID, action: Action,
+                     now: datetime) -> AppointmentNotFound:
+    """The 404 for a visit that is not ``user``'s; someone else's is recorded as a denial."""
+    if await repo.exists(appointment_id):
+        await audit.record(repo.session, action=action, actor=user, object_type="appointment",
+                           object_id=appointment_id, now=now, outcome=Outcome.denied)
+    return AppointmentNotFound()
+
+
+async def read(session: AsyncSession, settings: Settings, *, user: User, appointment_id: uuid.UUID,
+               now: datetime) -> AppointmentPublic:
+    """One of the caller's visits as she reads it (GET), recorded as read: one statement and the
+    record. Like a page of visits it writes no `missed` mark, and shows an ended unheld visit so."""
+    repo = AppointmentRepository(session)
+    view = await repo.view_for_user(appointment_id, user.id)
+    if view is None:
+        raise await _not_found(repo, user=user, appointment_id=appointment_id, action=Action.appointment_read,
+                               now=now)
     await audit.record(session, action=Action.appointment_read, actor=user, object_type="appointment",
-                       object_id=appointment.id, now=now)
-    return appointment
+                       object_id=appointment_id, now=now)
+    return to_public(settings, view, viewer_id=user.id, now=now)
 
 
 async def find_for_participant(
@@ -428,9 +440,10 @@ def public_fields(settings: Settings, view: Row[Any], *, viewer_id: uuid.UUID,
     }
 
 
-def to_public(settings: Settings, view: Row[Any], *, viewer_id: uuid.UUID) -> AppointmentPublic:
-    """The visit as ``viewer_id`` (one of its two people) reads it."""
-    return AppointmentPublic.model_validate(public_fields(settings, view, viewer_id=viewer_id))
+def to_public(settings: Settings, view: Row[Any], *, viewer_id: uuid.UUID,
+              now: datetime | None = None) -> AppointmentPublic:
+    """The visit as ``viewer_id`` (one of its two people) reads it (at ``now``: `public_fields`)."""
+    return AppointmentPublic.model_validate(public_fields(settings, view, viewer_id=viewer_id, now=now))
 
 
 def page_of(settings: Settings, views: list[Row[Any]], next_cursor: str | None, *,
