@@ -17,13 +17,15 @@ insert (PostgreSQL `generate_series`, SQLite a recursive CTE) to each size in tu
 
 It prints one JSON summary: per backend and size, each endpoint's requests/s, latency p50/p99,
 the server's CPU µs per request (its own process, from /proc: the least noisy figure on a shared
-machine), its resident memory after the endpoint's load, and the ratio of requests/s to `/livez` of the same run, against the issue 14 targets
-(list >= 0.3x, /me >= 0.5x on PostgreSQL; flat within 20% from the smallest size to the largest).
+machine), its resident memory after the endpoint's load, and the ratio of requests/s to `/livez`
+of the same run, against the issue 14 targets (list >= 0.3x, /me >= 0.5x on PostgreSQL; flat
+within 20% from the smallest size to the largest).
 
     .venv/bin/python bench/rest.py                    # ~10 minutes, both backends, 1k/100k/1M
     .venv/bin/python bench/rest.py --quick            # smoke run: 1k visits, 2 s per endpoint
     .venv/bin/python bench/rest.py --backend postgres --sizes 100000 --profile /tmp/prof
     .venv/bin/python bench/rest.py --backend postgres --sizes 1000 --endpoints me,list_doctor
+    .venv/bin/python bench/rest.py --backend postgres --sizes 1000 --in-process   # the app alone
 
 Needs `wrk` (Debian: `apt-get install wrk`) and PostgreSQL (TELEVISIT_TEST_PG_URL, default
 postgres@127.0.0.1:5432; a fresh database is created and dropped). `--profile DIR` records the
@@ -397,6 +399,80 @@ def run_endpoints(world: World, base_url: str, server_pid: int, workdir: Path, a
     return results
 
 
+IN_PROCESS = ("livez", "me", "list_doctor", "list_patient", "visit")  # GETs: the same request each time
+
+
+async def measure_in_process(world: World, settings: Any, args: argparse.Namespace, label: str
+                             ) -> dict[str, Any]:
+    """`--in-process`: the app's own CPU per request, without uvicorn, HTTP or wrk.
+
+    The app (production settings, its JSON logs written to /dev/null) is called through ASGI in
+    this process, one request at a time, for ``--duration`` seconds per endpoint; the figure is
+    this process's CPU time per request. What `serve`'s figures add to these is uvicorn's HTTP
+    handling and the load generator's share of the machine.
+    """
+    from televisit.app import create_app
+    from televisit.core.logging import configure_logging
+
+    app = create_app(settings, configure_logs=False)
+    results: dict[str, Any] = {}
+    with Path(os.devnull).open("w") as devnull:  # noqa: ASYNC230 - /dev/null does not block
+        configure_logging(settings, stream=devnull)
+        async with app.router.lifespan_context(app):
+            for endpoint in (e for e in IN_PROCESS if e == "livez" or e in args.endpoints):
+                requests = [_asgi_get(app, world, endpoint, n) for n in range(len(world.day_visits))]
+                done, t_end = 0, time.monotonic() + args.warmup
+                while time.monotonic() < t_end:
+                    await requests[done % len(requests)]()
+                    done += 1
+                done, cpu0, t0 = 0, time.process_time(), time.monotonic()
+                while time.monotonic() - t0 < args.duration:
+                    await requests[done % len(requests)]()
+                    done += 1
+                cpu_us = (time.process_time() - cpu0) / done * 1e6
+                results[endpoint] = {"requests": done, "cpu_us_per_req": round(cpu_us, 1)}
+                log(f"  {label} in-process {endpoint:13} {cpu_us:8.1f} µs/req ({done} requests)")
+    livez = results["livez"]["cpu_us_per_req"]
+    for figures in results.values():
+        figures["cpu_ratio_livez_over_this"] = round(livez / figures["cpu_us_per_req"], 3)
+    return results
+
+
+def _asgi_get(app: Any, world: World, endpoint: str, n: int) -> Any:
+    """One GET of ``endpoint`` (the n-th of the day's visits for `visit`) as a callable."""
+    day = world.day.strftime("%Y-%m-%dT%H:%M:%SZ")
+    paths = {
+        "livez": ("/livez", ""),
+        "me": ("/api/v1/me", ""),
+        "list_doctor": ("/api/v1/appointments",
+                        f"from={day}&to={(world.day + timedelta(days=1)).strftime('%Y-%m-%dT%H:%M:%SZ')}"),
+        "list_patient": ("/api/v1/appointments", ""),
+        "visit": (f"/api/v1/appointments/{world.day_visits[n]}", ""),
+    }
+    path, query = paths[endpoint]
+    token = world.patient_token if endpoint == "list_patient" else world.doctor_token
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
+             "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": query.encode(),
+             "root_path": "", "client": ("127.0.0.1", 40000), "server": ("127.0.0.1", 8000),
+             "headers": [(b"host", b"127.0.0.1:8000"), (b"authorization", f"Bearer {token}".encode())]}
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def call() -> None:
+        status: list[int] = []
+
+        async def send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                status.append(message["status"])
+
+        await app(dict(scope, state={}), receive, send)
+        if status != [200]:
+            raise RuntimeError(f"{endpoint}: {path}?{query} answered {status}")
+
+    return call
+
+
 def serve_and_measure(world: World, env: dict[str, str], workdir: Path, args: argparse.Namespace,
                       run: int, label: str) -> dict[str, Any]:
     """`televisit serve` pinned to its core, every endpoint driven in turn, then stopped."""
@@ -458,6 +534,10 @@ async def bench_database(env: dict[str, str], args: argparse.Namespace, workdir:
             await new_sessions(engine, settings, world)
             log(f"{backend}: {size:,} visits (filled in {time.monotonic() - t0:.1f} s)")
             plans = await explain_list(engine, world)
+            if args.in_process:
+                results = await measure_in_process(world, settings, args, f"{backend}-{size}")
+                out["sizes"][str(size)] = {"in_process": results, "list_plans": plans}
+                continue
             results = serve_and_measure(world, env, workdir, args, run, f"{backend}-{size}")
             out["sizes"][str(size)] = {"endpoints": results, "list_plans": plans}
     finally:
@@ -466,9 +546,11 @@ async def bench_database(env: dict[str, str], args: argparse.Namespace, workdir:
 
 
 def verdict(summary: dict[str, Any]) -> list[str]:
-    missed = []
+    missed: list[str] = []
     for backend, result in summary["backends"].items():
         sizes = list(result["sizes"])
+        if any("endpoints" not in result["sizes"][size] for size in sizes):
+            continue  # --in-process: figures of the app's CPU, not the targets' requests/s
         for size in sizes:
             endpoints = result["sizes"][size]["endpoints"]
             for endpoint, ratio in TARGETS.items():
@@ -502,6 +584,8 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=10, help="wrk connections (one thread)")
     parser.add_argument("--endpoints", type=lambda s: s.split(","), default=list(ENDPOINTS),
                         help="only these (comma-separated; `livez`, the baseline, always runs)")
+    parser.add_argument("--in-process", action="store_true",
+                        help="the app's CPU per GET request through ASGI in this process (no server, no wrk)")
     parser.add_argument("--quick", action="store_true", help="smoke run: 1k visits, 2 s per endpoint")
     parser.add_argument("--profile", type=Path, default=None, help="py-spy speedscope files into DIR")
     parser.add_argument("--keep", action="store_true", help="keep the PostgreSQL database and the logs")
@@ -513,7 +597,7 @@ def main() -> int:
         args.sizes, args.duration, args.warmup = [1_000], 2.0, 1.0
     if any(s < 2 * PAGE for s in args.sizes) or args.sizes != sorted(args.sizes):
         parser.error(f"--sizes: ascending, each at least {2 * PAGE}")
-    if shutil.which("wrk") is None:
+    if shutil.which("wrk") is None and not args.in_process:
         parser.error("wrk is not on the PATH (Debian: apt-get install wrk)")
     workdir = Path(tempfile.mkdtemp(prefix="televisit-rest-"))
     summary: dict[str, Any] = {
