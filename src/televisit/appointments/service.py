@@ -209,13 +209,17 @@ async def move(
 async def get_for_user(
     session: AsyncSession, *, user: User, appointment_id: uuid.UUID, now: datetime,
     for_update: bool = False, with_people: bool = True, action: Action = Action.appointment_read,
+    mark_missed: bool = True,
 ) -> Appointment:
     """The visit if ``user`` is its doctor or patient, else 404 (``for_update`` locks its row).
 
-    Asking for someone else's visit is recorded as a denial of ``action``.
+    Asking for someone else's visit is recorded as a denial of ``action``. ``mark_missed=False``:
+    the caller's rule does not depend on `missed` being stored (chat: only the visit's end and a
+    cancellation matter), which saves a statement on every chat message.
     """
     repo = AppointmentRepository(session)
-    await repo.mark_missed(user_ids=[user.id], now=now)
+    if mark_missed:
+        await repo.mark_missed(user_ids=[user.id], now=now)
     appointment = await repo.get_for_user(appointment_id, user.id, for_update=for_update,
                                           with_people=with_people)
     if appointment is None:

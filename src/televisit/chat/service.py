@@ -46,9 +46,10 @@ async def send(
     After the conversation's window (`messaging_until`) it is 409 `conversation_closed`."""
     body = _check_body(body, settings.chat_max_length)
     # Locking the appointment row serializes senders, so the duplicate check below is exact.
+    # Only the two people's ids are needed (the events, the notice email), not their rows.
     appointment = await appointments.get_for_user(
         session, user=user, appointment_id=appointment_id, now=now, for_update=True,
-        action=Action.chat_send,
+        with_people=False, mark_missed=False, action=Action.chat_send,
     )
     repo = MessageRepository(session)
     existing = await repo.by_client_id(
@@ -82,7 +83,8 @@ async def history(
     now: datetime,
 ) -> tuple[list[Message], str | None]:
     appointment = await appointments.get_for_user(
-        session, user=user, appointment_id=appointment_id, now=now, action=Action.chat_read
+        session, user=user, appointment_id=appointment_id, now=now, with_people=False, mark_missed=False,
+        action=Action.chat_read,
     )
     rows = await MessageRepository(session).after(appointment.id, after_seq=after_seq, limit=limit + 1)
     next_cursor = str(rows[limit - 1].seq) if len(rows) > limit else None
@@ -97,7 +99,8 @@ async def mark_read(session: AsyncSession, *, user: User, appointment_id: uuid.U
     """Move the caller's read marker to ``seq`` (never back): `chat.read` goes to the caller's
     other devices and to the other party."""
     appointment = await appointments.get_for_user(session, user=user, appointment_id=appointment_id,
-                                                  now=now, with_people=False, action=Action.chat_mark_read)
+                                                  now=now, with_people=False, mark_missed=False,
+                                                  action=Action.chat_mark_read)
     if seq > appointment.last_message_seq:
         raise Unprocessable("There is no message with this seq yet.", code="invalid_seq", details=[
             {"loc": ["body", "seq"], "msg": f"must be at most {appointment.last_message_seq}"}])
