@@ -204,8 +204,13 @@ class AppointmentRepository:
             Appointment.id == appointment_id,
             or_(Appointment.doctor_id == user_id, Appointment.patient_id == user_id),
         )
-        if for_update:
+        if for_update and self.session.get_bind().dialect.name == "sqlite":
             await lock_rows(self.session, Appointment.updated_at, [appointment_id])
+        elif for_update:
+            # PostgreSQL: locked and read by one statement (`lock_rows`'s FOR NO KEY UPDATE, on
+            # the visit's row only, not its people's), read as it is once the lock is ours.
+            stmt = stmt.with_for_update(key_share=True, of=Appointment).execution_options(
+                populate_existing=True)
         return (await self.session.execute(stmt)).scalar_one_or_none()
 
     async def list_for_user(
