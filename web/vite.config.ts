@@ -1,10 +1,48 @@
 import { fileURLToPath, URL } from 'node:url'
 import { defineConfig } from 'vitest/config'
 import vue from '@vitejs/plugin-vue'
+import type { HtmlTagDescriptor, Plugin } from 'vite'
+
+/**
+ * index.html preloads the app (src/app.ts: its chunk, the chunks it imports and their styles)
+ * beside the small entry that imports it (src/main.ts). Without this the app's files would be
+ * asked for only once the entry had run: a second round of requests on every load.
+ */
+function preloadApp(): Plugin {
+  return {
+    name: 'televisit:preload-app',
+    apply: 'build',
+    transformIndexHtml: {
+      order: 'post',
+      handler(_html, ctx) {
+        const bundle = ctx.bundle
+        if (!bundle) return []
+        const app = Object.values(bundle).find((c) => c.type === 'chunk' && c.facadeModuleId?.endsWith('/src/app.ts'))
+        if (!app || app.type !== 'chunk') throw new Error('preloadApp: no chunk for src/app.ts')
+        const scripts: string[] = []
+        const styles: string[] = []
+        const visit = (file: string): void => {
+          const chunk = bundle[file]
+          if (!chunk || chunk.type !== 'chunk' || scripts.includes(file)) return
+          scripts.push(file)
+          for (const css of chunk.viteMetadata?.importedCss ?? []) if (!styles.includes(css)) styles.push(css)
+          chunk.imports.forEach(visit)
+        }
+        visit(app.fileName)
+        const inHtml = (file: string) => _html.includes(`/${file}"`)
+        const tags: HtmlTagDescriptor[] = [
+          ...styles.filter((f) => !inHtml(f)).map((f) => ({ tag: 'link', attrs: { rel: 'stylesheet', crossorigin: true, href: `/${f}` }, injectTo: 'head' as const })),
+          ...scripts.filter((f) => !inHtml(f)).map((f) => ({ tag: 'link', attrs: { rel: 'modulepreload', crossorigin: true, href: `/${f}` }, injectTo: 'head' as const })),
+        ]
+        return tags
+      },
+    },
+  }
+}
 
 // The backend serves the build at / (src/televisit/web/spa.py); `npm run dev` proxies the API to it.
 export default defineConfig({
-  plugins: [vue()],
+  plugins: [vue(), preloadApp()],
   resolve: { alias: { '@': fileURLToPath(new URL('./src', import.meta.url)) } },
   build: {
     outDir: '../src/televisit/web/dist',

@@ -6,6 +6,27 @@ export interface DeviceChoice {
   facingMode?: 'user' | 'environment'
 }
 
+/** Where the chosen camera and microphone are remembered. */
+export const CHOICE_KEY = 'televisit.devices'
+
+const text = (value: unknown): string | undefined => (typeof value === 'string' ? value : undefined)
+
+/** The remembered choice (`televisit.devices`); device ids are not secrets, so localStorage is fine (docs/web.md). */
+export function loadChoice(): DeviceChoice {
+  try {
+    const saved: unknown = JSON.parse(localStorage.getItem(CHOICE_KEY) ?? '{}')
+    if (typeof saved !== 'object' || saved === null) return {}
+    const facingMode: unknown = Reflect.get(saved, 'facingMode')
+    return {
+      cameraId: text(Reflect.get(saved, 'cameraId')),
+      micId: text(Reflect.get(saved, 'micId')),
+      facingMode: facingMode === 'user' || facingMode === 'environment' ? facingMode : undefined,
+    }
+  } catch {
+    return {}
+  }
+}
+
 export class MediaError extends Error {
   constructor(readonly kind: 'denied' | 'missing' | 'busy' | 'unsupported' | 'other', message: string) {
     super(message)

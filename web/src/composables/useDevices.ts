@@ -7,35 +7,16 @@
 import { computed, ref, shallowRef } from 'vue'
 import { errorMessage } from '@/api/client'
 import {
-  facingOf, listDevices, MediaError, nextCamera, openCamera, openLocalMedia, openMicrophone, stopStream,
+  CHOICE_KEY, facingOf, listDevices, loadChoice, MediaError, nextCamera, openCamera, openLocalMedia, openMicrophone, stopStream,
   type DeviceChoice, type Devices,
 } from '@/calls/media'
 import { useTrackRecovery, type Kind } from './useTrackRecovery'
 
-const CHOICE_KEY = 'televisit.devices'
 
 /** Where a new local track goes: the call's peer connection (the Peer class fits). */
 export interface TrackSink {
   replaceTrack(kind: 'audio' | 'video', track: MediaStreamTrack): Promise<void>
   setLocal(stream: MediaStream): void
-}
-
-const text = (value: unknown): string | undefined => (typeof value === 'string' ? value : undefined)
-
-/** The remembered choice; device ids are not secrets, so localStorage is fine (docs/web.md). */
-function loadChoice(): DeviceChoice {
-  try {
-    const saved: unknown = JSON.parse(localStorage.getItem(CHOICE_KEY) ?? '{}')
-    if (typeof saved !== 'object' || saved === null) return {}
-    const facingMode: unknown = Reflect.get(saved, 'facingMode')
-    return {
-      cameraId: text(Reflect.get(saved, 'cameraId')),
-      micId: text(Reflect.get(saved, 'micId')),
-      facingMode: facingMode === 'user' || facingMode === 'environment' ? facingMode : undefined,
-    }
-  } catch {
-    return {}
-  }
 }
 
 export function useDevices(sink: () => TrackSink | null) {
@@ -81,18 +62,19 @@ export function useDevices(sink: () => TrackSink | null) {
    * the background: a call must not wait for enumerateDevices (it only feeds the pickers and the
    * camera switch button).
    */
-  function prepareMedia(): Promise<boolean> {
+  function prepareMedia(started?: Promise<MediaStream>): Promise<boolean> {
     if (localStream.value?.active) return Promise.resolve(true)
     if (opening) return opening
-    opening = openMedia(visit)
+    opening = openMedia(visit, started)
     return opening
   }
 
-  async function openMedia(forVisit: number): Promise<boolean> {
+  /** `started`: the camera and microphone already being opened (boot/earlyCall.ts), to wait for. */
+  async function openMedia(forVisit: number, started?: Promise<MediaStream>): Promise<boolean> {
     mediaError.value = null
     let stream: MediaStream
     try {
-      stream = await openLocalMedia(choice.value)
+      stream = await (started ?? openLocalMedia(choice.value))
     } catch (err) {
       if (forVisit !== visit) return false
       mediaError.value = errorMessage(err)

@@ -183,4 +183,52 @@ describe('SignalingClient', () => {
     socket.frame({ type: 'ready' })
     expect(client.state).toBe('reconnecting')
   })
+
+  it('sends a frame right behind auth until the first ready, again after a connection lost before it', () => {
+    const { client } = makeClient()
+    client.start()
+    client.sendWithAuth({ type: 'room.join', room_id: 'r1', ref: 'room.join' })
+    let socket = latest()
+    let opened = false
+    void client.authSent().then(() => (opened = true))
+    socket.open()
+    expect(socket.types()).toEqual(['auth', 'room.join'])
+    socket.drop(1006) // lost before ready: the join goes again behind the next auth
+    vi.advanceTimersByTime(200)
+    socket = latest()
+    socket.open()
+    socket.frame({ type: 'ready', user_id: 'u1' })
+    expect(socket.types()).toEqual(['auth', 'room.join'])
+    socket.drop(1006) // after ready: it went through, it is not sent again
+    vi.advanceTimersByTime(200)
+    latest().open()
+    expect(latest().types()).toEqual(['auth'])
+    return Promise.resolve().then(() => expect(opened).toBe(true))
+  })
+
+  it('holds received frames until release, then hands them out in order', () => {
+    const { client } = makeClient()
+    client.hold()
+    const socket = connectReady(client)
+    const seen: string[] = []
+    socket.frame({ type: 'room.joined', room: { id: 'r1' } })
+    socket.frame({ type: 'signal', room_id: 'r1', data: {} })
+    expect(client.state).toBe('ready') // the connection goes on while held
+    client.on('room.joined', () => seen.push('room.joined'))
+    client.on('signal', () => seen.push('signal'))
+    expect(seen).toEqual([])
+    client.release()
+    expect(seen).toEqual(['room.joined', 'signal'])
+    socket.frame({ type: 'signal', room_id: 'r1', data: {} })
+    expect(seen).toEqual(['room.joined', 'signal', 'signal'])
+  })
+
+  it('reads the token from the source it was last given', () => {
+    const { client } = makeClient('old')
+    client.setTokenSource(() => 'new')
+    client.start()
+    latest().open()
+    expect(latest().sent[0]).toEqual({ type: 'auth', token: 'new' })
+  })
+
 })

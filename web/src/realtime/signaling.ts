@@ -80,6 +80,12 @@ export class SignalingClient {
   private retryTimer: ReturnType<typeof setTimeout> | null = null
   private pingTimer: ReturnType<typeof setInterval> | null = null
   private lastFrameAt = 0
+  /** Frames received while held (see `hold`), or null when they go to the listeners at once. */
+  private held: ServerFrame[] | null = null
+  /** Frames that go out right behind `auth`, until the first `ready` (see `sendWithAuth`). */
+  private withAuth: string[] = []
+  private openWaiters: (() => void)[] = []
+  private getToken: () => string | null
   private readonly backoff: number[]
   private readonly idleTimeout: number
   private readonly pingInterval: number
@@ -90,6 +96,50 @@ export class SignalingClient {
     this.idleTimeout = options.idleTimeout ?? 45_000
     this.pingInterval = options.pingInterval ?? 15_000
     this.createSocket = options.createSocket ?? ((url) => new WebSocket(url) as unknown as SocketLike)
+    this.getToken = options.getToken
+  }
+
+  /** Where the token comes from from now on (the app's session store takes over an early socket). */
+  setTokenSource(getToken: () => string | null): void {
+    this.getToken = getToken
+  }
+
+  /**
+   * Keep received frames instead of handing them to the listeners, until `release`: a socket
+   * started before the app (boot/earlyCall.ts) holds what arrives until the app's stores listen.
+   * The connection itself goes on meanwhile (`ready`, queued frames going out, pings).
+   */
+  hold(): void {
+    this.held ??= []
+  }
+
+  /**
+   * Send `frame` right behind the `auth` frame, without waiting for `ready`: the server reads a
+   * socket's frames in order and takes the next one once `auth` has passed (one round trip and one
+   * main-thread task fewer, on a page that is busy loading). Until the first `ready` it goes out
+   * behind every `auth` (a connection lost before `ready` carries it again on the next one).
+   */
+  sendWithAuth(frame: ClientFrame): void {
+    const text = encode(frame)
+    this.withAuth.push(text)
+    if (this.state === 'authenticating' && this.socket) this.socket.send(text)
+    else if (this.state === 'ready' && this.socket) {
+      this.withAuth = []
+      this.socket.send(text)
+    }
+  }
+
+  /** Resolves once a socket has opened and `auth` has gone out (or the client stopped for good). */
+  authSent(): Promise<void> {
+    if (this.state === 'authenticating' || this.state === 'ready' || this.state === 'closed') return Promise.resolve()
+    return new Promise((resolve) => this.openWaiters.push(resolve))
+  }
+
+  /** Hand the held frames to the listeners, in their order, and stop holding. */
+  release(): void {
+    const frames = this.held
+    this.held = null
+    for (const frame of frames ?? []) this.emit(frame)
   }
 
   start(): void {
@@ -102,7 +152,9 @@ export class SignalingClient {
   stop(): void {
     this.clearTimers()
     this.queue = []
+    this.withAuth = []
     if (this.state !== 'closed') this.transition('closed')
+    this.openedNow()
     const socket = this.socket
     this.socket = null
     if (socket) {
@@ -197,13 +249,21 @@ export class SignalingClient {
 
   private authenticate(socket: SocketLike): void {
     if (socket !== this.socket) return
-    const token = this.options.getToken()
+    const token = this.getToken()
     if (!token) {
       this.fail('You are signed out.')
       return
     }
     this.transition('authenticating')
     socket.send(encode({ type: 'auth', token }))
+    for (const text of this.withAuth) socket.send(text)
+    this.openedNow()
+  }
+
+  private openedNow(): void {
+    const waiters = this.openWaiters
+    this.openWaiters = []
+    for (const resolve of waiters) resolve()
   }
 
   private receive(socket: SocketLike, data: unknown): void {
@@ -231,6 +291,7 @@ export class SignalingClient {
     const reconnected = this.everReady
     this.everReady = true
     this.attempt = 0
+    this.withAuth = [] // they went out behind this connection's auth
     this.transition('ready')
     for (const hook of this.resumeHooks) hook(reconnected)
     const queued = this.queue
@@ -262,6 +323,7 @@ export class SignalingClient {
     this.clearTimers()
     this.queue = []
     if (this.state !== 'closed') this.transition('closed')
+    this.openedNow()
     if (ended) this.emit(ended)
   }
 
@@ -293,6 +355,10 @@ export class SignalingClient {
   }
 
   private emit(frame: ServerFrame): void {
+    if (this.held) {
+      this.held.push(frame)
+      return
+    }
     for (const listener of this.listeners.get(frame.type) ?? []) listener(frame)
   }
 

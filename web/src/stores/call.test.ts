@@ -8,7 +8,9 @@ import { createPinia, setActivePinia } from 'pinia'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { FakeStream, FakeTrack } from '@/testing/fakeMedia'
 import { latest, ScriptedSocket } from '@/testing/scriptedSocket'
+import { dropEarlyCall, startEarlyCall, takeEarlySocket } from '@/boot/earlyCall'
 import { useCallStore } from './call'
+import { useRealtimeStore } from './realtime'
 
 const AP = 'appointment-1'
 const ROOM = 'room-1'
@@ -132,6 +134,8 @@ beforeEach(() => {
   setActivePinia(createPinia())
 })
 afterEach(() => {
+  dropEarlyCall()
+  takeEarlySocket()
   useCallStore().leave()
   vi.unstubAllGlobals()
   sessionStorage.clear()
@@ -314,5 +318,46 @@ describe("the clinic's ICE transport policy", () => {
     await flush()
     expect(FakePC.all).toHaveLength(1)
     expect(FakePC.all[0].config.iceTransportPolicy).toBe('all')
+  })
+})
+
+describe('a page opened on the call address (boot/earlyCall.ts)', () => {
+  const address = { pathname: `/visits/${AP}/call`, search: `?room=${ROOM}` }
+
+  it('joins behind auth and opens the camera before the app; the call store takes both over', async () => {
+    expect(startEarlyCall(address)).toBe(true)
+    const socket = latest()
+    socket.open()
+    expect(socket.types()).toEqual(['auth', 'room.join']) // not waiting for ready
+    expect(navigator.mediaDevices.getUserMedia).toHaveBeenCalledTimes(1)
+    socket.frame({ type: 'ready', user_id: ME })
+    socket.frame(joined(true)) // held: the app's stores do not listen yet
+    socket.frame(offer)
+
+    const call = useCallStore()
+    void call.answer(AP, ROOM)
+    expect(ScriptedSocket.all).toHaveLength(1) // the same socket
+    expect(socket.types()).toEqual(['auth', 'room.join']) // not joined twice
+    expect(navigator.mediaDevices.getUserMedia).toHaveBeenCalledTimes(1) // the same camera
+    useRealtimeStore().client.release()
+    cameras[0].resolve()
+    await flush()
+    expect(FakePC.all).toHaveLength(1)
+    expect(FakePC.all[0].added.sort()).toEqual(['audio', 'video'])
+    expect(FakePC.all[0].remoteDescription?.sdp).toBe('v=0 their offer')
+    expect(socket.sent.filter((f) => f.type === 'signal')).toHaveLength(1) // the answer
+    expect(call.phase).toBe('in-call')
+  })
+
+  it('leaves the room and closes the camera when the app does not take the call', async () => {
+    startEarlyCall(address)
+    const socket = latest()
+    socket.open()
+    socket.frame({ type: 'ready', user_id: ME })
+    dropEarlyCall()
+    cameras[0].resolve()
+    await flush()
+    expect(socket.types()).toEqual(['auth', 'room.join', 'room.leave'])
+    expect(cameras[0].tracks.every((t) => t.readyState === 'ended')).toBe(true)
   })
 })

@@ -9,6 +9,7 @@ import { defineStore } from 'pinia'
 import { computed, ref, shallowRef, watch } from 'vue'
 import { api, ApiError, call, errorMessage, type Appointment, type IceServer } from '@/api/client'
 import type { RoomJoined } from '@/api/frames'
+import { takeEarlyCall } from '@/boot/earlyCall'
 import { refreshIceNow, watchIceRefresh } from '@/calls/iceRefresh'
 import { planOffer, type Quality } from '@/calls/negotiation'
 import { Peer, toRtcIceServers, type SignalData } from '@/calls/peer'
@@ -226,8 +227,10 @@ export const useCallStore = defineStore('call', () => {
     answeringVisit = appointmentId
     phase.value = 'starting'
     const inRoom = roomEntered.wait(JOIN_FIRST_MS)
-    join(room, 'waiting')
-    void media.prepareMedia()
+    // A page opened on this call's address sent the join and opened the camera already.
+    const early = takeEarlyCall(appointmentId, room)
+    join(room, 'waiting', early === null)
+    void media.prepareMedia(early?.media)
     try {
       await inRoom
       if (roomId.value !== room || !active()) return // hung up or left meanwhile
@@ -250,10 +253,10 @@ export const useCallStore = defineStore('call', () => {
     active() && roomId.value === room && answeringVisit === appointmentId
 
 
-  function join(room: string, next: Phase): void {
+  function join(room: string, next: Phase, send = true): void {
     roomId.value = room
     phase.value = next
-    realtime.client.send({ type: 'room.join', room_id: room, ref: JOIN_REF })
+    if (send) realtime.client.send({ type: 'room.join', room_id: room, ref: JOIN_REF })
     stopAwake = keepAwake()
     qualityWatch = watchQuality(() => peer?.pc ?? null, (q) => {
       quality.value = q

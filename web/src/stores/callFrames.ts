@@ -8,12 +8,12 @@
 import type { RelayedQuality, RoomEnded, RoomJoined } from '@/api/frames'
 import { readSignal, type SignalData } from '@/calls/peer'
 import type { SignalingClient } from '@/realtime/signaling'
+import { JOIN_REF } from '@/boot/earlyCall'
 
 /** Why a call ended, as the screen explains it. */
 export type EndReason = RoomEnded['reason'] | 'duplicate-identity' | 'room_ended' | 'room_not_found'
 
-/** The `ref` of our `room.join`: an `error` carrying it is about joining the call. */
-export const JOIN_REF = 'room.join'
+export { JOIN_REF } from '@/boot/earlyCall'
 
 /** What the call store does with its frames. */
 export interface RemoteExtra {

@@ -1,14 +1,19 @@
 /** The one WebSocket of the signed-in user, shared by ringing, calls and chat. */
 import { defineStore } from 'pinia'
 import { ref, watch } from 'vue'
+import { takeEarlySocket } from '@/boot/earlyCall'
 import { SignalingClient, socketUrl, type ConnectionState } from '@/realtime/signaling'
 import { useSessionStore } from './session'
 
 export const useRealtimeStore = defineStore('realtime', () => {
   const session = useSessionStore()
-  const state = ref<ConnectionState>('idle')
-  const fatal = ref<string | null>(null)
-  const client = new SignalingClient({ url: socketUrl(), getToken: () => session.token })
+  const getToken = () => session.token
+  // A page opened straight into a call started its socket before the app loaded (boot/earlyCall.ts).
+  const early = takeEarlySocket()
+  early?.setTokenSource(getToken)
+  const client = early ?? new SignalingClient({ url: socketUrl(), getToken })
+  const state = ref<ConnectionState>(client.state)
+  const fatal = ref<string | null>(client.fatal)
   client.onState((s) => {
     state.value = s
     fatal.value = client.fatal
