@@ -7,14 +7,25 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any
 
 import structlog
-from sqlalchemy import CursorResult, DateTime, MetaData, Result, event, insert, inspect, select, update
+from sqlalchemy import (
+    CursorResult,
+    DateTime,
+    Insert,
+    MetaData,
+    Result,
+    event,
+    insert,
+    inspect,
+    select,
+    update,
+)
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
-from sqlalchemy.orm import DeclarativeBase, InstrumentedAttribute, Mapped, Session, mapped_column
+from sqlalchemy.orm import DeclarativeBase, InstrumentedAttribute, Mapped, Mapper, Session, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 from televisit.core.config import Settings
@@ -139,6 +150,12 @@ LONE_INSERT_KEY = "televisit_lone_insert"
 INSERT_ONLY = "__insert_only__"
 
 
+@cache
+def _insert_of(mapper: Mapper[Any]) -> Insert:
+    """The model's INSERT, built once: SQLAlchemy works out a new statement's cache key each time."""
+    return insert(mapper)
+
+
 async def _flush_lone_insert(session: AsyncSession) -> None:
     if len(session.new) != 1 or session.deleted or session.dirty:
         return
@@ -146,17 +163,21 @@ async def _flush_lone_insert(session: AsyncSession) -> None:
     (row,) = session.new
     state = inspect(row)
     plain = getattr(type(row), INSERT_ONLY, False) and None not in state.mapper.primary_key_from_instance(row)
-    connection.info[LONE_INSERT_KEY] = True
+    # The dict itself, not `connection.info` again afterwards: once a failure has invalidated
+    # the connection, reading its `info` raises PendingRollbackError, which would hide the
+    # failure (a database restart, which `core.dbretry` retries) behind an error it does not.
+    info = connection.info
+    info[LONE_INSERT_KEY] = True
     try:
         if plain:
             values = {attr.key: state.dict[attr.key] for attr in state.mapper.column_attrs
                       if attr.key in state.dict}
-            await connection.execute(insert(state.mapper), values)
+            await connection.execute(_insert_of(state.mapper), values)
             session.expunge(row)
         else:
             await session.flush()
     finally:
-        connection.info.pop(LONE_INSERT_KEY, None)
+        info.pop(LONE_INSERT_KEY, None)
 
 
 async def lock_rows(session: AsyncSession, touch: InstrumentedAttribute[Any], ids: list[uuid.UUID]) -> None:
