@@ -188,3 +188,21 @@ def test_the_oldest_entry_makes_room_and_zero_keeps_nothing():
     off = RowCache(0, clock=Ticks())
     off.put("a", 1, tags=[], generation=off.generation)
     assert off.get("a") is None
+
+
+async def test_a_sockets_chat_messages_read_its_user_once(factory, live):
+    """A socket's frames act for the user it signed in as: the row is kept like the session's
+    (and dropped as it is, at once, when the user changes), not read again for every message."""
+    from tests.signaling.helpers import connect, make_visit
+
+    visit = await make_visit(factory)
+    ws = await connect(live.ws_url, visit.patient)
+    frame = {"type": "chat.send", "appointment_id": visit.id, "body": "Hello"}
+    await ws.send({**frame, "client_msg_id": "first", "ref": "r1"})
+    assert (await ws.expect("chat.ack", ref="r1"))["seq"] == 1
+    with statements(live.app) as sent:
+        await ws.send({**frame, "client_msg_id": "second", "ref": "r2"})
+        assert (await ws.expect("chat.ack", ref="r2"))["seq"] == 2
+    assert [s for s in sent if "INSERT INTO messages" in s], sent  # the watch saw the message go in
+    assert not [s for s in sent if "FROM users" in s], sent
+    await ws.close()

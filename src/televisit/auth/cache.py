@@ -62,6 +62,24 @@ def keep(auth_session: AuthSession, user: User) -> Kept:
     return Kept(_columns(auth_session), _columns(user))
 
 
+def keep_user(user: User) -> dict[str, Any]:
+    """A user's columns, kept under `user_key` (a socket's frames: `auth.service.active_user`)."""
+    return _columns(user)
+
+
+def user_key(user_id: uuid.UUID) -> tuple[str, uuid.UUID]:
+    return ("user-row", user_id)
+
+
+def user_tags(user_id: uuid.UUID) -> tuple[Hashable, ...]:
+    return (("user", user_id),)
+
+
+def restore_user(session: AsyncSession, columns: dict[str, Any]) -> User:
+    """The kept user as this request's own object, as if just read (no SQL)."""
+    return _attach(session, User, columns)
+
+
 def restore(session: AsyncSession, kept: Kept) -> tuple[AuthSession, User]:
     """The kept rows as this request's own objects, as if just read (no SQL)."""
     return _attach(session, AuthSession, kept.session), _attach(session, User, kept.user)

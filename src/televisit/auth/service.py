@@ -292,6 +292,25 @@ async def _session_with_user(session: AsyncSession, digest: str, cache: RowCache
     return found
 
 
+async def active_user(session: AsyncSession, *, user_id: uuid.UUID, cache: RowCache) -> User | None:
+    """The user if the account still exists and is active, kept on this instance like the
+    sessions (`auth/cache.py`: dropped on every instance the moment the row changes). For a
+    socket's frames, which act for the user the socket signed in as: each chat message read the
+    row again."""
+    key = auth_cache.user_key(user_id)
+    kept = cache.get(key)
+    if isinstance(kept, dict):
+        user = auth_cache.restore_user(session, kept)
+    else:
+        generation = cache.generation  # before the read: a change during it must win
+        found = await users_service.get(session, user_id=user_id)
+        if found is None:
+            return None
+        cache.put(key, auth_cache.keep_user(found), tags=auth_cache.user_tags(user_id), generation=generation)
+        user = found
+    return user if user.is_active else None
+
+
 async def refuse_outside_scope(session: AsyncSession, *, auth: Authenticated, what: str,
                                now: datetime, not_found: NotFound | None = None) -> NoReturn:
     """A session opened from a join link asked for something beyond its visit: recorded, then 403

@@ -27,7 +27,6 @@ from televisit.rooms.schemas import IceServer, RoomPublic
 from televisit.signaling import frames as f
 from televisit.signaling.connection import Connection, SessionTimes
 from televisit.signaling.hub import Hub, end_session
-from televisit.users import service as users_service
 from televisit.users.models import Role, User
 
 SYNC_BATCH = 500
@@ -124,7 +123,7 @@ class Handlers:
                 self._presence_locks.pop(user_id, None)
 
     async def _user(self, session: AsyncSession, conn: Connection) -> User:
-        user = await users_service.get_active(session, user_id=conn.uid)
+        user = await auth_service.active_user(session, user_id=conn.uid, cache=self.runtime.auth_cache)
         if user is None:
             raise AppError("Your account is gone.", code="not_authenticated")
         return user
