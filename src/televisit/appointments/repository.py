@@ -119,7 +119,7 @@ def _page_statement(shape: _PageShape) -> Select[*tuple[Any, ...]]:
         conditions.append(or_(Appointment.doctor_id == person, Appointment.patient_id == person))
     if shape.statuses:
         # The status as the page shows it: a visit that ended unheld is `missed` whether or not
-        # a read of that one visit has stored it yet (`mark_missed`; a page does not write).
+        # a write has stored it yet (`mark_missed`; reads do not write it).
         due = and_(Appointment.status == AppointmentStatus.scheduled,
                    Appointment.ends_at <= bindparam("now", type_=Appointment.ends_at.type))
         shown = case((due, AppointmentStatus.missed.value), else_=Appointment.status)
