@@ -5,8 +5,9 @@ import type { HtmlTagDescriptor, Plugin } from 'vite'
 
 /**
  * index.html preloads the app (src/app.ts: its chunk, the chunks it imports and their styles)
- * beside the small entry that imports it (src/main.ts). Without this the app's files would be
- * asked for only once the entry had run: a second round of requests on every load.
+ * beside the small entry that loads it (src/main.ts). Without this the app's files would be
+ * asked for only once the entry had run: a second round of requests on every load. The entry
+ * script is `async`.
  */
 function preloadApp(): Plugin {
   return {
@@ -14,7 +15,7 @@ function preloadApp(): Plugin {
     apply: 'build',
     transformIndexHtml: {
       order: 'post',
-      handler(_html, ctx) {
+      handler(html, ctx) {
         const bundle = ctx.bundle
         if (!bundle) return []
         const app = Object.values(bundle).find((c) => c.type === 'chunk' && c.facadeModuleId?.endsWith('/src/app.ts'))
@@ -29,12 +30,21 @@ function preloadApp(): Plugin {
           chunk.imports.forEach(visit)
         }
         visit(app.fileName)
-        const inHtml = (file: string) => _html.includes(`/${file}"`)
+        const inHtml = (file: string) => html.includes(`/${file}"`)
         const tags: HtmlTagDescriptor[] = [
           ...styles.filter((f) => !inHtml(f)).map((f) => ({ tag: 'link', attrs: { rel: 'stylesheet', crossorigin: true, href: `/${f}` }, injectTo: 'head' as const })),
-          ...scripts.filter((f) => !inHtml(f)).map((f) => ({ tag: 'link', attrs: { rel: 'modulepreload', crossorigin: true, href: `/${f}` }, injectTo: 'head' as const })),
+          ...scripts.filter((f) => !inHtml(f)).map((f) => ({
+            tag: 'link',
+            // data-app: the entry loads the app from here (src/main.ts).
+            attrs: { rel: 'modulepreload', crossorigin: true, href: `/${f}`, ...(f === app.fileName ? { 'data-app': true } : {}) },
+            injectTo: 'head' as const,
+          })),
         ]
-        return tags
+        // The entry runs as soon as it has arrived, not once the document is parsed: it waits for
+        // nothing (the app it loads runs after the parse, see src/main.ts).
+        const entry = html.replace(/<script type="module" crossorigin src=/, '<script type="module" async crossorigin src=')
+        if (entry === html) throw new Error('preloadApp: no entry script in index.html')
+        return { html: entry, tags }
       },
     },
   }

@@ -13,6 +13,11 @@ import { useRealtimeStore } from './stores/realtime'
 import { useSessionStore } from './stores/session'
 
 const app = createApp(App)
+// main.ts runs this module as soon as it has arrived: in theory before <div id="app"> is parsed.
+const mount = () => {
+  if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', () => app.mount('#app'), { once: true })
+  else app.mount('#app')
+}
 app.use(createPinia())
 app.use(router)
 // Opened straight into a call (a ringing notification's Answer, a reload during the call) and let
@@ -31,9 +36,9 @@ if (intoCall) {
   useAppointmentsStore()
   useIncomingStore()
   useRealtimeStore().client.release()
-  setTimeout(() => app.mount('#app'))
+  setTimeout(mount)
 } else {
-  app.mount('#app')
+  mount()
   useRealtimeStore().client.release() // the early socket, if any, reaches its listeners now
 }
 
