@@ -272,3 +272,21 @@ async def test_the_server_survives_all_of_it(client, live, bystander):
     await roundtrip(bystander)
     r = await client.get("/livez")
     assert r.status_code == 200
+
+
+async def test_a_join_sent_right_behind_auth_is_answered_after_ready(factory, client, live):
+    """A call page opened from nothing sends `room.join` right behind `auth`, without waiting for
+    `ready` (web/src/boot/earlyCall.ts): the server reads a socket's frames in order, so the join
+    is answered after `ready` and she is in the room."""
+    v = await make_visit(factory)
+    room = await start_call(client, v, v.doctor)
+    ws = await WSClient.connect(live.ws_url)
+    await ws.send({"type": "auth", "token": v.patient.token})
+    await ws.send({"type": "room.join", "room_id": room["id"], "ref": "early"})
+    ready = await ws.expect("ready")
+    joined = await ws.expect("room.joined", ref="early")
+    assert ws.seen.index(ready) < ws.seen.index(joined)
+    assert not [f for f in ws.seen if f["type"] == "error"], ws.seen
+    r = await client.get(f"/api/v1/rooms/{room['id']}", headers=v.doctor.headers)
+    assert [p["user_id"] for p in r.json()["participants"]] == [str(v.patient.id)]
+    await ws.close()
