@@ -406,19 +406,22 @@ async def measure_in_process(world: World, settings: Any, args: argparse.Namespa
                              ) -> dict[str, Any]:
     """`--in-process`: the app's own CPU per request, without uvicorn, HTTP or wrk.
 
-    The app (production settings, its JSON logs written to /dev/null) is called through ASGI in
-    this process, one request at a time, for ``--duration`` seconds per endpoint; the figure is
-    this process's CPU time per request. What `serve`'s figures add to these is uvicorn's HTTP
-    handling and the load generator's share of the machine.
+    The app (production settings, its JSON logs written to /dev/null, the heap settled as
+    `televisit serve` settles it) is called through ASGI in this process, one request at a time,
+    for ``--duration`` seconds per endpoint; the figure is this process's CPU time per request.
+    What `serve`'s figures add to these is uvicorn's HTTP handling (and, with ten connections at
+    once, requests that overlap on the event loop).
     """
     from televisit.app import create_app
     from televisit.core.logging import configure_logging
+    from televisit.ops.server import settle_heap
 
     app = create_app(settings, configure_logs=False)
     results: dict[str, Any] = {}
     with Path(os.devnull).open("w") as devnull:  # noqa: ASYNC230 - /dev/null does not block
         configure_logging(settings, stream=devnull)
         async with app.router.lifespan_context(app):
+            settle_heap()  # as `televisit serve` does once started
             for endpoint in (e for e in IN_PROCESS if e == "livez" or e in args.endpoints):
                 requests = [_asgi_get(app, world, endpoint, n) for n in range(len(world.day_visits))]
                 done, t_end = 0, time.monotonic() + args.warmup
