@@ -12,6 +12,7 @@
  * (SignalingClient.hold) and handed out once the app's stores listen (app.ts).
  */
 import { loadChoice, openLocalMedia } from '@/calls/media'
+import { ENROL_KEY, readStored, SCOPE_KEY, TOKEN_KEY, USER_KEY } from '@/lib/stored'
 import { SignalingClient, socketUrl } from '@/realtime/signaling'
 
 /** The `ref` of our `room.join`: an `error` carrying it is about joining the call. */
@@ -30,15 +31,6 @@ let callSocket: SignalingClient | null = null
 let early: EarlyCall | null = null
 let stopRejoin: (() => void) | null = null
 
-function stored<T>(key: string): T | null {
-  try {
-    const raw = sessionStorage.getItem(key)
-    return raw ? (JSON.parse(raw) as T) : null
-  } catch {
-    return null
-  }
-}
-
 /**
  * The visit and room of a call address that the router would let in (router.ts `entryFor`, kept
  * in step with it): signed in, not limited to two-factor enrolment, and a visit link's session only
@@ -54,9 +46,9 @@ export function callAddress(loc: Pick<Location, 'pathname' | 'search'> = window.
   } catch {
     return null
   }
-  if (!stored<string>('televisit.token') || !stored<object>('televisit.user')) return null
-  if (stored<boolean>('televisit.mfaEnrollment')) return null
-  const scope = stored<{ appointmentId?: string }>('televisit.scope')
+  if (!readStored<string>(TOKEN_KEY) || !readStored<object>(USER_KEY)) return null
+  if (readStored<boolean>(ENROL_KEY)) return null
+  const scope = readStored<{ appointmentId?: string }>(SCOPE_KEY)
   if (scope && scope.appointmentId !== appointmentId) return null
   return { appointmentId, room }
 }
@@ -65,7 +57,7 @@ export function callAddress(loc: Pick<Location, 'pathname' | 'search'> = window.
 export function startEarlyCall(loc: Pick<Location, 'pathname' | 'search'> = window.location): boolean {
   const address = callAddress(loc)
   if (!address) return false
-  const client = new SignalingClient({ url: socketUrl(), getToken: () => stored<string>('televisit.token') })
+  const client = new SignalingClient({ url: socketUrl(), getToken: () => readStored<string>(TOKEN_KEY) })
   client.hold()
   client.start()
   const join = { type: 'room.join', room_id: address.room, ref: JOIN_REF } as const

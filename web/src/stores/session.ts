@@ -10,13 +10,10 @@
 import { defineStore } from 'pinia'
 import { computed, ref } from 'vue'
 import { ApiError, api, call, configureAuth, type User } from '@/api/client'
+import { ENROL_KEY, readStored, SCOPE_KEY, TOKEN_KEY, USER_KEY } from '@/lib/stored'
 import type { Schemas } from '@/api/client'
 
-const TOKEN_KEY = 'televisit.token'
-const USER_KEY = 'televisit.user'
-const ENROL_KEY = 'televisit.mfaEnrollment'
 const DEVICE_KEY = 'televisit.device'
-const SCOPE_KEY = 'televisit.scope'
 /** The longest server-asked wait (an account under attack) the sign-in waits out by itself. */
 const AUTO_RETRY_SECONDS = 10
 
@@ -27,15 +24,6 @@ type JoinReply = Schemas['JoinPublic']
 export interface LinkScope {
   appointmentId: string
   passwordSet: boolean
-}
-
-function readStored<T>(key: string): T | null {
-  try {
-    const raw = sessionStorage.getItem(key)
-    return raw ? (JSON.parse(raw) as T) : null
-  } catch {
-    return null
-  }
 }
 
 function deviceToken(): string | null {
