@@ -180,6 +180,29 @@ def test_a_read_that_a_change_overtook_is_not_kept():
     assert cache.get("a") == "fresh"
 
 
+async def test_read_through_reads_once_and_keeps_nothing_a_change_overtook():
+    cache = RowCache(5, clock=Ticks())
+    reads: list[str] = []
+
+    async def read(value: str) -> str | None:
+        reads.append(value)
+        if value == "changed":
+            cache.forget([("user", 1)])  # a change commits while this read is on its way
+        return None if value == "gone" else value
+
+    def through(value: str) -> object:
+        return cache.read_through("k", read=lambda: read(value), keep=lambda v: ({"v": v}, [("user", 1)]),
+                                  restore=lambda kept: kept["v"] if isinstance(kept, dict) else None)
+
+    assert await through("gone") is None and cache.get("k") is None  # nothing found, nothing kept
+    assert await through("changed") == "changed" and cache.get("k") is None
+    assert await through("first") == "first"
+    assert await through("second") == "first"  # restored, not read again
+    assert reads == ["gone", "changed", "first"]
+    cache.put("k", "not what restore takes", tags=[], generation=cache.generation)
+    assert await through("third") == "third" and reads[-1] == "third"
+
+
 def test_the_oldest_entry_makes_room_and_zero_keeps_nothing():
     cache = RowCache(5, max_entries=2, clock=Ticks())
     for key in "abc":

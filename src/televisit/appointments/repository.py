@@ -6,6 +6,7 @@ from functools import cache
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
+    BindParameter,
     ColumnElement,
     Integer,
     Row,
@@ -131,11 +132,9 @@ def _page_statement(shape: _PageShape) -> Select[*tuple[Any, ...]]:
     if shape.starts_to:
         conditions.append(Appointment.starts_at < bindparam("starts_to"))
     if shape.after:
-        # `core.pagination.after_key`'s form (OR/AND, which both backends take the index for).
-        after_at = bindparam("after_at", type_=Appointment.starts_at.type)
-        after_id = bindparam("after_id", type_=Appointment.id.type)
-        conditions.append(or_(Appointment.starts_at > after_at,
-                              and_(Appointment.starts_at == after_at, Appointment.id > after_id)))
+        after_at: BindParameter[datetime] = bindparam("after_at", type_=Appointment.starts_at.type)
+        after_id: BindParameter[uuid.UUID] = bindparam("after_id", type_=Appointment.id.type)
+        conditions.append(after_key(Appointment.starts_at, Appointment.id, (after_at, after_id)))
     order = (Appointment.starts_at, Appointment.id)
     limit = bindparam("limit", type_=Integer)
 

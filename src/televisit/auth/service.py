@@ -5,7 +5,7 @@ from __future__ import annotations
 import hmac
 import secrets
 import uuid
-from collections.abc import AsyncIterator, Collection, Mapping
+from collections.abc import AsyncIterator, Collection, Hashable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -279,17 +279,19 @@ async def authenticate(
 
 async def _session_with_user(session: AsyncSession, digest: str, cache: RowCache | None
                              ) -> tuple[AuthSession, User] | None:
+    repository = AuthSessionRepository(session)
     if cache is None:
-        return await AuthSessionRepository(session).get_with_user(digest)
-    kept = cache.get(digest)
-    if isinstance(kept, auth_cache.Kept):
-        return auth_cache.restore(session, kept)
-    generation = cache.generation  # before the read: a change during it must win
-    found = await AuthSessionRepository(session).get_with_user(digest)
-    if found is not None:
+        return await repository.get_with_user(digest)
+
+    def keep(found: tuple[AuthSession, User]) -> tuple[auth_cache.Kept, tuple[Hashable, ...]]:
         kept = auth_cache.keep(*found)
-        cache.put(digest, kept, tags=kept.tags, generation=generation)
-    return found
+        return kept, kept.tags
+
+    def restore(kept: object) -> tuple[AuthSession, User] | None:
+        return auth_cache.restore(session, kept) if isinstance(kept, auth_cache.Kept) else None
+
+    return await cache.read_through(digest, read=lambda: repository.get_with_user(digest),
+                                    keep=keep, restore=restore)
 
 
 async def active_user(session: AsyncSession, *, user_id: uuid.UUID, cache: RowCache) -> User | None:
@@ -297,18 +299,11 @@ async def active_user(session: AsyncSession, *, user_id: uuid.UUID, cache: RowCa
     sessions (`auth/cache.py`: dropped on every instance the moment the row changes). For a
     socket's frames, which act for the user the socket signed in as: each chat message read the
     row again."""
-    key = auth_cache.user_key(user_id)
-    kept = cache.get(key)
-    if isinstance(kept, dict):
-        user = auth_cache.restore_user(session, kept)
-    else:
-        generation = cache.generation  # before the read: a change during it must win
-        found = await users_service.get(session, user_id=user_id)
-        if found is None:
-            return None
-        cache.put(key, auth_cache.keep_user(found), tags=auth_cache.user_tags(user_id), generation=generation)
-        user = found
-    return user if user.is_active else None
+    user = await cache.read_through(
+        auth_cache.user_key(user_id), read=lambda: users_service.get(session, user_id=user_id),
+        keep=lambda found: (auth_cache.keep_user(found), auth_cache.user_tags(user_id)),
+        restore=lambda kept: auth_cache.restore_user(session, kept) if isinstance(kept, dict) else None)
+    return user if user is not None and user.is_active else None
 
 
 async def refuse_outside_scope(session: AsyncSession, *, auth: Authenticated, what: str,

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Query
-from sqlalchemy import ColumnElement, and_, or_
+from sqlalchemy import BindParameter, ColumnElement, and_, or_
 from sqlalchemy.orm import InstrumentedAttribute
 
 from televisit.core.errors import BadRequest
@@ -100,9 +100,11 @@ def text_key(cursor: str) -> tuple[str, uuid.UUID]:
 
 def after_key(
     column: InstrumentedAttribute[SortValue], id_column: InstrumentedAttribute[uuid.UUID],
-    key: tuple[SortValue, uuid.UUID], *, descending: bool = False,
+    key: tuple[SortValue | BindParameter[SortValue], uuid.UUID | BindParameter[uuid.UUID]], *,
+    descending: bool = False,
 ) -> ColumnElement[bool]:
     """Rows strictly after ``key`` in `(column, id)` order (both ascending, or both descending).
+    The key's values, or parameters bound later (a statement built once and reused).
 
     Spelled as OR/AND rather than a row-value comparison: both backends use the index for it.
     """

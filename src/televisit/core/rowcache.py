@@ -13,8 +13,11 @@ in between.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Awaitable, Callable, Hashable, Iterable
 from dataclasses import dataclass
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +54,21 @@ class RowCache:
         if key not in self._entries and len(self._entries) >= self.max_entries:
             del self._entries[next(iter(self._entries))]  # the oldest stored
         self._entries[key] = _Entry(value, frozenset(tags), self._clock())
+
+    async def read_through(self, key: Hashable, *, read: Callable[[], Awaitable[T | None]],
+                           keep: Callable[[T], tuple[object, Iterable[Hashable]]],
+                           restore: Callable[[object], T | None]) -> T | None:
+        """What ``restore`` makes of the entry kept under ``key``; else ``read()``, kept (as the
+        value and tags ``keep`` gives) unless a `forget` came while it was read."""
+        kept = self.get(key)
+        if kept is not None and (restored := restore(kept)) is not None:
+            return restored
+        generation = self.generation  # before the read: a change during it must win
+        found = await read()
+        if found is not None:
+            value, tags = keep(found)
+            self.put(key, value, tags=tags, generation=generation)
+        return found
 
     def forget(self, tags: Iterable[Hashable]) -> None:
         """Drop every entry that depends on any of ``tags``."""
