@@ -194,3 +194,19 @@ def test_the_benchmark_runs_the_same_uvicorn_configuration():
     assert config.limit_concurrency == settings.limit_concurrency == 12_000
     assert config.timeout_keep_alive == 75 and config.limit_max_requests is None
     assert config.ws == "websockets-sansio" and config.ws_per_message_deflate is False
+
+
+async def test_usr1_logs_where_each_task_waits_and_the_server_carries_on(tmp_path):
+    """An operator's `kill -USR1` on a server that seems stuck: the log says where every task
+    waits (here, a socket waiting for its first frame), with no value from the code's variables."""
+    async with serve(tmp_path) as served, websockets.connect(f"ws://127.0.0.1:{served.port}/api/v1/ws"):
+        served.process.send_signal(signal.SIGUSR1)
+        for _ in range(50):
+            lines = [line for line in served.log.read_text().splitlines() if "asyncio_tasks" in line]
+            if lines:
+                break
+            await asyncio.sleep(0.1)
+        assert len(lines) == 1, served.log.read_text()
+        assert "_authenticate (endpoints.py:" in lines[0] and "_receive_frame (endpoints.py:" in lines[0]
+        async with httpx.AsyncClient(base_url=served.url) as http:
+            assert (await http.get("/livez")).status_code == 200

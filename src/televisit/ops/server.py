@@ -19,6 +19,7 @@ import gc
 import json
 import logging
 import resource
+import signal
 import socket
 from types import FrameType
 from typing import cast
@@ -29,6 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.config import HTTPProtocolType, LoopFactoryType, WSProtocolType
 
 from televisit.core.config import Settings
+from televisit.ops.tasks import log_tasks
 from televisit.runtime import Runtime
 
 log = structlog.get_logger("televisit.ops")
@@ -221,6 +223,8 @@ class DrainingServer(uvicorn.Server):
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets)
         settle_heap()
+        # `kill -USR1`: where every task waits, in the log (ops/tasks.py).
+        asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, log_tasks)
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         if self._drain_task is not None or not self.started:
