@@ -42,8 +42,11 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(Path(__file__).resolve().parents[1]))  # the repository: tests.fixtures
 import wsload  # the worker module beside this file
 from procs import free_port, stop, televisit_argv, televisit_env, wait_for_port  # beside this file too
+
+from tests.fixtures.machine import machine_busy_seconds
 
 ROOT = Path(__file__).resolve().parents[1]
 NODE_PEER = ROOT / "bench" / "peers" / "ws-relay"
@@ -124,11 +127,6 @@ def redis_cpu_seconds(url: str | None) -> float | None:
     return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
 
 
-def machine_busy_seconds() -> float:
-    """CPU seconds spent on all cores, all processes (to see what else ran during a window)."""
-    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    user, nice, system, _idle, _iowait, irq, softirq, steal = values[:8]
-    return (user + nice + system + irq + softirq + steal) / TICKS
 @dataclass
 class Server:
     name: str
