@@ -59,6 +59,25 @@ export async function startSmall(sender: RTCRtpSender, scale: number, from = 1):
 }
 
 /**
+ * A camera track about to go on a sender of a connection already negotiated (the answer went out
+ * before the camera had opened: calls/peer.ts, `attach`): the same start as {@link fastFirstPicture},
+ * set before the track reaches the encoder, and the same return after `wait`. Resolves once the
+ * size is set, with what cancels the return.
+ */
+export async function startTrackSmall(
+  pc: RTCPeerConnection, sender: RTCRtpSender, track: MediaStreamTrack, wait = FIRST_PICTURE_MS,
+): Promise<() => void> {
+  const { width, height } = track.getSettings()
+  const scale = startScale(width, height)
+  if (scale === 1) return () => {}
+  await startSmall(sender, scale)
+  const timer = setTimeout(() => {
+    if (pc.connectionState !== 'closed') void startSmall(sender, 1, scale)
+  }, wait)
+  return () => clearTimeout(timer)
+}
+
+/**
  * On a new connection, the camera's line starts small ({@link startSmall}) and returns to full size
  * after `wait`. Returns what cancels the return (the connection is closed first).
  */

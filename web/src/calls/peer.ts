@@ -7,9 +7,16 @@
  * start, empty until someone shares a screen: the offerer adds it (sendrecv, no track) and the
  * answerer opens it for sending too. A shared screen then goes on it with `replaceTrack`, beside the
  * camera, with no renegotiation, from either side (only the doctor ever offers).
+ *
+ * A connection may be made while the camera and microphone are still opening (`localComing`): it
+ * negotiates their lines for sending all the same (the offerer adds them sendrecv with no track,
+ * the answerer opens the offer's lines for sending), and `attach` puts the tracks on them with
+ * `replaceTrack` once they are open, again with no renegotiation. So the answer does not wait for
+ * the camera: on a page opened straight into a call the camera opens behind the app's own work,
+ * 150-470 ms after it was asked for (docs/benchmarks.md, "Cold: page load to first frame").
  */
 import type { IceServer } from '@/api/frames'
-import { fastFirstPicture } from './firstPicture'
+import { fastFirstPicture, startTrackSmall } from './firstPicture'
 import { isOfferCollision, shouldIgnoreOffer } from './negotiation'
 import { health, IceRecovery } from './recovery'
 
@@ -116,8 +123,8 @@ export class Peer {
   private remote = new MediaStream()
   private remoteScreen = new MediaStream()
   private checkingTimer: ReturnType<typeof setTimeout> | null = null
-  /** Cancels the camera's return to full size (calls/firstPicture.ts). */
-  private releaseFirstPicture: () => void = () => {}
+  /** Cancel the camera's return to full size (calls/firstPicture.ts), one per start. */
+  private releaseFirstPicture: (() => void)[] = []
   /** ICE restarts while the connection is down (calls/recovery.ts). */
   readonly recovery = new IceRecovery(() => void this.restartIce())
 
@@ -128,6 +135,8 @@ export class Peer {
     private events: PeerEvents,
     /** The server's TELEVISIT_ICE_TRANSPORT_POLICY: `relay` gathers TURN candidates only. */
     private iceTransportPolicy: RTCIceTransportPolicy = 'all',
+    /** The camera and microphone are being opened: their lines send, their tracks come by `attach`. */
+    private localComing = false,
   ) {
     this.build()
   }
@@ -145,11 +154,18 @@ export class Peer {
     this.events.remoteStream(this.remote)
     this.events.remoteScreen?.(null)
     for (const track of this.local?.getTracks() ?? []) pc.addTrack(track, this.local!)
-    if (!this.local) {
+    if (!this.local && this.localComing) {
+      // The offerer's microphone and camera lines, sending from the first offer, tracks to come.
+      // (An answerer adds none: only lines made by addTrack would take the offer's, see `answer`.)
+      if (!this.polite) {
+        pc.addTransceiver('audio', { direction: 'sendrecv' })
+        pc.addTransceiver('video', { direction: 'sendrecv' })
+      }
+    } else if (!this.local) {
       pc.addTransceiver('audio', { direction: 'recvonly' })
       pc.addTransceiver('video', { direction: 'recvonly' })
     }
-    this.releaseFirstPicture = fastFirstPicture(pc)
+    this.releaseFirstPicture = [fastFirstPicture(pc)]
     pc.ontrack = (ev) => {
       if (pc !== this.pc) return
       if (ev.transceiver === screenTransceiver(pc)) {
@@ -287,11 +303,46 @@ export class Peer {
 
   private async answer(): Promise<void> {
     // The offer's screen line arrives receive-only on our side: open it for sending, so that a
-    // screen shared from here later needs no offer of ours.
-    const slot = screenTransceiver(this.pc)
-    if (slot && this.local && slot.direction === 'recvonly') slot.direction = 'sendrecv'
-    await this.pc.setLocalDescription()
-    this.events.send({ description: this.pc.localDescription!.toJSON() })
+    // screen shared from here later needs no offer of ours. The same for the microphone and
+    // camera lines when their tracks are still to come (`localComing`: no addTrack took them).
+    const pc = this.pc
+    if (this.local || this.localComing) {
+      for (const line of [mainTransceiver(pc, 'audio'), mainTransceiver(pc, 'video'), screenTransceiver(pc)]) {
+        if (line?.direction === 'recvonly') line.direction = 'sendrecv'
+      }
+    }
+    await pc.setLocalDescription()
+    this.events.send({ description: pc.localDescription!.toJSON() })
+    await this.fillSenders()
+  }
+
+  /**
+   * The camera and microphone are open (or, with null, failed to open): their tracks go on the
+   * lines negotiated for them, after any description being applied (signals run one at a time).
+   */
+  attach(stream: MediaStream | null): void {
+    this.localComing = false
+    if (!stream) return
+    this.local = stream
+    this.chain = this.chain.then(() => this.fillSenders()).catch((err) => console.warn('tracks not attached', err))
+  }
+
+  /**
+   * Our tracks onto the microphone and camera lines that have none yet (made before the camera
+   * opened), the camera first and started small (calls/firstPicture.ts) before its first frame.
+   */
+  private async fillSenders(): Promise<void> {
+    const pc = this.pc
+    const local = this.local
+    if (!local) return
+    for (const kind of ['video', 'audio'] as const) {
+      const sender = mainTransceiver(pc, kind)?.sender
+      const track = kind === 'video' ? local.getVideoTracks()[0] : local.getAudioTracks()[0]
+      if (!sender || sender.track || !track) continue
+      if (kind === 'video') this.releaseFirstPicture.push(await startTrackSmall(pc, sender, track))
+      if (pc !== this.pc) return
+      if (!sender.track) await sender.replaceTrack(track)
+    }
   }
 
   private async recover(description: RTCSessionDescriptionInit): Promise<void> {
@@ -354,7 +405,8 @@ export class Peer {
 
   private closePc(): void {
     if (this.checkingTimer) clearTimeout(this.checkingTimer)
-    this.releaseFirstPicture()
+    for (const release of this.releaseFirstPicture) release()
+    this.releaseFirstPicture = []
     this.recovery.reset()
     const pc = this.pc
     pc.ontrack = pc.onicecandidate = pc.onconnectionstatechange = null

@@ -33,13 +33,17 @@ function getUserMedia(constraints: MediaStreamConstraints): Promise<FakeStream> 
   return Promise.resolve(stream)
 }
 
-function recordingSink(): TrackSink & { replaced: string[] } {
+function recordingSink(): TrackSink & { replaced: string[]; attached: (MediaStream | null)[] } {
   const sink = {
     replaced: [] as string[],
+    attached: [] as (MediaStream | null)[],
     async replaceTrack(kind: 'audio' | 'video', track: MediaStreamTrack) {
       sink.replaced.push(`${kind}:${track.getSettings().deviceId}`)
     },
     setLocal() {},
+    attach(stream: MediaStream | null) {
+      sink.attached.push(stream)
+    },
   }
   return sink
 }
@@ -62,19 +66,28 @@ afterEach(() => {
 const flush = () => new Promise((r) => setTimeout(r, 0))
 
 describe('useDevices', () => {
-  it('opens the camera once for everyone who asks, and runs what waited for it in order', async () => {
-    const media = useDevices(() => null)
-    const ran: string[] = []
+  it('opens the camera once for everyone who asks, and hands it to the connection made meanwhile', async () => {
+    const sink = recordingSink()
+    const media = useDevices(() => sink)
+    expect(media.mediaComing()).toBe(false)
     const first = media.prepareMedia()
-    media.whenMedia(() => ran.push('joined'))
-    media.whenMedia(() => ran.push('offer'))
+    expect(media.mediaComing()).toBe(true) // a connection made now leaves room for the tracks
     expect(media.prepareMedia()).toBe(first)
-    expect(ran).toEqual([])
     expect(await first).toBe(true)
-    expect(ran).toEqual(['joined', 'offer'])
     expect(opened).toHaveLength(1)
-    media.whenMedia(() => ran.push('later')) // nothing opening: at once
-    expect(ran).toEqual(['joined', 'offer', 'later'])
+    expect(media.mediaComing()).toBe(false)
+    expect(sink.attached).toEqual([media.localStream.value])
+    expect(sink.attached[0]!.getTracks().map((t) => t.kind).sort()).toEqual(['audio', 'video'])
+  })
+
+  it('tells the connection when the camera could not be opened, so it stops waiting for tracks', async () => {
+    const sink = recordingSink()
+    const media = useDevices(() => sink)
+    vi.mocked(navigator.mediaDevices.getUserMedia).mockRejectedValueOnce(Object.assign(new Error('no'), { name: 'NotAllowedError' }))
+    expect(await media.prepareMedia()).toBe(false)
+    expect(media.mediaError.value).toMatch(/blocked/)
+    expect(media.mediaComing()).toBe(false)
+    expect(sink.attached).toEqual([null])
   })
 
   it('mutes by disabling the track, not by stopping it', async () => {

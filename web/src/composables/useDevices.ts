@@ -17,6 +17,8 @@ import { useTrackRecovery, type Kind } from './useTrackRecovery'
 export interface TrackSink {
   replaceTrack(kind: 'audio' | 'video', track: MediaStreamTrack): Promise<void>
   setLocal(stream: MediaStream): void
+  /** The camera and microphone opened (or, null, failed to) after the connection was made. */
+  attach(stream: MediaStream | null): void
 }
 
 export function useDevices(sink: () => TrackSink | null) {
@@ -38,9 +40,8 @@ export function useDevices(sink: () => TrackSink | null) {
     swap: swapTrack,
   })
 
-  /** The camera and microphone being opened, if they are, and the room frames waiting for them. */
+  /** The camera and microphone being opened, if they are. */
   let opening: Promise<boolean> | null = null
-  let waiting: (() => void)[] = []
   /** Bumped by release, so media that opens after the visit ended is stopped, not kept. */
   let visit = 0
 
@@ -78,7 +79,8 @@ export function useDevices(sink: () => TrackSink | null) {
     } catch (err) {
       if (forVisit !== visit) return false
       mediaError.value = errorMessage(err)
-      mediaSettled()
+      opening = null
+      sink()?.attach(null)
       return false
     }
     if (forVisit !== visit) {
@@ -88,37 +90,18 @@ export function useDevices(sink: () => TrackSink | null) {
     localStream.value = stream
     recovery.watch(stream)
     applyEnabled()
-    mediaSettled()
+    opening = null
+    // A connection made meanwhile negotiated lines for these tracks (calls/peer.ts, `attach`).
+    sink()?.attach(stream)
     void refreshDevices().catch(() => {})
     return true
   }
 
   /**
-   * Run the room frames that waited for the camera, in their order, right away: before the screen
-   * re-renders with the self-view, so the peer connection starts first.
+   * Whether the camera and microphone are being opened: a connection made now negotiates lines
+   * for their tracks, which come by `attach` (the call does not wait for the camera).
    */
-  function mediaSettled(): void {
-    const run = waiting
-    opening = null
-    waiting = []
-    for (const fn of run) {
-      try {
-        fn()
-      } catch (err) {
-        console.warn('room frame failed', err)
-      }
-    }
-  }
-
-  /**
-   * Run `fn` once the camera and microphone are open (or failed to): at once when they are not
-   * being opened. The peer connection must carry our tracks from the start (the polite side would
-   * otherwise answer without them).
-   */
-  function whenMedia(fn: () => void): void {
-    if (opening) waiting.push(fn)
-    else fn()
-  }
+  const mediaComing = (): boolean => opening !== null
 
   function applyEnabled(): void {
     for (const t of localStream.value?.getAudioTracks() ?? []) t.enabled = micOn.value
@@ -139,7 +122,6 @@ export function useDevices(sink: () => TrackSink | null) {
   function release(): void {
     visit += 1
     opening = null
-    waiting = []
     recovery.clear()
     stopStream(localStream.value)
     localStream.value = null
@@ -247,7 +229,7 @@ export function useDevices(sink: () => TrackSink | null) {
 
   return {
     localStream, mediaError, micOn, camOn, devices, cameraId, micId, switching, canSwitchCamera,
-    refreshDevices, prepareMedia, whenMedia, toggleMic, toggleCam, release, switchCamera, selectCamera,
+    refreshDevices, prepareMedia, mediaComing, toggleMic, toggleCam, release, switchCamera, selectCamera,
     selectMicrophone,
     /** What stopped and could not be opened again by itself, the button's words, and its tap. */
     resumeNeeded: recovery.resumeNeeded, resumeLabel: recovery.resumeLabel, resumeError: recovery.resumeError,

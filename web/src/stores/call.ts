@@ -216,8 +216,9 @@ export const useCallStore = defineStore('call', () => {
 
   /**
    * Callee (accepting a ring) or anyone rejoining: join a known room. The join goes out first and
-   * the camera opens alongside it (the room frames wait for the camera, see whenMedia): in series
-   * they made accepting a call about 1.3x slower than a bare page pair. The visit's details are
+   * the camera opens alongside it: in series they made accepting a call about 1.3x slower than a
+   * bare page pair. The connection does not wait for the camera either: it answers at once and
+   * the tracks follow (calls/peer.ts, `attach`). The visit's details are
    * not needed to set the call up, so they are asked for once the room has taken us in (or after
    * {@link JOIN_FIRST_MS}): asked for alongside, their read (and its audit record) kept the
    * server's `room.join`, and so the doctor's offer, waiting.
@@ -325,7 +326,7 @@ export const useCallStore = defineStore('call', () => {
         },
         // An ICE restart (calls/recovery.ts) gathers with fresh TURN credentials.
         beforeRestart: () => (roomId.value ? refreshIceNow(realtime.client, roomId.value) : Promise.resolve(false)),
-      }, iceTransportPolicy)
+      }, iceTransportPolicy, media.mediaComing())
     }
     return peer
   }
@@ -421,7 +422,6 @@ export const useCallStore = defineStore('call', () => {
     inRoom: (id) => roomId.value !== null && id === roomId.value && phase.value !== 'ended',
     inCall: () => roomId.value !== null && phase.value !== 'ended',
     me: () => me.value,
-    whenMedia: media.whenMedia,
     entered: () => roomEntered.happened(),
     joined: joinedRoom,
     otherJoined,

@@ -15,26 +15,16 @@ interface FakeCall extends CallFrameHandlers {
   log: string[]
   room: string | null
   ended_: boolean
-  openCamera(): void
-  cameraOpen(): void
 }
 
 function fakeCall(): FakeCall {
-  let waiting: (() => void)[] | null = null
   const call: FakeCall = {
     log: [],
     room: ROOM,
     ended_: false,
-    openCamera: () => (waiting = []),
-    cameraOpen: () => {
-      const run = waiting ?? []
-      waiting = null
-      for (const fn of run) fn()
-    },
     inRoom: (id) => call.room === id && !call.ended_,
     inCall: () => call.room !== null && !call.ended_,
     me: () => ME,
-    whenMedia: (fn) => (waiting ? waiting.push(fn) : fn()),
     entered: (room) => call.log.push(`entered ${room}`),
     joined: (frame) => call.log.push(`joined polite=${frame.polite}`),
     otherJoined: () => call.log.push('other joined'),
@@ -104,29 +94,26 @@ describe('the call frames', () => {
     ])
   })
 
-  it('runs the peer frames after the camera opened, in their order; the others at once', () => {
+  it('runs the peer frames as they arrive, in their order (nothing waits for the camera)', () => {
     const { call, socket } = setUp()
-    call.openCamera()
     socket.frame(joined())
     socket.frame({ type: 'participant.joined', room_id: ROOM, participant: participant(DOC) })
     socket.frame({ type: 'signal', room_id: ROOM, from: DOC, data: { candidate: null } })
     socket.frame({ type: 'participant.left', room_id: ROOM, participant: participant(DOC) })
     socket.frame({ type: 'media.state', room_id: ROOM, from: DOC, audio: false, video: true })
-    expect(call.log).toEqual([`entered ${ROOM}`, 'remote audio=false video=true'])
-    call.cameraOpen()
     expect(call.log).toEqual([
-      `entered ${ROOM}`, 'remote audio=false video=true', 'joined polite=true', 'other joined',
-      'signal {"candidate":null}', 'other left',
+      `entered ${ROOM}`, 'joined polite=true', 'other joined', 'signal {"candidate":null}', 'other left',
+      'remote audio=false video=true',
     ])
   })
 
-  it('drops the waiting frames when the call ended before the camera opened', () => {
+  it('drops the room frames that come after the call ended', () => {
     const { call, socket } = setUp()
-    call.openCamera()
     socket.frame(joined())
     socket.frame({ type: 'room.ended', room_id: ROOM, reason: 'unused-timeout', status: 'failed' })
-    call.cameraOpen()
-    expect(call.log).toEqual([`entered ${ROOM}`, 'ended unused-timeout'])
+    socket.frame({ type: 'participant.joined', room_id: ROOM, participant: participant(DOC) })
+    socket.frame({ type: 'signal', room_id: ROOM, from: DOC, data: { candidate: null } })
+    expect(call.log).toEqual([`entered ${ROOM}`, 'joined polite=true', 'ended unused-timeout'])
   })
 
   it('ignores signal data that is neither a description nor a candidate', () => {

@@ -1,9 +1,7 @@
 /**
- * The frames of the call in progress: which of them concern it, and when they run. Frames that
- * touch the peer connection wait for the camera (it must carry our tracks from the start) and are
- * checked again when they run, since the call may have ended meanwhile; they keep their order.
- * Frames for another room, or about ourselves, are ignored. What each one does is the call
- * store's (./call.ts).
+ * The frames of the call in progress: which of them concern it. They run as they arrive, in their
+ * order: the peer connection does not wait for the camera (calls/peer.ts, `attach`). Frames for
+ * another room, or about ourselves, are ignored. What each one does is the call store's (./call.ts).
  */
 import type { RelayedQuality, RoomEnded, RoomJoined } from '@/api/frames'
 import { readSignal, type SignalData } from '@/calls/peer'
@@ -28,9 +26,7 @@ export interface CallFrameHandlers {
   /** Whether a call is set up and not ended (an error answering our `room.join` is about it). */
   inCall(): boolean
   me(): string | undefined
-  /** Run now, or after the camera and microphone opened (or failed to) if they are opening. */
-  whenMedia(run: () => void): void
-  /** `room.joined` arrived: the room took us in (at once; `joined` waits for the camera). */
+  /** `room.joined` arrived: the room took us in (before `joined`). */
   entered(roomId: string): void
   joined(frame: RoomJoined): void
   otherJoined(): void
@@ -45,27 +41,22 @@ export interface CallFrameHandlers {
 }
 
 export function listenToCallFrames(client: Pick<SignalingClient, 'on'>, call: CallFrameHandlers): void {
-  /** After the camera settled, if the frame still concerns the call then. */
-  const afterMedia = (roomId: string, run: () => void) => call.whenMedia(() => {
-    if (call.inRoom(roomId)) run()
-  })
   const aboutOther = (roomId: string, userId: string) => call.inRoom(roomId) && userId !== call.me()
 
   client.on('room.joined', (frame) => {
     if (!call.inRoom(frame.room.id)) return
     call.entered(frame.room.id)
-    afterMedia(frame.room.id, () => call.joined(frame))
+    call.joined(frame)
   })
   client.on('participant.joined', (frame) => {
-    if (aboutOther(frame.room_id, frame.participant.user_id)) afterMedia(frame.room_id, () => call.otherJoined())
+    if (aboutOther(frame.room_id, frame.participant.user_id)) call.otherJoined()
   })
   client.on('participant.left', (frame) => {
-    // Waits too: it must come after a participant.joined that is still waiting, not before it.
-    if (aboutOther(frame.room_id, frame.participant.user_id)) afterMedia(frame.room_id, () => call.otherLeft())
+    if (aboutOther(frame.room_id, frame.participant.user_id)) call.otherLeft()
   })
   client.on('signal', (frame) => {
     const data = readSignal(frame.data)
-    if (data && call.inRoom(frame.room_id)) afterMedia(frame.room_id, () => call.signal(data))
+    if (data && call.inRoom(frame.room_id)) call.signal(data)
   })
   client.on('media.state', (frame) => {
     if (call.inRoom(frame.room_id)) {
