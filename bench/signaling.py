@@ -46,7 +46,7 @@ sys.path.insert(1, str(Path(__file__).resolve().parents[1]))  # the repository: 
 import wsload  # the worker module beside this file
 from procs import free_port, stop, televisit_argv, televisit_env, wait_for_port  # beside this file too
 
-from tests.fixtures.machine import machine_busy_seconds
+from tests.fixtures.machine import machine_busy_seconds, process_cpu_seconds
 
 ROOT = Path(__file__).resolve().parents[1]
 NODE_PEER = ROOT / "bench" / "peers" / "ws-relay"
@@ -74,12 +74,8 @@ def cpu_times(pid: int | list[int]) -> tuple[float, float]:
     user = system = 0.0
     for one in (pid if isinstance(pid, list) else [pid]):
         for p in process_tree(one):
-            try:
-                fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            user += int(fields[11]) / TICKS
-            system += int(fields[12]) / TICKS
+            u, s = process_cpu_seconds(p)
+            user, system = user + u, system + s
     return user, system
 
 
