@@ -207,6 +207,7 @@ async def test_usr1_logs_where_each_task_waits_and_the_server_carries_on(tmp_pat
                 break
             await asyncio.sleep(0.1)
         assert len(lines) == 1, served.log.read_text()
-        assert "_authenticate (endpoints.py:" in lines[0] and "_receive_frame (endpoints.py:" in lines[0]
+        assert "_authenticate (signaling/endpoints.py:" in lines[0]
+        assert "_receive_frame (signaling/endpoints.py:" in lines[0]
         async with httpx.AsyncClient(base_url=served.url) as http:
             assert (await http.get("/livez")).status_code == 200

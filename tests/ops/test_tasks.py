@@ -24,8 +24,8 @@ async def test_chains_name_each_await_down_to_the_future_and_count_the_same_ones
         chains = task_chains({*waiting, other})
         assert [c["count"] for c in chains] == [3, 1]
         awaits = chains[0]["awaits"]
-        assert awaits[0].startswith("_outer (test_tasks.py:")
-        assert awaits[1].startswith("_inner (test_tasks.py:")
+        assert awaits[0].startswith("_outer (ops/test_tasks.py:")
+        assert awaits[1].startswith("_inner (ops/test_tasks.py:")
         assert awaits[2].startswith("Event.wait (")
         assert awaits[-1] == "<Future>"
         assert chains[1]["awaits"][0].startswith("sleep (")

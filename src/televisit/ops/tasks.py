@@ -29,7 +29,8 @@ def _frames(awaitable: Any) -> Iterator[str]:
         frame = getattr(awaitable, "cr_frame", None) or getattr(awaitable, "ag_frame", None)
         if isinstance(frame, types.FrameType):
             code = frame.f_code
-            yield f"{code.co_qualname} ({code.co_filename.rsplit('/', 2)[-1]}:{frame.f_lineno})"
+            where = "/".join(code.co_filename.rsplit("/", 2)[-2:])  # the package and the file
+            yield f"{code.co_qualname} ({where}:{frame.f_lineno})"
             awaitable = getattr(awaitable, "cr_await", None) or getattr(awaitable, "ag_await", None)
             continue
         if awaitable is not None:  # a future (awaited through its iterator), a generator, ...
