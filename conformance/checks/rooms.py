@@ -110,8 +110,10 @@ async def empty_timeout(ctx: Context) -> None:
     room = await ctx.call(doctor, visit)
     desk = await ctx.socket(doctor, "doctor socket")
     await desk.request({"type": "room.join", "room_id": room["id"]}, "room.joined")
-    await desk.request({"type": "room.leave", "room_id": room["id"]}, "room.left")
+    # Timed from the leave's sending, the earliest the server can have emptied the room: from
+    # its answer, a `room.left` slow to arrive (a busy machine) shortened the wait seen here.
     left = time.monotonic()
+    await desk.request({"type": "room.leave", "room_id": room["id"]}, "room.left")
     over = await desk.expect("room.ended", within=limit + SWEEP_MARGIN, room_id=room["id"])
     waited = time.monotonic() - left
     require(over["reason"] == "empty-timeout", f"room.ended says {over['reason']!r}")
@@ -129,9 +131,13 @@ async def rejoin(ctx: Context) -> None:
     room = await ctx.call(doctor, visit)
     desk = await ctx.socket(doctor, "doctor socket")
     await desk.request({"type": "room.join", "room_id": room["id"]}, "room.joined")
+    # The server emptied the room between the leave's sending and its answer: the rejoin goes out
+    # half the timeout after the first (a slow answer must not push it past the deadline), the
+    # room is looked at well after the second (the latest the first deadline can be).
+    sent = time.monotonic()
     await desk.request({"type": "room.leave", "room_id": room["id"]}, "room.left")
     left = time.monotonic()
-    await asyncio.sleep(limit / 2)
+    await asyncio.sleep(max(0.0, sent + limit / 2 - time.monotonic()))
     back = await desk.request({"type": "room.join", "room_id": room["id"]}, "room.joined")
     require(back["room"]["id"] == room["id"], "the rejoin landed in another room")
     await asyncio.sleep(max(0.0, left + limit + SWEEP_MARGIN / 2 - time.monotonic()))
