@@ -72,10 +72,16 @@ describe('useDevices', () => {
     expect(media.mediaComing()).toBe(false)
     const first = media.prepareMedia()
     expect(media.mediaComing()).toBe(true) // a connection made now leaves room for the tracks
+    let settled = false
+    void media.mediaSettled().then(() => (settled = true))
+    await Promise.resolve()
+    expect(settled).toBe(false)
     expect(media.prepareMedia()).toBe(first)
     expect(await first).toBe(true)
     expect(opened).toHaveLength(1)
     expect(media.mediaComing()).toBe(false)
+    expect(settled).toBe(true)
+    expect(await media.mediaSettled()).toBe(true) // nothing opening: at once
     expect(sink.attached).toEqual([media.localStream.value])
     expect(sink.attached[0]!.getTracks().map((t) => t.kind).sort()).toEqual(['audio', 'video'])
   })

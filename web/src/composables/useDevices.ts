@@ -103,6 +103,9 @@ export function useDevices(sink: () => TrackSink | null) {
    */
   const mediaComing = (): boolean => opening !== null
 
+  /** Resolves once the camera and microphone being opened are open or failed (at once if none are). */
+  const mediaSettled = (): Promise<boolean> => opening ?? Promise.resolve(localStream.value !== null)
+
   function applyEnabled(): void {
     for (const t of localStream.value?.getAudioTracks() ?? []) t.enabled = micOn.value
     for (const t of localStream.value?.getVideoTracks() ?? []) t.enabled = camOn.value
@@ -229,7 +232,7 @@ export function useDevices(sink: () => TrackSink | null) {
 
   return {
     localStream, mediaError, micOn, camOn, devices, cameraId, micId, switching, canSwitchCamera,
-    refreshDevices, prepareMedia, mediaComing, toggleMic, toggleCam, release, switchCamera, selectCamera,
+    refreshDevices, prepareMedia, mediaComing, mediaSettled, toggleMic, toggleCam, release, switchCamera, selectCamera,
     selectMicrophone,
     /** What stopped and could not be opened again by itself, the button's words, and its tap. */
     resumeNeeded: recovery.resumeNeeded, resumeLabel: recovery.resumeLabel, resumeError: recovery.resumeError,

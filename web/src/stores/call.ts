@@ -462,5 +462,7 @@ export const useCallStore = defineStore('call', () => {
     /** For tests and debugging in the browser: the live peer connection. */
     peerConnection: () => peer?.pc ?? null,
     descriptionSent,
+    /** The camera and microphone being opened are open or failed (the answer does not wait for them). */
+    mediaSettled: media.mediaSettled,
   }
 })
