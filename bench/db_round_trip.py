@@ -10,7 +10,12 @@ time against the test PostgreSQL, through the app's own engine and session facto
 - `asyncpg_select_1`:   `SELECT 1` on the driver's own connection, under the same session;
 - `asyncpg_alone`:      `SELECT 1` on a bare asyncpg connection (no SQLAlchemy, no pool);
 - `audit_insert`:       a read's audit record, alone in its session (`audit.record`, the plain
-                        INSERT of `core.db._flush_lone_insert`).
+                        INSERT of `core.db._flush_lone_insert`);
+- `chat_send`:          one chat message stored, as a socket's `chat.send` stores it
+                        (`chat.service.send` in its own session: the visit locked and read, the
+                        duplicate check, the next seq, the message, its audit record, the
+                        recipient's notice mail folded in, the commit), the doctor's and the
+                        patient's in turn on one visit.
 
 The peer is asyncpg by itself: each figure's ratio to `asyncpg_alone` says what the layers above
 the driver add per statement. A request of this app is the HTTP/ASGI part (`/livez`,
@@ -18,6 +23,7 @@ the driver add per statement. A request of this app is the HTTP/ASGI part (`/liv
 
     .venv/bin/python bench/db_round_trip.py                 # 3 s per operation, JSON on stdout
     .venv/bin/python bench/db_round_trip.py --seconds 10
+    .venv/bin/python bench/db_round_trip.py --operations chat_send
 
 Needs PostgreSQL (TELEVISIT_TEST_PG_URL, default postgres@127.0.0.1:5432): a database is created,
 migrated and dropped.
@@ -35,7 +41,7 @@ import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -49,15 +55,18 @@ def log(*parts: object) -> None:
     print(*parts, file=sys.stderr, flush=True)
 
 
-async def measure(database_url: str, seconds: float) -> dict[str, Any]:
+async def measure(database_url: str, seconds: float, only: list[str]) -> dict[str, Any]:
     import asyncpg
     from sqlalchemy import text
     from sqlalchemy.engine import make_url
 
+    from televisit.appointments.models import Appointment
     from televisit.audit import service as audit
     from televisit.audit.models import Action
+    from televisit.chat import service as chat
     from televisit.core.config import Settings
     from televisit.core.db import create_engine, create_sessionmaker, session_scope
+    from televisit.users.models import Role, User
 
     engine = create_engine(Settings(_env_file=None, database_url=database_url))
     factory = create_sessionmaker(engine)
@@ -98,13 +107,35 @@ async def measure(database_url: str, seconds: float) -> dict[str, Any]:
                                object_type="appointment", object_id=None, now=now,
                                data={"filters": {}, "page": False, "count": 50})
 
+    settings = Settings(_env_file=None, database_url=database_url)
+    people = [User(id=uuid.uuid4(), email=f"{role}-{uuid.uuid4().hex[:8]}@example.org", full_name=role,
+                   role=role, created_at=now, updated_at=now) for role in (Role.doctor, Role.patient)]
+    visit = Appointment(id=uuid.uuid4(), doctor_id=people[0].id, patient_id=people[1].id,
+                        starts_at=now + timedelta(days=1), duration_minutes=30,
+                        ends_at=now + timedelta(days=1, minutes=30), created_at=now, updated_at=now)
+    async with session_scope(factory) as session:
+        session.add_all(people)
+        await session.flush()
+        session.add(visit)
+    sent = 0
+
+    async def chat_send() -> None:
+        nonlocal sent
+        sent += 1
+        async with session_scope(factory) as session:
+            await chat.send(session, settings=settings, user=people[sent % 2], appointment_id=visit.id,
+                            client_msg_id=f"m{sent}", body="See you tomorrow at ten.", now=now)
+
     operations: dict[str, Callable[[], Awaitable[None]]] = {
         "asyncpg_alone": asyncpg_alone, "session_idle": session_idle, "session_select_1": session_select_1,
         "core_select_1": core_select_1, "asyncpg_select_1": asyncpg_select_1, "audit_insert": audit_insert,
+        "chat_send": chat_send,
     }
     results: dict[str, Any] = {}
     try:
         for name, operation in operations.items():
+            if only and name not in only and name != "asyncpg_alone":  # the peer is always measured
+                continue
             for _ in range(200):  # warm: the pool, prepared statements, compiled-SQL cache
                 await operation()
             done, cpu0, t0 = 0, time.process_time(), time.monotonic()
@@ -127,6 +158,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=3.0, help="per operation")
+    parser.add_argument("--operations", default="", help="comma-separated: only these (and asyncpg_alone)")
     args = parser.parse_args()
     from tests.fixtures.databases import create_pg_database, drop_pg_database
 
@@ -138,7 +170,8 @@ def main() -> int:
             "machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
                         "loadavg_start": os.getloadavg()},
             "seconds": args.seconds,
-            "operations": asyncio.run(measure(database_url, args.seconds)),
+            "operations": asyncio.run(measure(database_url, args.seconds,
+                                                  [o for o in args.operations.split(",") if o])),
         }
         summary["machine"]["loadavg_end"] = os.getloadavg()
     finally:
