@@ -12,6 +12,7 @@ from sqlalchemy import (
     Row,
     Select,
     Subquery,
+    Update,
     and_,
     bindparam,
     case,
@@ -34,7 +35,7 @@ from televisit.appointments.models import (
     PatientPresence,
 )
 from televisit.chat.models import Message
-from televisit.core.db import lock_rows, rowcount
+from televisit.core.db import lock_rows, rowcount, table_of
 from televisit.core.pagination import after_key
 from televisit.rooms.models import Instance, Room, RoomParticipant, RoomStatus
 from televisit.users.models import User
@@ -159,6 +160,15 @@ def _visit_statement() -> Select[*tuple[Any, ...]]:
                                or_(Appointment.doctor_id == person, Appointment.patient_id == person))
 
 
+@cache
+def _next_seq_statement() -> Update:
+    """The conversation's next `seq`, taken (built once, the visit's id bound; on the table, see
+    `core.db.table_of`): every chat message runs it."""
+    table = table_of(Appointment)
+    return (update(table).where(table.c.id == bindparam("appointment_id", type_=table.c.id.type))
+            .values(last_message_seq=table.c.last_message_seq + 1).returning(table.c.last_message_seq))
+
+
 class AppointmentRepository:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -248,14 +258,8 @@ class AppointmentRepository:
         return list((await connection.execute(_page_statement(shape), params)).all())
 
     async def next_message_seq(self, appointment_id: uuid.UUID) -> int:
-        stmt = (
-            update(Appointment)
-            .where(Appointment.id == appointment_id)
-            .values(last_message_seq=Appointment.last_message_seq + 1)
-            .returning(Appointment.last_message_seq)
-            .execution_options(synchronize_session=False)
-        )
-        return int((await self.session.execute(stmt)).scalar_one())
+        result = await self.session.execute(_next_seq_statement(), {"appointment_id": appointment_id})
+        return int(result.scalar_one())
 
     async def has_overlap(self, *, user_ids: list[uuid.UUID], starts_at: datetime, ends_at: datetime,
                           exclude_id: uuid.UUID | None = None) -> bool:

@@ -5,15 +5,29 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import Update, and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from televisit.core.db import rowcount
+from televisit.core.db import rowcount, table_of
 from televisit.mail.models import MailKind, MailStatus, OutboxMessage
 
 FINISHED = (MailStatus.sent, MailStatus.failed, MailStatus.cancelled, MailStatus.skipped)
+
+
+@cache
+def _refresh_statement() -> Update:
+    """`refresh_pending`'s UPDATE, built once with its values bound (on the table, see
+    `core.db.table_of`): every chat message runs it."""
+    t = table_of(OutboxMessage)
+    # A bound name may not be a column's: SQLAlchemy keeps those for the SET clause.
+    return (update(t).where(t.c.kind == bindparam("of_kind", type_=t.c.kind.type),
+                            t.c.recipient_id == bindparam("to_recipient", type_=t.c.recipient_id.type),
+                            t.c.appointment_id == bindparam("about_visit", type_=t.c.appointment_id.type),
+                            t.c.status == MailStatus.pending)
+            .values(payload=bindparam("news", type_=t.c.payload.type)))
 
 
 class OutboxRepository:
@@ -74,14 +88,8 @@ class OutboxRepository:
     async def refresh_pending(self, *, kind: MailKind, recipient_id: uuid.UUID, appointment_id: uuid.UUID,
                               payload: dict[str, Any]) -> bool:
         """Fold news into a waiting row of the same conversation; False if none waits."""
-        m = OutboxMessage
-        stmt = (
-            update(m).where(m.kind == kind, m.recipient_id == recipient_id,
-                            m.appointment_id == appointment_id, m.status == MailStatus.pending)
-            .values(payload=payload)
-            .execution_options(synchronize_session=False)
-        )
-        result = await self.session.execute(stmt)
+        result = await self.session.execute(_refresh_statement(), {
+            "of_kind": kind, "to_recipient": recipient_id, "about_visit": appointment_id, "news": payload})
         return bool(rowcount(result))
 
     async def written_since(self, *, kind: MailKind, recipient_id: uuid.UUID, since: datetime) -> bool:
