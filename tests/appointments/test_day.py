@@ -53,6 +53,14 @@ async def test_next_free_skips_the_doctors_visits_on_a_five_minute_grid(app, cli
     assert looked_up == 6
 
 
+async def test_next_free_leaves_a_minute_to_send_the_form(app, client, factory):
+    doctor = await factory.doctor()
+    factory.clock.advance(minutes=4, seconds=1)  # 09:04:01: 09:05 would pass before the form is sent
+    assert await next_free(client, doctor, duration_minutes=30) == "2030-03-04T09:10:00Z"
+    factory.clock.advance(seconds=-2)  # 09:03:59: a minute and a second to go
+    assert await next_free(client, doctor, duration_minutes=30) == "2030-03-04T09:05:00Z"
+
+
 async def test_next_free_is_for_doctors_and_checks_its_input(app, client, factory):
     doctor, patient, admin = await factory.doctor(), await factory.patient(), await factory.admin()
     for who in (patient, admin):

@@ -696,6 +696,11 @@ async def mark_read(session: AsyncSession, appointment: Appointment, *, reader_i
 GRID = timedelta(minutes=5)
 
 
+# A suggested start leaves the doctor at least this long to send the form: at 16:14:58 the next
+# mark of the grid, 16:15, had passed by the time the booking arrived ("must be in the future").
+SUGGESTION_LEAD = timedelta(minutes=1)
+
+
 def _round_up(moment: datetime) -> datetime:
     """Up to the 5-minute grid (a moment on it stays)."""
     floor = moment.replace(minute=moment.minute - moment.minute % 5, second=0, microsecond=0)
@@ -704,14 +709,15 @@ def _round_up(moment: datetime) -> datetime:
 
 async def next_free(session: AsyncSession, *, settings: Settings, doctor: User, duration_minutes: int,
                     after: datetime | None, now: datetime) -> datetime:
-    """The first start on the 5-minute grid, not before now or ``after``, where the doctor has
-    no scheduled or in-progress visit for ``duration_minutes``."""
+    """The first start on the 5-minute grid, at least `SUGGESTION_LEAD` from now and not before
+    ``after``, where the doctor has no scheduled or in-progress visit for ``duration_minutes``."""
     if not settings.appointment_min_minutes <= duration_minutes <= settings.appointment_max_minutes:
         raise Unprocessable("The length is not valid.", code="invalid_slot", details=[
             {"loc": ["query", "duration_minutes"],
              "msg": f"must be between {settings.appointment_min_minutes} and "
                     f"{settings.appointment_max_minutes} minutes"}])
-    start = _round_up(max(now, after) if after is not None else now)
+    soonest = now + SUGGESTION_LEAD
+    start = _round_up(max(soonest, after) if after is not None else soonest)
     horizon = now + timedelta(days=settings.appointment_max_days_ahead)
     length = timedelta(minutes=duration_minutes)
     repo = AppointmentRepository(session)
