@@ -50,7 +50,6 @@ from tests.fixtures.machine import machine_busy_seconds, process_cpu_seconds
 
 ROOT = Path(__file__).resolve().parents[1]
 NODE_PEER = ROOT / "bench" / "peers" / "ws-relay"
-TICKS = os.sysconf("SC_CLK_TCK")
 PASSWORD = "Quartz-Harbor-Lantern-7q!x"  # a throwaway database
 TARGETS = {"cpu_us_per_msg": 1.5, "rss_bytes_per_conn": 2.0}
 
