@@ -318,3 +318,86 @@ async def test_redis_publish_raises_to_every_caller_when_redis_is_unreachable():
         assert all(isinstance(r, Exception) for r in results), results
     finally:
         await broker.stop()
+
+
+def count_commands(broker: RedisBroker) -> list[str]:
+    """The commands the broker's subscriber connection is asked to send, by name (a spy: the
+    commands still go to Redis)."""
+    sent: list[str] = []
+    real = broker._pubsub.execute_command
+
+    async def spy(*args: Any) -> None:
+        sent.append(str(args[0]))
+        await real(*args)
+
+    broker._pubsub.execute_command = spy  # type: ignore[method-assign]
+    return sent
+
+
+async def numsub(client: aioredis.Redis, name: str) -> int:
+    return int(dict(await client.pubsub_numsub(name)).get(name.encode(), 0))
+
+
+async def test_redis_subscriptions_made_together_leave_together_and_each_one_delivers(redis_url):
+    # Sockets signing in together after a restart: their subscriptions share a SUBSCRIBE, and
+    # each call still returns only once its channel's is written.
+    async with started(RedisBroker(redis_url)) as a, started(RedisBroker(redis_url)) as b:
+        sent = count_commands(a)  # type: ignore[arg-type]
+        inboxes = {channel(): Inbox() for _ in range(100)}
+        subs = await asyncio.gather(*(a.subscribe(ch, inbox) for ch, inbox in inboxes.items()))
+        assert 1 <= sent.count("SUBSCRIBE") <= 2, sent  # the first alone, the others behind it
+        await subscribed(a, *inboxes)
+        for ch in inboxes:
+            await b.publish(ch, {"n": ch})
+        await wait_for(lambda: all(inbox.bodies == [ch] for ch, inbox in inboxes.items()))
+
+        await asyncio.gather(*(sub.close() for sub in subs[:50]))
+        assert 1 <= sent.count("UNSUBSCRIBE") <= 2, sent
+        closed = list(inboxes)[:50]
+        await wait_for_async(lambda: _none_subscribed(a, closed))
+        for ch in inboxes:
+            await b.publish(ch, {"n": "again"})
+        await wait_for(lambda: all(inbox.bodies == [ch, "again"] for ch, inbox in list(inboxes.items())[50:]))
+        assert all(inboxes[ch].bodies == [ch] for ch in closed)
+
+
+async def _none_subscribed(broker: Broker, channels: list[str]) -> bool:
+    client = broker._client  # type: ignore[attr-defined]
+    return all([await numsub(client, ch) == 0 for ch in channels])
+
+
+async def wait_for_async(check: Callable[[], Any], timeout: float = 5.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await check():
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.02)
+
+
+async def test_redis_a_channel_closed_and_asked_for_again_meanwhile_stays_subscribed(redis_url):
+    async with started(RedisBroker(redis_url)) as a, started(RedisBroker(redis_url)) as b:
+        first, second = Inbox(), Inbox()
+        ch = channel()
+        sub = await a.subscribe(ch, first)
+        await subscribed(a, ch)
+        # The last socket on the channel leaves as another arrives, in one batch of changes.
+        _closed, _again = await asyncio.gather(sub.close(), a.subscribe(ch, second))
+        await b.publish(ch, {"n": 1})
+        await wait_for(lambda: second.events)
+        assert first.events == []
+        assert await numsub(a._client, ch) == 1  # type: ignore[attr-defined]
+
+
+async def test_redis_a_subscriber_cancelled_while_waiting_does_not_cancel_the_others(redis_url):
+    async with started(RedisBroker(redis_url)) as a, started(RedisBroker(redis_url)) as b:
+        inboxes = {channel(): Inbox() for _ in range(10)}
+        tasks = [asyncio.create_task(a.subscribe(ch, inbox)) for ch, inbox in inboxes.items()]
+        await asyncio.sleep(0)  # every one waits for the changes to be written
+        tasks[3].cancel()  # a socket closed while it signed in
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        assert isinstance(results[3], asyncio.CancelledError)
+        assert sum(isinstance(r, BaseException) for r in results) == 1
+        await subscribed(a, *(ch for i, ch in enumerate(inboxes) if i != 3))
+        for ch in inboxes:
+            await b.publish(ch, {"n": ch})
+        await wait_for(lambda: all(inbox.bodies == [ch] for i, (ch, inbox) in enumerate(inboxes.items())
+                                   if i != 3))

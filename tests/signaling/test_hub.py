@@ -5,10 +5,11 @@ import json
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from televisit.realtime.channels import room_channel
+from televisit.realtime.channels import room_channel, user_channel
 from televisit.realtime.memory import MemoryBroker
+from televisit.realtime.redis import RedisBroker
 from televisit.signaling.connection import Connection, SessionTimes
-from televisit.signaling.frames import RelayedSignal
+from televisit.signaling.frames import BrokerCodec, ChatRead, RelayedSignal
 from televisit.signaling.hub import Hub
 
 
@@ -66,3 +67,43 @@ async def test_a_refused_joiner_never_sees_the_rooms_events_and_the_channel_is_r
         room_id=room, sender=str(doctor), data={"secret": True}))
     assert await _sent(outsider) == []
     assert room_channel(room) not in broker.local.handlers
+
+
+async def test_a_users_sockets_coming_and_going_while_subscribing_leave_one_handler_then_none(redis_url):
+    # A socket signs in and leaves while its user's channel is being subscribed, as another of the
+    # user's sockets signs in: the channel gets one handler (each event reaches the socket once),
+    # and none once the last socket leaves.
+    broker, publisher = RedisBroker(redis_url, BrokerCodec()), RedisBroker(redis_url, BrokerCodec())
+    await broker.start()
+    await publisher.start()
+    try:
+        hub = Hub(broker)
+        user = uuid.uuid4()
+        first, second = _conn(user), _conn(user)
+        arriving = asyncio.create_task(hub.add_user_connection(first))
+        await asyncio.sleep(0)  # its SUBSCRIBE is on its way
+        await asyncio.gather(arriving, hub.remove_connection(first), hub.add_user_connection(second))
+        assert len(broker.local.handlers[user_channel(user)]) == 1
+
+        for _ in range(250):  # until Redis has the subscription
+            if dict(await publisher._client.pubsub_numsub(user_channel(user))).get(
+                    user_channel(user).encode()):
+                break
+            await asyncio.sleep(0.02)
+        read = ChatRead(appointment_id=uuid.uuid4(), reader_id=user, seq=1)
+        await publisher.publish(user_channel(user), read)
+        sent: list[dict] = []
+        for _ in range(100):
+            sent += await _sent(second)
+            if sent:
+                break
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.1)  # a second copy would be on its heels
+        sent += await _sent(second)
+        assert [f["type"] for f in sent] == ["chat.read"]
+
+        await hub.remove_connection(second)
+        assert user_channel(user) not in broker.local.handlers
+    finally:
+        await broker.stop()
+        await publisher.stop()

@@ -50,7 +50,17 @@ class RedisBroker(Broker):
         self._pubsub = self._client.pubsub(ignore_subscribe_messages=True)
         self.local = LocalFanout()
         self._reader: asyncio.Task[None] | None = None
+        # Held by whoever changes the subscriber connection's channels: the task sending the
+        # queued changes, or the reader rebuilding the connection. Never by a socket.
         self._lock = asyncio.Lock()
+        # Channels whose subscription may differ from what the subscriber connection was asked
+        # for, the future the callers waiting on them share, and the task that sends them
+        # (see subscribe).
+        self._changed: set[str] = set()
+        self._changes_sent: asyncio.Future[None] | None = None
+        self._syncer: asyncio.Task[None] | None = None
+        # The channels the current subscriber connection was asked to subscribe.
+        self._on_redis: set[str] = set()
         # The subscriber connection lost (or never got) some subscriptions: rebuild it.
         self._stale = False
         self._recovered: list[Callable[[], None]] = []
@@ -62,7 +72,7 @@ class RedisBroker(Broker):
         self._reader = asyncio.create_task(self._read_loop(), name="redis-broker-reader")
 
     async def stop(self) -> None:
-        for task in (self._reader, self._sender):
+        for task in (self._reader, self._sender, self._syncer):
             if task:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -109,21 +119,66 @@ class RedisBroker(Broker):
             self._outbox = []
 
     async def subscribe(self, channel: str, handler: Handler) -> Subscription:
-        async with self._lock:
-            if self.local.add(channel, handler):
-                try:
-                    await self._pubsub.subscribe(channel)
-                except (RedisError, OSError):
-                    # The reader re-subscribes every channel once Redis is back.
-                    log.warning("redis_subscribe_failed", channel=channel)
-                    self._stale = True
+        """Returns once the SUBSCRIBE is written to Redis (or has failed, and the reader will
+        subscribe every channel again once Redis is back).
+
+        Subscriptions and unsubscriptions made while others are on their way leave together, one
+        SUBSCRIBE and one UNSUBSCRIBE for the lot, sent by one task. One at a time behind a lock,
+        each caller waited a turn of the event loop for every caller before it: in a busy
+        instance, sockets signing in after a restart queued for seconds there (docs/benchmarks.md,
+        "What 200 pairs and 200 requests/s ask of 2 cores").
+        """
+        self.local.add(channel, handler)
+        if channel not in self._on_redis or channel in self._changed:
+            await self._sync(channel)
         return _RedisSubscription(self, channel, handler)
 
     async def _unsubscribe(self, channel: str, handler: Handler) -> None:
-        async with self._lock:
-            if self.local.remove(channel, handler):
-                with contextlib.suppress(RedisError, OSError):
-                    await self._pubsub.unsubscribe(channel)
+        if self.local.remove(channel, handler):
+            await self._sync(channel)
+
+    async def _sync(self, channel: str) -> None:
+        """Have the subscriber connection follow the handlers' wish for ``channel``, with the
+        other changes waiting; return once they are written."""
+        self._changed.add(channel)
+        loop = asyncio.get_running_loop()
+        if self._changes_sent is None:
+            self._changes_sent = loop.create_future()
+        sent = self._changes_sent
+        if self._syncer is None:
+            self._syncer = loop.create_task(self._send_changes(), name="redis-broker-subscriber")
+        # Shared by every caller in the batch: one caller cancelled must not cancel the others.
+        await asyncio.shield(sent)
+
+    async def _send_changes(self) -> None:
+        try:
+            while self._changed:
+                async with self._lock:
+                    changed, self._changed = self._changed, set()
+                    sent, self._changes_sent = self._changes_sent, None
+                    wanted = self.local.handlers
+                    add = [c for c in changed if c in wanted and c not in self._on_redis]
+                    drop = [c for c in changed if c not in wanted and c in self._on_redis]
+                    try:
+                        if add:
+                            await self._pubsub.subscribe(*add)
+                            self._on_redis.update(add)
+                        if drop:
+                            self._on_redis.difference_update(drop)
+                            await self._pubsub.unsubscribe(*drop)
+                    except (RedisError, OSError):
+                        # The reader subscribes every wanted channel again once Redis is back.
+                        log.warning("redis_subscribe_failed", channels=len(add) + len(drop))
+                        self._stale = True
+                    finally:
+                        if sent is not None and not sent.done():
+                            sent.set_result(None)
+        finally:
+            self._syncer = None
+            # Stopped meanwhile: nobody waits for ever (the reader resubscribes on a restart).
+            if self._changes_sent is not None and not self._changes_sent.done():
+                self._changes_sent.set_result(None)
+            self._changes_sent = None
 
     async def ping(self) -> bool:
         """Redis answers, and the subscriber connection is up again after any error.
@@ -141,7 +196,7 @@ class RedisBroker(Broker):
         while True:
             try:
                 if self._stale or (not self._pubsub.subscribed and self.local.handlers
-                                   and not self._lock.locked()):
+                                   and self._syncer is None and not self._lock.locked()):
                     # After an error, or channels wanted but none subscribed (Redis was down
                     # when they were asked for): a fresh connection subscribed to all of them.
                     lost_events = self._stale
@@ -193,6 +248,8 @@ class RedisBroker(Broker):
             with contextlib.suppress(RedisError, OSError):
                 await self._pubsub.aclose()  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
             self._pubsub = self._client.pubsub(ignore_subscribe_messages=True)
+            self._on_redis = set()
             if channels:
                 await self._pubsub.subscribe(*channels)
+            self._on_redis = set(channels)
             self._stale = False

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import uuid
 from collections import defaultdict
@@ -59,7 +60,11 @@ class Hub:
         self.by_room: dict[uuid.UUID, set[Connection]] = defaultdict(set)
         # Open sockets per client address, authenticated or not (the per-address cap).
         self.by_address: dict[str, int] = {}
-        self._subs: dict[str, Subscription] = {}
+        # A channel's subscription from the moment it is asked for: a second socket needing the
+        # channel while the first one's SUBSCRIBE is on its way waits for it, and a socket leaving
+        # meanwhile closes it once made (neither a second handler nor a forgotten subscription).
+        self._subs: dict[str, asyncio.Future[Subscription]] = {}
+        self._closing: dict[str, asyncio.Future[None]] = {}
         self._tasks: set[asyncio.Task[object]] = set()
         # Joins in progress: the room channel is subscribed before the join commits and its
         # events are held for the joining socket, delivered only if the join succeeds. So
@@ -142,13 +147,36 @@ class Hub:
         await self._release_room(room_id)
 
     async def _subscribe(self, channel: str, handler: Any) -> None:
-        if channel not in self._subs:
-            self._subs[channel] = await self.broker.subscribe(channel, handler)
+        sub = self._subs.get(channel)
+        if sub is None:
+            sub = self._subs[channel] = asyncio.ensure_future(
+                self._subscribe_after_close(channel, handler, self._closing.get(channel)))
+        # Shared with the other sockets waiting on it: one cancelled must not cancel it for all.
+        await asyncio.shield(sub)
+
+    async def _subscribe_after_close(self, channel: str, handler: Any,
+                                     closing: asyncio.Future[None] | None) -> Subscription:
+        if closing is not None:  # the channel's last subscription first (never two handlers)
+            await closing
+        return await self.broker.subscribe(channel, handler)
 
     async def _unsubscribe(self, channel: str) -> None:
         sub = self._subs.pop(channel, None)
-        if sub is not None:
-            await sub.close()
+        if sub is None:
+            return
+        closing = self._closing[channel] = asyncio.ensure_future(self._close_when_made(sub))
+
+        def forget(done: asyncio.Future[None]) -> None:
+            if self._closing.get(channel) is done:
+                del self._closing[channel]
+
+        closing.add_done_callback(forget)
+        await asyncio.shield(closing)
+
+    @staticmethod
+    async def _close_when_made(sub: asyncio.Future[Subscription]) -> None:
+        with contextlib.suppress(Exception):  # never made (the broker stopping): nothing to close
+            await (await sub).close()
 
     async def move_all(self, spread: float = 0.0) -> int:
         """Tell every socket here to reconnect (elsewhere) and resume: `server.draining`, close 1012.
