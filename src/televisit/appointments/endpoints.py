@@ -107,10 +107,12 @@ async def list_appointments(
 async def next_free_slot(
     doctor: DoctorUser, session: SessionDep, settings: SettingsDep, now: NowDep,
     duration_minutes: Annotated[DurationMinutes, Query()],
-    after: Annotated[IsoDateTime | None, Query(description="Not before this (default: now).")] = None,
+    after: Annotated[IsoDateTime | None, Query(
+        description="Not before this (default: a minute from now).")] = None,
 ) -> NextFreeSlot:
-    """The first start (on a 5-minute grid, from now or `after`) at which the doctor has no visit
-    for `duration_minutes`: what the booking form suggests."""
+    """The first start on a 5-minute grid, at least a minute from now (time to send the form) and
+    not before `after`, at which the doctor has no visit for `duration_minutes`: what the booking
+    form suggests."""
     starts_at = await service.next_free(session, settings=settings, doctor=doctor,
                                         duration_minutes=duration_minutes, after=after, now=now)
     return NextFreeSlot(starts_at=starts_at)

@@ -532,8 +532,9 @@ export interface paths {
         };
         /**
          * Next Free Slot
-         * @description The first start (on a 5-minute grid, from now or `after`) at which the doctor has no visit
-         *     for `duration_minutes`: what the booking form suggests.
+         * @description The first start on a 5-minute grid, at least a minute from now (time to send the form) and
+         *     not before `after`, at which the doctor has no visit for `duration_minutes`: what the booking
+         *     form suggests.
          */
         get: operations["appointments-next-free"];
         put?: never;
@@ -3553,7 +3554,7 @@ export interface operations {
             query: {
                 /** @description Minutes; bounded by the server's settings. */
                 duration_minutes: number;
-                /** @description Not before this (default: now). */
+                /** @description Not before this (default: a minute from now). */
                 after?: string | null;
             };
             header?: never;
