@@ -185,6 +185,17 @@ const offer = { type: 'signal', room_id: ROOM, data: { description: { type: 'off
 const descriptions = (socket: ScriptedSocket, type: string) => socket.sent.filter((f) => f.type === 'signal'
   && (f.data as { description?: { type: string } }).description?.type === type)
 
+/** The callee answers, the room takes her in and the caller's offer arrives, while her camera opens. */
+async function answeredAnOffer(): Promise<{ call: ReturnType<typeof useCallStore>, socket: ScriptedSocket }> {
+  const call = useCallStore()
+  const socket = ready()
+  void call.answer(AP, ROOM)
+  socket.frame(joined(true))
+  socket.frame(offer)
+  await flush()
+  return { call, socket }
+}
+
 beforeEach(() => {
   ScriptedSocket.all = []
   FakePC.all = []
@@ -260,12 +271,7 @@ describe('accepting a call', () => {
   })
 
   it('sends what the person chose while the camera opened: camera off and mute hold on the attached tracks', async () => {
-    const call = useCallStore()
-    const socket = ready()
-    void call.answer(AP, ROOM)
-    socket.frame(joined(true))
-    socket.frame(offer)
-    await flush()
+    const { call, socket } = await answeredAnOffer()
     call.toggleCam()
     call.toggleMic()
     cameras[0].resolve()
@@ -358,12 +364,7 @@ describe('accepting a call', () => {
   })
 
   it('goes on without tracks when the camera fails after the answer, and shows why', async () => {
-    const call = useCallStore()
-    const socket = ready()
-    void call.answer(AP, ROOM)
-    socket.frame(joined(true))
-    socket.frame(offer)
-    await flush()
+    const { call, socket } = await answeredAnOffer()
     cameras[0].fail('NotReadableError')
     await flush()
     expect(call.mediaError).toMatch(/in use by another app/)
