@@ -5,31 +5,25 @@
 import { flushPromises, mount } from '@vue/test-utils'
 import { createPinia, setActivePinia } from 'pinia'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import { type RecordedRequest, recordFetch } from '@/testing/recordedFetch'
 import BookVisit from './BookVisit.vue'
 
 /** A local time on the test's day. */
 const at = (h: number, m: number, s = 0) => new Date(2026, 11, 7, h, m, s)
 let suggestions: Date[] = []
-let bookings: unknown[] = []
-
-function respond(body: unknown, status = 200): Response {
-  return new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } })
-}
+let requests: RecordedRequest[] = []
+const bookings = () => requests.filter((r) => r.method === 'POST')
 
 beforeEach(() => {
   suggestions = []
-  bookings = []
   vi.useFakeTimers({ toFake: ['Date', 'setTimeout', 'clearTimeout', 'setInterval', 'clearInterval'] })
   vi.setSystemTime(at(9, 4, 30))
-  vi.stubGlobal('fetch', vi.fn(async (request: Request) => {
-    const path = new URL(request.url).pathname
-    if (path.endsWith('/slots/next-free')) return respond({ starts_at: suggestions.shift()!.toISOString() })
-    if (path.endsWith('/appointments') && request.method === 'POST') {
-      bookings.push(await request.json())
-      return respond({ detail: 'not in this test' }, 500)
-    }
-    return respond({ detail: 'unexpected' }, 404)
-  }))
+  // The REST server: the next free time from `suggestions`; a booking is only recorded.
+  requests = recordFetch((r) => r.url.endsWith('/slots/next-free')
+    ? new Response(JSON.stringify({ starts_at: suggestions.shift()!.toISOString() }), {
+      status: 200, headers: { 'content-type': 'application/json' },
+    })
+    : new Response(JSON.stringify({ detail: 'not in this test' }), { status: 500 }))
   sessionStorage.setItem('televisit.token', JSON.stringify('tok'))
   sessionStorage.setItem('televisit.user', JSON.stringify({ id: 'doc', email: 'd@x', full_name: 'Dr Who', role: 'doctor' }))
   setActivePinia(createPinia())
@@ -75,7 +69,7 @@ describe('the booking form’s suggested time', () => {
     suggestions.push(at(9, 20))
     await wrapper.get('form').trigger('submit')
     await flushPromises()
-    expect(bookings).toEqual([])
+    expect(bookings()).toEqual([])
     expect(shown(wrapper)).toBe('2026-12-07T09:20')
     expect(wrapper.get('[role=alert]').text()).toMatch(/has passed\. Your next free time is now/)
   })
@@ -90,7 +84,7 @@ describe('the booking form’s suggested time', () => {
     await input.trigger('input')
     await wrapper.get('form').trigger('submit')
     await flushPromises()
-    expect(bookings).toEqual([])
+    expect(bookings()).toEqual([])
     expect(shown(wrapper)).toBe('2026-12-07T09:00')
     expect(wrapper.get('[role=alert]').text()).toBe('That time has passed: choose a later one.')
     await vi.advanceTimersByTimeAsync(60_000)
