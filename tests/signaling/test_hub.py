@@ -1,10 +1,15 @@
-"""A join in progress: room events are held for the joiner and given only if the join succeeds."""
+"""The hub: room events held for a joiner until its join succeeds; a channel's subscription kept whole
+while sockets come and go, and asked for again after it failed."""
 
 import asyncio
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import pytest
+
+from televisit.realtime.broker import Subscription
 from televisit.realtime.channels import room_channel, user_channel
 from televisit.realtime.memory import MemoryBroker
 from televisit.realtime.redis import RedisBroker
@@ -107,3 +112,26 @@ async def test_a_users_sockets_coming_and_going_while_subscribing_leave_one_hand
     finally:
         await broker.stop()
         await publisher.stop()
+
+
+async def test_a_subscription_that_failed_is_asked_for_again_once_the_socket_is_gone():
+    class FailsOnce(MemoryBroker):
+        failed = False
+
+        async def subscribe(self, channel: str, handler: Any) -> Subscription:
+            if not self.failed:
+                self.failed = True
+                raise ConnectionError("the broker is unreachable")
+            return await super().subscribe(channel, handler)
+
+    broker = FailsOnce()
+    hub = Hub(broker)
+    user = uuid.uuid4()
+    first = _conn(user)
+    with pytest.raises(ConnectionError):
+        await hub.add_user_connection(first)
+    await hub.remove_connection(first)  # the socket's clean-up
+    second = _conn(user)
+    await hub.add_user_connection(second)
+    await broker.publish(user_channel(user), ChatRead(appointment_id=uuid.uuid4(), reader_id=user, seq=1))
+    assert [f["type"] for f in await _sent(second)] == ["chat.read"]
