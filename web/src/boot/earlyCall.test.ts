@@ -1,11 +1,11 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { signInForTest } from '@/testing/session'
 import { callAddress } from './earlyCall'
 
 const at = (pathname: string, search = '') => ({ pathname, search })
 
 beforeEach(() => {
-  sessionStorage.setItem('televisit.token', JSON.stringify('tok'))
-  sessionStorage.setItem('televisit.user', JSON.stringify({ id: 'u1', role: 'patient' }))
+  signInForTest({ id: 'u1', role: 'patient' })
 })
 afterEach(() => sessionStorage.clear())
 

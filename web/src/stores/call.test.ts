@@ -10,6 +10,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { FakeStream, FakeTrack } from '@/testing/fakeMedia'
 import { latest, ScriptedSocket } from '@/testing/scriptedSocket'
 import { dropEarlyCall, startEarlyCall, takeEarlySocket } from '@/boot/earlyCall'
+import { signInForTest } from '@/testing/session'
 import { useCallStore } from './call'
 import { useRealtimeStore } from './realtime'
 
@@ -214,8 +215,7 @@ beforeEach(() => {
       enumerateDevices: vi.fn(() => new Promise((resolve) => (enumerate = { resolve }))),
     },
   })
-  sessionStorage.setItem('televisit.token', JSON.stringify('tok'))
-  sessionStorage.setItem('televisit.user', JSON.stringify({ id: ME, email: 'p@x', full_name: 'Pat', role: 'patient' }))
+  signInForTest({ id: ME, email: 'p@x', full_name: 'Pat', role: 'patient' })
   setActivePinia(createPinia())
 })
 afterEach(() => {

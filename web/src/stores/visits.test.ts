@@ -3,6 +3,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import type { Appointment } from '@/api/client'
 import { recordFetch, type RecordedRequest } from '@/testing/recordedFetch'
 import { latest, ScriptedSocket } from '@/testing/scriptedSocket'
+import { signInForTest } from '@/testing/session'
 import { useChatStore } from '@/features/chat/store'
 import { useAppointmentsStore } from './appointments'
 import { useIncomingStore } from './incoming'
@@ -26,8 +27,7 @@ function visit(over: Partial<Appointment> = {}): Appointment {
 
 function signIn(role: 'doctor' | 'patient'): void {
   const id = role === 'doctor' ? 'doc' : 'pat'
-  sessionStorage.setItem('televisit.token', JSON.stringify('tok'))
-  sessionStorage.setItem('televisit.user', JSON.stringify({ id, email: `${id}@x`, full_name: id, role }))
+  signInForTest({ id, email: `${id}@x`, full_name: id, role })
   setActivePinia(createPinia())
 }
 

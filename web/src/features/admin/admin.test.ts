@@ -6,13 +6,13 @@ import { flushPromises, mount } from '@vue/test-utils'
 import { createPinia, setActivePinia } from 'pinia'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { defineComponent, h, nextTick, ref } from 'vue'
+import { signInForTest } from '@/testing/session'
 import { useSessionStore } from '@/stores/session'
 import ConfirmDialog from './ConfirmDialog.vue'
 import { downloadAuditCsv } from './api'
 
 beforeEach(() => {
-  sessionStorage.setItem('televisit.token', JSON.stringify('secret-token'))
-  sessionStorage.setItem('televisit.user', JSON.stringify({ id: 'a', email: 'a@x', full_name: 'Ada', role: 'admin' }))
+  signInForTest({ id: 'a', email: 'a@x', full_name: 'Ada', role: 'admin' }, 'secret-token')
   setActivePinia(createPinia())
   useSessionStore()
 })

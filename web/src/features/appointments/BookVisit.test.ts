@@ -5,6 +5,7 @@
 import { flushPromises, mount } from '@vue/test-utils'
 import { createPinia, setActivePinia } from 'pinia'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import { signInForTest } from '@/testing/session'
 import { type RecordedRequest, recordFetch } from '@/testing/recordedFetch'
 import BookVisit from './BookVisit.vue'
 
@@ -24,8 +25,7 @@ beforeEach(() => {
       status: 200, headers: { 'content-type': 'application/json' },
     })
     : new Response(JSON.stringify({ detail: 'not in this test' }), { status: 500 }))
-  sessionStorage.setItem('televisit.token', JSON.stringify('tok'))
-  sessionStorage.setItem('televisit.user', JSON.stringify({ id: 'doc', email: 'd@x', full_name: 'Dr Who', role: 'doctor' }))
+  signInForTest({ id: 'doc', email: 'd@x', full_name: 'Dr Who', role: 'doctor' })
   setActivePinia(createPinia())
 })
 afterEach(() => {

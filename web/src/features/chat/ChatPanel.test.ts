@@ -7,6 +7,7 @@ import { flushPromises, mount } from '@vue/test-utils'
 import { createPinia, setActivePinia } from 'pinia'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { nextTick } from 'vue'
+import { signInForTest } from '@/testing/session'
 import { useCallStore } from '@/stores/call'
 import { ScriptedSocket } from '@/testing/scriptedSocket'
 import ChatPanel from './ChatPanel.vue'
@@ -39,8 +40,7 @@ beforeEach(() => {
       status: 200, headers: { 'content-type': 'application/json' },
     })
   }))
-  sessionStorage.setItem('televisit.token', JSON.stringify('tok'))
-  sessionStorage.setItem('televisit.user', JSON.stringify({ id: 'me', email: 'p@x', full_name: 'Pat', role: 'patient' }))
+  signInForTest({ id: 'me', email: 'p@x', full_name: 'Pat', role: 'patient' })
   setActivePinia(createPinia())
 })
 afterEach(() => {

@@ -3,6 +3,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import type { Message } from '@/api/client'
 import { recordFetch, type RecordedRequest } from '@/testing/recordedFetch'
 import { latest, ScriptedSocket } from '@/testing/scriptedSocket'
+import { signInForTest } from '@/testing/session'
 import { useChatStore } from './store'
 
 const AP = 'appointment-1'
@@ -26,8 +27,7 @@ beforeEach(() => {
   // The REST side of what the store does (a read marker; the visits list, read again after a
   // reconnect): answered here, so nothing reaches for a server that is not there.
   requests = recordFetch((r) => (r.method === 'GET' ? json({ items: [], next_cursor: null }) : new Response(null, { status: 204 })))
-  sessionStorage.setItem('televisit.token', JSON.stringify('tok'))
-  sessionStorage.setItem('televisit.user', JSON.stringify({ id: 'me', email: 'p@x', full_name: 'Pat', role: 'patient' }))
+  signInForTest({ id: 'me', email: 'p@x', full_name: 'Pat', role: 'patient' })
   setActivePinia(createPinia())
 })
 afterEach(() => {
